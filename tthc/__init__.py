@@ -1,0 +1,1 @@
+"""Quarterly consolidation of administrative-procedure dossier statistics (Biểu 06)."""

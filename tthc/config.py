@@ -1,0 +1,138 @@
+"""Settings: the province file and the sources registry, with paths from the environment.
+
+Lookup order for anything that varies by deployment: environment variable, then the
+config file, then the embedded default. Credentials are never read from config files.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tthc.periods import CONVENTIONS, Period, quarter
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+class ConfigError(ValueError):
+    """A configuration file says something the pipeline cannot use."""
+
+
+def repo_path(value: str | os.PathLike) -> Path:
+    path = Path(value)
+    return path if path.is_absolute() else REPO_ROOT / path
+
+
+def var_dir() -> Path:
+    return repo_path(os.environ.get("TTHC_VAR_DIR", "var"))
+
+
+def default_warehouse_url() -> str:
+    return os.environ.get("TTHC_WAREHOUSE_URL") or f"duckdb:///{var_dir() / 'warehouse.duckdb'}"
+
+
+@dataclass(frozen=True)
+class Source:
+    id: str
+    kind: str
+    spec: dict[str, Any] = field(repr=False)
+
+    @property
+    def covers(self) -> list[dict[str, Any]]:
+        return self.spec.get("covers", [])
+
+    @property
+    def connection_id(self) -> str | None:
+        return self.spec.get("connection_id")
+
+
+@dataclass
+class Settings:
+    province_file: Path
+    sources_file: Path
+
+    @cached_property
+    def province_doc(self) -> dict[str, Any]:
+        return _read_yaml(self.province_file)
+
+    @property
+    def province(self) -> dict[str, Any]:
+        return self.province_doc["province"]
+
+    @property
+    def province_code(self) -> str:
+        return str(self.province["code"])
+
+    @property
+    def timezone(self) -> str:
+        return self.province.get("timezone", "Asia/Ho_Chi_Minh")
+
+    @property
+    def period_convention(self) -> str:
+        convention = self.province.get("period_convention", "calendar_quarter")
+        if convention not in CONVENTIONS:
+            raise ConfigError(f"{self.province_file}: period_convention {convention!r} is not one of {CONVENTIONS}")
+        return convention
+
+    @property
+    def on_time_compare(self) -> str:
+        return self.province_doc.get("on_time_compare", "day")
+
+    @property
+    def reference_data(self) -> Path:
+        return repo_path(os.environ.get("TTHC_REFERENCE_DATA") or self.province_doc["reference_data"])
+
+    @property
+    def departments(self) -> list[dict[str, str]]:
+        return self.province_doc.get("departments", [])
+
+    @property
+    def fields(self) -> list[dict[str, Any]]:
+        return self.province_doc.get("fields", [])
+
+    @property
+    def reconciliation(self) -> dict[str, Any]:
+        return self.province_doc.get("reconciliation", {})
+
+    @cached_property
+    def sources(self) -> list[Source]:
+        doc = _read_yaml(self.sources_file)
+        sources = []
+        for i, spec in enumerate(doc.get("sources", [])):
+            if "id" not in spec or "kind" not in spec:
+                raise ConfigError(f"{self.sources_file}: source #{i + 1} needs an id and a kind")
+            sources.append(Source(spec["id"], spec["kind"], spec))
+        return sources
+
+    def source(self, source_id: str) -> Source:
+        for source in self.sources:
+            if source.id == source_id:
+                return source
+        raise ConfigError(f"{self.sources_file}: no source {source_id!r}")
+
+    def period(self, label: str) -> Period:
+        return quarter(label, self.period_convention)
+
+
+def load_settings() -> Settings:
+    return Settings(
+        province_file=repo_path(os.environ.get("TTHC_PROVINCE_FILE", "config/province.yaml")),
+        sources_file=repo_path(os.environ.get("TTHC_SOURCES_FILE", "config/sources.yaml")),
+    )
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        with open(path, encoding="utf-8") as fh:
+            doc = yaml.safe_load(fh)
+    except FileNotFoundError as exc:
+        raise ConfigError(f"{path}: configuration file not found") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    if not isinstance(doc, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level")
+    return doc

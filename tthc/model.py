@@ -1,0 +1,95 @@
+"""The canonical model every stage speaks (documented in docs/canonical-model.md).
+
+Dossier records carry no personal data: extractors drop it at the boundary. Biểu 06 rows
+use the canonical column names of the form; a figure that was not reported is null, never 0.
+"""
+from __future__ import annotations
+
+import pyarrow as pa
+
+# National-portal status codes (TrangThaiHoSo), used as the canonical ones.
+STATUS_NEW = 1
+STATUS_ACCEPTED = 2
+STATUS_REFUSED = 3
+STATUS_PROCESSING = 4
+STATUS_WAITING_DOCUMENTS = 5
+STATUS_WAITING_FEES = 6
+STATUS_WITHDRAWN = 7
+STATUS_STOPPED = 8
+STATUS_FINISHED = 9
+STATUS_RETURNED = 10
+
+# Never taken on for processing: not counted as received.
+STATUSES_NOT_TAKEN_ON = (STATUS_NEW, STATUS_REFUSED)
+STATUSES_RESOLVED = (STATUS_FINISHED, STATUS_RETURNED)
+STATUSES_RETURNED_WITHDRAWN = (STATUS_WITHDRAWN, STATUS_STOPPED)
+STATUSES_FINISHED = STATUSES_RESOLVED + STATUSES_RETURNED_WITHDRAWN
+
+CHANNELS = ("in_person", "online", "postal")
+
+DOSSIER_SCHEMA = pa.schema(
+    [
+        pa.field("source_id", pa.string(), nullable=False),
+        pa.field("dossier_id", pa.string(), nullable=False),
+        pa.field("procedure_code", pa.string()),
+        pa.field("field_code", pa.string()),
+        pa.field("unit_code", pa.string(), nullable=False),
+        pa.field("channel", pa.string()),
+        # local time of the province (Asia/Ho_Chi_Minh), without zone
+        pa.field("received_at", pa.timestamp("s")),
+        pa.field("due_at", pa.timestamp("s")),
+        pa.field("finished_at", pa.timestamp("s")),
+        pa.field("returned_at", pa.timestamp("s")),
+        pa.field("status", pa.int16()),
+        pa.field("fee_amount", pa.int64()),
+        pa.field("paid_online", pa.bool_()),
+        pa.field("results_digitised", pa.bool_()),
+        pa.field("updated_at", pa.timestamp("s")),
+    ]
+)
+DOSSIER_COLUMNS = DOSSIER_SCHEMA.names
+
+# Biểu 06 figures in the form's column order (col 3 … 13), then the returned/withdrawn count.
+FIGURES = (
+    "received_total",
+    "received_online",
+    "received_direct_postal",
+    "carried_over",
+    "resolved_total",
+    "resolved_early",
+    "resolved_on_time",
+    "resolved_late",
+    "pending_total",
+    "pending_within_due",
+    "pending_overdue",
+    "returned_withdrawn",
+)
+FORM_COLUMN_NUMBER = {name: number for number, name in enumerate(FIGURES[:-1], start=3)}
+
+# total = sum of parts; the balance identity is handled separately because
+# returned_withdrawn is often missing.
+SUM_IDENTITIES = {
+    "received_total": ("received_online", "received_direct_postal", "carried_over"),
+    "resolved_total": ("resolved_early", "resolved_on_time", "resolved_late"),
+    "pending_total": ("pending_within_due", "pending_overdue"),
+}
+BALANCE_IDENTITY = ("received_total", ("resolved_total", "pending_total", "returned_withdrawn"))
+
+BIEU06_KEY = ("unit_code", "period_start", "period_end", "field_code")
+
+BIEU06_SCHEMA = pa.schema(
+    [
+        pa.field("unit_code", pa.string(), nullable=False),
+        pa.field("period_start", pa.date32(), nullable=False),
+        pa.field("period_end", pa.date32(), nullable=False),
+        pa.field("field_code", pa.string(), nullable=False),
+        *[pa.field(name, pa.int64()) for name in FIGURES],
+        # records: derived from dossier records; self_reported: typed by the unit
+        pa.field("basis", pa.string(), nullable=False),
+        pa.field("source_id", pa.string(), nullable=False),
+        pa.field("landed_file", pa.string()),
+    ]
+)
+BIEU06_COLUMNS = BIEU06_SCHEMA.names
+
+UNIT_LEVELS = ("province", "department", "district", "commune")

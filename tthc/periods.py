@@ -1,0 +1,73 @@
+"""Reporting periods: a label like "2024-Q2" means different dates under different
+cut-off conventions, so a period is always carried as its start and end dates."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+CONVENTIONS = ("calendar_quarter", "decree_09_2019")
+_LABEL = re.compile(r"^(\d{4})-Q([1-4])$")
+
+
+@dataclass(frozen=True, order=True)
+class Period:
+    start: date
+    end: date  # inclusive
+    label: str
+
+    def previous(self, convention: str) -> "Period":
+        year, q = int(self.label[:4]), int(self.label[-1])
+        year, q = (year - 1, 4) if q == 1 else (year, q - 1)
+        return quarter(f"{year}-Q{q}", convention)
+
+    def as_dict(self) -> dict:
+        return {"label": self.label, "start": self.start.isoformat(), "end": self.end.isoformat()}
+
+
+def quarter(label: str, convention: str) -> Period:
+    """The quarter named by `label` under the province's cut-off convention."""
+    match = _LABEL.match(label or "")
+    if not match:
+        raise ValueError(f"period {label!r}: expected a quarter label like 2024-Q3")
+    year, q = int(match.group(1)), int(match.group(2))
+    last_month = 3 * q
+    if convention == "calendar_quarter":
+        start = date(year, last_month - 2, 1)
+        end = _first_of_next_month(year, last_month) - timedelta(days=1)
+    elif convention == "decree_09_2019":
+        start = date(year - 1, 12, 15) if q == 1 else date(year, last_month - 3, 15)
+        end = date(year, last_month, 14)
+    else:
+        raise ValueError(f"period convention {convention!r}: expected one of {', '.join(CONVENTIONS)}")
+    return Period(start, end, label)
+
+
+def from_data_interval(interval_start: datetime, interval_end: datetime, timezone: str) -> Period:
+    """The period of an Airflow data interval [start, end): the end is the exclusive boundary."""
+    tz = ZoneInfo(timezone)
+    start = interval_start.astimezone(tz).date()
+    end = interval_end.astimezone(tz).date() - timedelta(days=1)
+    if end < start:
+        raise ValueError(f"data interval {interval_start} – {interval_end} is empty: the DAG needs a quarterly timetable")
+    return Period(start, end, f"{end.year}-Q{(end.month - 1) // 3 + 1}")
+
+
+def cron_for(convention: str) -> str:
+    """Cron expression whose consecutive ticks bound the quarters of the convention."""
+    if convention == "calendar_quarter":
+        return "0 0 1 1,4,7,10 *"
+    if convention == "decree_09_2019":
+        return "0 0 15 3,6,9,12 *"
+    raise ValueError(f"period convention {convention!r}: expected one of {', '.join(CONVENTIONS)}")
+
+
+def interval_end(period: Period, timezone: str) -> datetime:
+    """The exclusive end of the period as an aware datetime: what Airflow's cron data-interval
+    timetable infers the period from when a run is triggered for that instant."""
+    return datetime.combine(period.end + timedelta(days=1), datetime.min.time(), ZoneInfo(timezone))
+
+
+def _first_of_next_month(year: int, month: int) -> date:
+    return date(year + 1, 1, 1) if month == 12 else date(year, month + 1, 1)
