@@ -1,0 +1,1 @@
+"""Extractors: one module per source kind, one contract (extractors.base)."""

@@ -1,0 +1,1 @@
+"""Transforms: canonical model, derived figures, reconciliation."""

@@ -1,0 +1,1 @@
+"""Validation: Great Expectations suites kept in code, and the findings they produce."""
