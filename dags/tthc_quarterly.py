@@ -1,0 +1,78 @@
+"""
+### tthc_quarterly: the quarterly Biểu 06 consolidation
+
+One run per quarter of the province's cut-off convention (`config/province.yaml`): the data
+interval *is* the reporting period. Extract every source of `config/sources.yaml` (one mapped
+task each) → canonicalize → derive figures from dossier records → validate (Great
+Expectations) → reconcile → load the warehouse → publish `publish.bieu06_by_unit`.
+
+A source that fails after its retries does not stop the run: its units are reported missing.
+Every task replaces its period's outputs, so clearing and rerunning a task is safe.
+"""
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pendulum
+from airflow.sdk import CronDataIntervalTimetable, dag, get_current_context, task
+
+from tthc import pipeline
+from tthc.dag_support import context_from_airflow, quarterly_schedule
+
+CRON, TIMEZONE = quarterly_schedule()
+
+
+def _ctx():
+    return context_from_airflow(get_current_context())
+
+
+@dag(
+    dag_id="tthc_quarterly",
+    schedule=CronDataIntervalTimetable(CRON, timezone=TIMEZONE),
+    start_date=pendulum.datetime(2024, 1, 1, tz=TIMEZONE),
+    catchup=False,
+    max_active_runs=1,
+    tags=["tthc", "bieu06", "quarterly"],
+    doc_md=__doc__,
+    default_args={"owner": "tthc-data", "retries": 1, "retry_delay": timedelta(minutes=2),
+                  "execution_timeout": timedelta(hours=2)},
+)
+def tthc_quarterly():
+    @task
+    def sources() -> list[str]:
+        return pipeline.source_ids()
+
+    @task(retries=2, retry_delay=timedelta(seconds=30), execution_timeout=timedelta(minutes=45))
+    def extract(source_id: str) -> str:
+        return pipeline.extract(_ctx(), source_id)
+
+    @task(trigger_rule="all_done")
+    def canonicalize() -> dict:
+        return pipeline.canonicalize(_ctx())
+
+    @task
+    def derive() -> dict:
+        return pipeline.derive(_ctx())
+
+    @task
+    def validate() -> dict:
+        return pipeline.validate(_ctx())
+
+    @task
+    def reconcile() -> dict:
+        return pipeline.reconcile(_ctx())
+
+    @task
+    def load() -> dict:
+        return pipeline.load(_ctx())
+
+    @task
+    def publish() -> dict:
+        return pipeline.publish(_ctx())
+
+    extracted = extract.expand(source_id=sources())
+    canonical = canonicalize()
+    extracted >> canonical >> derive() >> validate() >> reconcile() >> load() >> publish()
+
+
+tthc_quarterly()

@@ -1,0 +1,117 @@
+"""One figure per unit, period and field: which source wins (docs/reconciliation.md).
+
+Records from one-stop software win over a self-reported spreadsheet where the software's
+coverage of the unit is complete for the period; otherwise the spreadsheet wins; records with
+incomplete coverage are used only when nothing else was reported, and are flagged.
+"""
+from __future__ import annotations
+
+from datetime import date
+
+import pandas as pd
+
+from tthc.config import Settings, Source
+from tthc.findings import Finding
+from tthc.model import FIGURES
+from tthc.periods import Period
+
+REPORTING_LEVELS = ("department", "district", "commune")
+
+
+def coverage(source: Source, unit_code: str, level: str, period: Period) -> bool | None:
+    """True/False when the source covers the unit completely/partly in the period, None if not at all."""
+    for rule in source.covers:
+        if rule.get("level") != level:
+            continue
+        if "units" in rule and unit_code not in rule["units"]:
+            continue
+        if unit_code in rule.get("exclude", []):
+            continue
+        if "from" in rule and period.end < date.fromisoformat(str(rule["from"])):
+            continue
+        if "until" in rule and period.end > date.fromisoformat(str(rule["until"])):
+            continue
+        return bool(rule.get("complete", True))
+    return None
+
+
+def reconcile(rows: pd.DataFrame, units: pd.DataFrame, findings: list[Finding], settings: Settings,
+              period: Period, missing_sources: dict[str, str]) -> tuple[pd.DataFrame, pd.DataFrame, list[Finding]]:
+    """Returns (reconciled field rows, the decision per unit, new findings).
+
+    `units` are the reporting units in force; `rows` every Biểu 06 row of the period (derived
+    and self-reported)."""
+    decisions = []
+    new_findings: list[Finding] = []
+    reported = {(r.source_id, r.unit_code) for r in rows[["source_id", "unit_code"]].drop_duplicates().itertuples()}
+    severities = _severity_by_candidate(findings)
+    for unit in units[units["level"].isin(REPORTING_LEVELS)].itertuples():
+        candidates = []
+        for order, source in enumerate(settings.sources):
+            covered = coverage(source, unit.unit_code, unit.level, period)
+            if covered is None:
+                continue
+            landed = source.id not in missing_sources
+            candidates.append({
+                "source_id": source.id, "kind": source.kind, "complete": covered, "landed": landed,
+                "has_rows": (source.id, unit.unit_code) in reported, "order": order,
+            })
+        decision = _choose(candidates)
+        status, reason = "missing", None
+        if decision is None:
+            failed = [f"{c['source_id']}: {missing_sources[c['source_id']]}" for c in candidates if not c["landed"]]
+            reason = "; ".join(failed) if failed else "không có báo cáo"
+            new_findings.append(Finding(
+                "completeness.missing_report", "warning",
+                f"Đơn vị {unit.unit_code} ({unit.unit_name}) chưa có số liệu kỳ {period.label}: {reason}",
+                period.start, period.end, unit_code=unit.unit_code, location=reason))
+        else:
+            basis = "self_reported" if decision["kind"] == "spreadsheet" else "records"
+            status = severities.get((decision["source_id"], unit.unit_code), "ok")
+            if status == "ok" and basis == "records" and not decision["complete"]:
+                status = "warning"
+                new_findings.append(Finding(
+                    "reconcile.incomplete_coverage", "warning",
+                    f"Đơn vị {unit.unit_code} ({unit.unit_name}): chỉ có số liệu từ phần mềm một cửa chưa đầy đủ "
+                    f"({decision['source_id']}), không có báo cáo tự lập", period.start, period.end,
+                    source_id=decision["source_id"], unit_code=unit.unit_code, basis=basis))
+            reason = None if status != "critical" else "có lỗi nghiêm trọng trong số liệu"
+        decisions.append({
+            "unit_code": unit.unit_code, "unit_name": unit.unit_name, "unit_level": unit.level,
+            "source_id": decision["source_id"] if decision else None,
+            "basis": ("self_reported" if decision["kind"] == "spreadsheet" else "records") if decision else None,
+            "coverage_complete": decision["complete"] if decision else None,
+            "has_rows": decision["has_rows"] if decision else False,
+            "quality_status": status, "reason": reason,
+        })
+    decided = pd.DataFrame(decisions)
+    chosen = decided.dropna(subset=["source_id"])[["unit_code", "source_id", "quality_status", "unit_name", "unit_level"]]
+    merged = rows.merge(chosen, on=["unit_code", "source_id"], how="inner")
+    merged["period_start"], merged["period_end"] = period.start, period.end
+    columns = ["unit_code", "unit_name", "unit_level", "period_start", "period_end", "field_code", *FIGURES,
+               "basis", "source_id", "quality_status"]
+    return merged[columns].sort_values(["unit_code", "field_code"]).reset_index(drop=True), decided, new_findings
+
+
+def _choose(candidates: list[dict]) -> dict | None:
+    landed = [c for c in candidates if c["landed"]]
+    complete_records = [c for c in landed if c["kind"] != "spreadsheet" and c["complete"]]
+    if complete_records:
+        return min(complete_records, key=lambda c: c["order"])
+    reported = [c for c in landed if c["kind"] == "spreadsheet" and c["has_rows"]]
+    if reported:
+        return min(reported, key=lambda c: c["order"])
+    partial = [c for c in landed if c["kind"] != "spreadsheet" and c["has_rows"]]
+    return min(partial, key=lambda c: c["order"]) if partial else None
+
+
+def _severity_by_candidate(findings: list[Finding]) -> dict[tuple[str, str], str]:
+    rank = {"info": 0, "warning": 1, "critical": 2}
+    worst: dict[tuple[str, str], str] = {}
+    for f in findings:
+        if f.unit_code is None or f.source_id is None or f.severity == "info":
+            continue
+        key = (f.source_id, f.unit_code)
+        if rank[f.severity] > rank.get(worst.get(key, "info"), 0):
+            worst[key] = f.severity
+    return {k: ("critical" if v == "critical" else "warning") for k, v in worst.items()}

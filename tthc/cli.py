@@ -1,0 +1,121 @@
+"""`tthc`: run the quarterly pipeline, make the sample sources, run the DAG locally."""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+
+from tthc.config import ConfigError, default_warehouse_url, var_dir
+
+
+def _print_summary(summary: dict) -> None:
+    period = summary["period"]
+    units = summary["units"]
+    published = summary.get("published") or {}
+    print(f"\nQuarter {period['label']} ({period['start']} – {period['end']}), run {summary['run_id']}")
+    print(f"  units: {units.get('expected', 0)} expected; " + ", ".join(
+        f"{k} {v}" for k, v in sorted(units.items()) if k != "expected"))
+    print(f"  dossiers: {summary['dossiers']:,}")
+    print("  findings: " + (", ".join(f"{k} {v}" for k, v in sorted(summary["findings"].items())) or "none"))
+    if published:
+        state = "new vintage" if published.get("new_vintage") else "unchanged, same vintage"
+        print(f"  published: {published['units']} units, vintage {published['vintage']} ({state})")
+        print(f"\nOutputs\n  warehouse:  {summary['warehouse']}  (table publish.bieu06_by_unit)")
+        print(f"  published:  {published['folder']}")
+    print(f"  landing:    {summary['landing']}")
+    print(f"  validation: {summary['run_dir']}  (gx_results.json, findings_*.parquet)")
+
+
+def cmd_run(args) -> int:
+    from tthc import pipeline
+    from tthc.local_sources import ensure_sample, sample_connections
+
+    ctx = pipeline.make_context(args.period, warehouse_url=args.warehouse)
+    if args.sample:
+        ensure_sample(args.seed, args.scale)
+        with sample_connections():
+            summary = pipeline.run(ctx)
+    else:
+        summary = pipeline.run(ctx)
+    _print_summary(summary)
+    if args.json:
+        print(json.dumps(summary, ensure_ascii=False, indent=1, default=str))
+    return 0
+
+
+def cmd_sample(args) -> int:
+    from tthc.local_sources import ensure_sample, sample_dir
+    from tthc.sample import generate
+
+    if args.force:
+        info = generate(sample_dir(), seed=args.seed, scale=args.scale)
+        print(json.dumps(info, ensure_ascii=False, indent=1, default=str))
+    else:
+        ensure_sample(args.seed, args.scale)
+    print(f"sample sources in {sample_dir()}")
+    return 0
+
+
+def cmd_airflow_run(args) -> int:
+    """Run the DAG for one quarter through Airflow (`airflow dags test`) on the sample sources."""
+    from tthc import pipeline
+    from tthc.airflow_local import dags_test
+    from tthc.local_sources import ensure_sample, sample_connections
+
+    ensure_sample(args.seed, args.scale)
+    with sample_connections():
+        code = dags_test(args.period)
+    if code != 0:
+        print(f"the DAG run failed (exit {code}); see the task logs above", file=sys.stderr)
+        return code
+    ctx = pipeline.make_context(args.period)
+    latest = _latest_run_dir(ctx)
+    if latest is None:
+        print("the DAG ran but left no run folder", file=sys.stderr)
+        return 1
+    ctx.run_id = latest
+    _print_summary(pipeline.summary(ctx))
+    return 0
+
+
+def _latest_run_dir(ctx) -> str | None:
+    folder = var_dir() / "runs" / ctx.period.label
+    runs = sorted((p for p in folder.glob("*") if (p / "published.json").exists()), key=lambda p: p.stat().st_mtime)
+    return runs[-1].name if runs else None
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    parser = argparse.ArgumentParser(prog="tthc", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run every stage for one quarter, without a scheduler")
+    run.add_argument("--period", required=True, help="quarter label, e.g. 2024-Q2")
+    run.add_argument("--warehouse", default=None, help=f"SQLAlchemy URL (default {default_warehouse_url()})")
+    run.add_argument("--sample", action="store_true", help="serve the local sample sources for this run")
+    run.add_argument("--json", action="store_true", help="also print the summary as JSON")
+    run.set_defaults(func=cmd_run)
+
+    sample = sub.add_parser("sample", help="write the sample sources under var/sample")
+    sample.add_argument("--force", action="store_true", help="regenerate even if present")
+    sample.set_defaults(func=cmd_sample)
+
+    airflow_run = sub.add_parser("airflow-run", help="run the DAG through Airflow on the sample sources")
+    airflow_run.add_argument("--period", required=True)
+    airflow_run.set_defaults(func=cmd_airflow_run)
+
+    for p in (run, sample, airflow_run):
+        p.add_argument("--seed", type=int, default=2024)
+        p.add_argument("--scale", type=float, default=1.0, help="1.0 ≈ 150,000 dossiers a quarter")
+
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except ConfigError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,61 @@
+"""The embedded default: the sample sources on this machine, wired as if they were real ones.
+
+Starts the sample HTTP server and sets the `AIRFLOW_CONN_*` variables the sources registry
+names, with a token made for this run only, for as long as the block lasts.
+"""
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+from tthc.config import var_dir
+
+
+def sample_dir() -> Path:
+    return var_dir() / "sample"
+
+
+def ensure_sample(seed: int = 2024, scale: float = 1.0, folder: Path | None = None) -> Path:
+    """Generate the sample sources unless the same seed and scale are already there."""
+    from tthc.sample import generate
+
+    folder = folder or sample_dir()
+    info = folder / "sample.json"
+    if info.exists():
+        current = json.loads(info.read_text(encoding="utf-8"))
+        if current.get("seed") == seed and float(current.get("scale", -1)) == float(scale):
+            return folder
+    generate(folder, seed=seed, scale=scale)
+    return folder
+
+
+@contextmanager
+def sample_connections(folder: Path | None = None) -> Iterator[dict[str, str]]:
+    from tthc.sample.server import serve
+
+    folder = folder or sample_dir()
+    token = secrets.token_urlsafe(24)
+    server = serve(folder, token)
+    env = {
+        "AIRFLOW_CONN_TTHC_PORTAL_DVC": json.dumps({
+            "conn_type": "http", "host": "127.0.0.1", "port": server.port, "schema": "http",
+            "password": token, "extra": {"auth_type": "bearer"}}),
+        "AIRFLOW_CONN_TTHC_AGENCY_DB_XD_TNMT": json.dumps({
+            "conn_type": "sqlite", "host": str((folder / "agency_db" / "agency.sqlite").resolve())}),
+        "TTHC_SOURCE_COMMUNE_SPREADSHEETS_PATH": str((folder / "spreadsheets").resolve()),
+    }
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        yield env
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        server.shutdown()

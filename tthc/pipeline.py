@@ -1,0 +1,226 @@
+"""The stages of a quarterly run, each a function of (run context) → paths and counts.
+
+The DAG calls them one task each; `tthc run` calls them in a row. Stages hand each other
+files in the run folder, never data frames.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import re
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from functools import cached_property
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from tthc.config import Settings, default_warehouse_url, load_settings, var_dir
+from tthc.findings import FINDINGS_SCHEMA, Finding, findings_table
+from tthc.model import FIGURES
+from tthc.periods import Period, from_data_interval
+from tthc.units import units_for_province, units_in_force
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RunContext:
+    settings: Settings
+    period: Period
+    run_id: str
+    var: Path
+    warehouse_url: str
+
+    @property
+    def run_dir(self) -> Path:
+        path = self.var / "runs" / self.period.label / re.sub(r"[^A-Za-z0-9_.-]+", "_", self.run_id)
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def path(self, name: str) -> Path:
+        return self.run_dir / name
+
+    @cached_property
+    def units(self) -> pd.DataFrame:
+        return units_for_province(self.settings)
+
+    @cached_property
+    def units_in_force(self) -> pd.DataFrame:
+        return units_in_force(self.units, self.period.end)
+
+
+def make_context(period_label: str | None = None, run_id: str | None = None, warehouse_url: str | None = None,
+                 data_interval: tuple[datetime, datetime] | None = None, settings: Settings | None = None) -> RunContext:
+    settings = settings or load_settings()
+    if data_interval is not None:
+        period = from_data_interval(*data_interval, settings.timezone)
+    elif period_label:
+        period = settings.period(period_label)
+    else:
+        raise ValueError("a run needs a period: a label like 2024-Q3 or an Airflow data interval")
+    run_id = run_id or "manual__" + datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
+    return RunContext(settings, period, run_id, var_dir(), warehouse_url or default_warehouse_url())
+
+
+def source_ids(settings: Settings | None = None) -> list[str]:
+    return [s.id for s in (settings or load_settings()).sources]
+
+
+def extract(ctx: RunContext, source_id: str) -> str:
+    from extractors.registry import extract_source
+
+    return str(extract_source(ctx.settings.source(source_id), ctx.period, ctx.var, ctx.run_id, ctx.settings))
+
+
+def canonicalize(ctx: RunContext) -> dict:
+    from extractors.registry import landed_sources
+    from transforms.canonicalize import canonical_dossiers, self_reported_figures
+
+    landed, missing = landed_sources(ctx.settings, ctx.period, ctx.var)
+    dossiers, f1 = canonical_dossiers(landed, ctx.settings, ctx.var, ctx.period, ctx.path("dossiers.parquet"))
+    reported, f2 = self_reported_figures(landed, ctx.settings, ctx.var, ctx.period, ctx.path("self_reported.parquet"))
+    findings = f1 + f2 + [
+        Finding("extract.source_missing", "warning", f"Nguồn {source_id} không lấy được số liệu: {why}",
+                ctx.period.start, ctx.period.end, source_id=source_id, location=why)
+        for source_id, why in missing.items()
+    ]
+    _write_findings(ctx.path("findings_canonicalize.parquet"), findings)
+    state = {"landed": {k: {"rows": m.rows, "files": m.files, "errors": len(m.errors)} for k, m in landed.items()},
+             "missing": missing}
+    ctx.path("sources.json").write_text(json.dumps(state, ensure_ascii=False, indent=1), encoding="utf-8")
+    return {"dossiers": dossiers, "self_reported_rows": reported, "missing_sources": sorted(missing),
+            "run_dir": str(ctx.run_dir)}
+
+
+def derive(ctx: RunContext) -> dict:
+    from transforms.derive import derive_figures
+
+    rows = derive_figures(ctx.path("dossiers.parquet"), ctx.period, ctx.path("derived.parquet"),
+                          ctx.settings.on_time_compare)
+    return {"derived_rows": rows, "path": str(ctx.path("derived.parquet"))}
+
+
+def _bieu06_rows(ctx: RunContext) -> pd.DataFrame:
+    tables = [pq.read_table(ctx.path(name)) for name in ("derived.parquet", "self_reported.parquet")]
+    frame = pa.concat_tables(tables).to_pandas()
+    for name in FIGURES:
+        frame[name] = frame[name].astype("Int64")
+    return frame
+
+
+def validate(ctx: RunContext) -> dict:
+    from validations.run import validate_bieu06
+
+    rows = _bieu06_rows(ctx)
+    findings, summary = validate_bieu06(
+        rows, ctx.period, ctx.units_in_force["unit_code"].tolist(), [f["code"] for f in ctx.settings.fields],
+        results_path=ctx.path("gx_results.json"))
+    _write_findings(ctx.path("findings_validate.parquet"), findings)
+    return {**summary, "findings": _count_by_severity(findings)}
+
+
+def reconcile(ctx: RunContext) -> dict:
+    from transforms.reconcile import reconcile as decide
+
+    findings = _read_findings(ctx, "findings_canonicalize.parquet", "findings_validate.parquet")
+    missing = json.loads(ctx.path("sources.json").read_text(encoding="utf-8"))["missing"]
+    reconciled, decisions, new = decide(_bieu06_rows(ctx), ctx.units_in_force, findings, ctx.settings,
+                                        ctx.period, missing)
+    reconciled.to_parquet(ctx.path("reconciled.parquet"), index=False)
+    decisions.to_parquet(ctx.path("unit_status.parquet"), index=False)
+    _write_findings(ctx.path("findings_reconcile.parquet"), new)
+    return {"units": len(decisions), "by_status": decisions["quality_status"].value_counts().to_dict()}
+
+
+def load(ctx: RunContext) -> dict:
+    from warehouse.db import engine_for, migrate
+    from warehouse.load import load_period
+
+    decisions = pd.read_parquet(ctx.path("unit_status.parquet"))
+    findings = pa.concat_tables([pq.read_table(ctx.path(n)) for n in _FINDING_FILES]).cast(FINDINGS_SCHEMA)
+    quarantine = decisions[decisions["quality_status"] == "critical"][["unit_code", "source_id", "reason"]]
+    with engine_for(ctx.warehouse_url) as engine:
+        migrate(engine)
+        counts = load_period(
+            engine, ctx.period, ctx.run_id, units=ctx.units,
+            dossiers=_with_lineage(pq.read_table(ctx.path("dossiers.parquet")), ctx),
+            bieu06_rows=pa.concat_tables([pq.read_table(ctx.path(n)) for n in ("derived.parquet", "self_reported.parquet")]),
+            unit_status=decisions.drop(columns=["has_rows"]), reconciled=pd.read_parquet(ctx.path("reconciled.parquet")),
+            findings=findings, quarantine=quarantine)
+    return counts
+
+
+def publish(ctx: RunContext) -> dict:
+    from warehouse.db import engine_for
+    from warehouse.publish import publish_period
+
+    with engine_for(ctx.warehouse_url) as engine:
+        result = publish_period(engine, ctx.period, ctx.run_id, ctx.var / "publish")
+    ctx.path("published.json").write_text(json.dumps(result, indent=1), encoding="utf-8")
+    return result
+
+
+def summary(ctx: RunContext) -> dict:
+    """What a person wants to know after a run: units, dossiers, findings, what was published."""
+    findings = pa.concat_tables([pq.read_table(ctx.path(n)) for n in _FINDING_FILES if ctx.path(n).exists()]).to_pandas()
+    decisions = pd.read_parquet(ctx.path("unit_status.parquet"))
+    published = json.loads(ctx.path("published.json").read_text()) if ctx.path("published.json").exists() else None
+    return {
+        "period": ctx.period.as_dict(),
+        "run_id": ctx.run_id,
+        "units": {"expected": len(decisions), **decisions["quality_status"].value_counts().to_dict()},
+        "dossiers": pq.read_metadata(ctx.path("dossiers.parquet")).num_rows,
+        "findings": findings["severity"].value_counts().to_dict() if len(findings) else {},
+        "published": published,
+        "warehouse": ctx.warehouse_url,
+        "run_dir": str(ctx.run_dir),
+        "landing": str(ctx.var / "landing" / ctx.period.label),
+    }
+
+
+STAGES = ("canonicalize", "derive", "validate", "reconcile", "load", "publish")
+_FINDING_FILES = ("findings_canonicalize.parquet", "findings_validate.parquet", "findings_reconcile.parquet")
+
+
+def run(ctx: RunContext) -> dict:
+    """Every stage in order without a scheduler; a source that fails does not stop the others."""
+    for source_id in source_ids(ctx.settings):
+        try:
+            extract(ctx, source_id)
+        except Exception as exc:  # noqa: BLE001 - recorded in the landing area, reported as missing
+            log.error("source %s failed: %s", source_id, exc)
+    for stage in STAGES:
+        globals()[stage](ctx)
+    return summary(ctx)
+
+
+def _with_lineage(dossiers: pa.Table, ctx: RunContext) -> pa.Table:
+    files = {}
+    for source_id in set(dossiers.column("source_id").to_pylist()):
+        files[source_id] = f"landing/{ctx.period.label}/{source_id}/dossiers.parquet"
+    landed = pa.array([files[s] for s in dossiers.column("source_id").to_pylist()], pa.string())
+    return dossiers.append_column("landed_file", landed)
+
+
+def _write_findings(path: Path, findings: list[Finding]) -> None:
+    pq.write_table(findings_table(findings), path)
+
+
+def _read_findings(ctx: RunContext, *names: str) -> list[Finding]:
+    findings = []
+    for name in names:
+        for row in pq.read_table(ctx.path(name)).to_pylist():
+            row["columns"] = json.loads(row["columns"]) if row["columns"] else []
+            row["suggested_fix"] = json.loads(row["suggested_fix"]) if row["suggested_fix"] else None
+            findings.append(Finding(**row))
+    return findings
+
+
+def _count_by_severity(findings: list[Finding]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for f in findings:
+        counts[f.severity] = counts.get(f.severity, 0) + 1
+    return counts

@@ -1,0 +1,1 @@
+"""The warehouse: DuckDB embedded by default, PostgreSQL in production."""

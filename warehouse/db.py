@@ -1,0 +1,92 @@
+"""Engines and migrations. Every schema change is an Alembic migration under
+warehouse/migrations; `migrate()` brings any warehouse to the newest one."""
+from __future__ import annotations
+
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+import pyarrow as pa
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from alembic.ddl.impl import DefaultImpl
+
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+SCHEMAS = ("staging", "core", "quality", "publish")
+
+
+class DuckDBImpl(DefaultImpl):
+    """Alembic support for DuckDB (duckdb-engine ships none): DDL is transactional."""
+
+    __dialect__ = "duckdb"
+    transactional_ddl = True
+
+
+def normalise_url(url: str) -> str:
+    if url.startswith(("postgresql://", "postgres://")):
+        return "postgresql+psycopg://" + url.split("://", 1)[1]
+    return url
+
+
+def make_engine(url: str) -> sa.Engine:
+    url = normalise_url(url)
+    if url.startswith("duckdb:///"):
+        path = Path(url.removeprefix("duckdb:///"))
+        if str(path) not in ("", ":memory:"):
+            path.parent.mkdir(parents=True, exist_ok=True)
+        return sa.create_engine(url, poolclass=sa.pool.NullPool)
+    return sa.create_engine(url, pool_pre_ping=True)
+
+
+@contextmanager
+def engine_for(url: str) -> Iterator[sa.Engine]:
+    """An engine that is disposed afterwards: DuckDB allows one writing process per file."""
+    engine = make_engine(url)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+
+
+def migrate(engine: sa.Engine, revision: str = "head") -> None:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, revision)
+
+
+def current_revision(engine: sa.Engine) -> str | None:
+    with engine.connect() as conn:
+        if not sa.inspect(conn).has_table("alembic_version"):
+            return None
+        return conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar()
+
+
+def bulk_insert(conn: sa.Connection, table: str, data: pa.Table) -> int:
+    """Insert an Arrow table in bulk inside the caller's transaction: DuckDB reads the Arrow
+    data directly, PostgreSQL gets COPY. `table` is one of the warehouse's own qualified names."""
+    if data.num_rows == 0:
+        return 0
+    schema, name = table.split(".")
+    columns = data.column_names
+    quoted = ", ".join(f'"{c}"' for c in columns)
+    dialect = conn.dialect.name
+    if dialect == "duckdb":
+        raw = conn.connection.dbapi_connection
+        raw.register("_incoming", data)
+        try:
+            conn.exec_driver_sql(f'INSERT INTO "{schema}"."{name}" ({quoted}) SELECT {quoted} FROM _incoming')
+        finally:
+            raw.unregister("_incoming")
+    elif dialect == "postgresql":
+        cursor = conn.connection.dbapi_connection.cursor()
+        with cursor.copy(f'COPY "{schema}"."{name}" ({quoted}) FROM STDIN') as copy:
+            for batch in data.to_batches(50_000):
+                for row in zip(*[col.to_pylist() for col in batch.columns]):
+                    copy.write_row(row)
+    else:
+        target = sa.table(name, *[sa.column(c) for c in columns], schema=schema)
+        conn.execute(sa.insert(target), data.to_pylist())
+    return data.num_rows
