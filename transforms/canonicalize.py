@@ -79,7 +79,7 @@ def canonical_dossiers(landed: dict[str, Manifest], settings: Settings, var: Pat
         return 0, findings
     # one row per dossier and source: a later update of the same dossier replaces the earlier
     union = " UNION ALL ".join(selects)
-    table = con.execute(f"""
+    table = con.sql(f"""
         SELECT {', '.join(DOSSIER_COLUMNS)} FROM ({union})
         QUALIFY row_number() OVER (PARTITION BY source_id, dossier_id ORDER BY updated_at DESC NULLS LAST) = 1
         ORDER BY source_id, dossier_id
@@ -133,11 +133,11 @@ def self_reported_figures(landed: dict[str, Manifest], settings: Settings, var: 
                 source_id=source_id, unit_code=error.get("unit_code"), basis="self_reported",
                 location=error.get("where")))
         path = var / "landing" / period.label / source_id / manifest.files[0]["path"]
-        frames.append(con.execute(f"""
+        frames.append(con.sql(f"""
             SELECT unit_code, period_start, period_end, field_code, {', '.join(FIGURES)},
-                   'self_reported' AS basis, ? AS source_id, file AS landed_file
-            FROM read_parquet(?) WHERE NOT is_total
-        """, [source_id, str(path)]).to_arrow_table())
+                   'self_reported' AS basis, $source_id AS source_id, file AS landed_file
+            FROM read_parquet($path) WHERE NOT is_total
+        """, params={"source_id": source_id, "path": str(path)}).to_arrow_table())
     table = pa.concat_tables([f.cast(BIEU06_SCHEMA) for f in frames]) if frames else BIEU06_SCHEMA.empty_table()
     pq.write_table(table.select(BIEU06_COLUMNS), out)
     return table.num_rows, findings

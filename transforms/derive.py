@@ -73,6 +73,6 @@ def derive_figures(dossiers_path: Path, period: Period, out: Path, on_time_compa
         "period_start": period.start.isoformat(), "period_end": period.end.isoformat(),
     }
     sql = derivation_sql(on_time_compare).replace("$start", "$start::TIMESTAMP").replace("$end", "$end::TIMESTAMP")
-    table = con.execute(sql, params).to_arrow_table()
+    table = con.sql(sql, params=params).to_arrow_table()
     pq.write_table(table.cast(BIEU06_SCHEMA).select(BIEU06_COLUMNS), out)
     return table.num_rows
