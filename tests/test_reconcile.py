@@ -1,0 +1,87 @@
+"""Which source wins for a unit, with hand-made candidates."""
+from datetime import date
+
+import pandas as pd
+import pytest
+
+from tthc.config import load_settings
+from tthc.findings import Finding
+from tthc.model import FIGURES
+from transforms.reconcile import coverage, reconcile
+
+
+@pytest.fixture
+def settings():
+    return load_settings()
+
+
+def rows(*specs):
+    out = []
+    for unit, source, basis, received in specs:
+        row = {f: 0 for f in FIGURES}
+        row.update(unit_code=unit, period_start=date(2024, 4, 1), period_end=date(2024, 6, 30), field_code="HT",
+                   received_total=received, received_direct_postal=received, basis=basis, source_id=source,
+                   landed_file=None)
+        out.append(row)
+    columns = ["unit_code", "period_start", "period_end", "field_code", *FIGURES, "basis", "source_id", "landed_file"]
+    frame = pd.DataFrame(out, columns=columns)
+    for f in FIGURES:
+        frame[f] = frame[f].astype("Int64")
+    return frame
+
+
+def units(*specs):
+    return pd.DataFrame([{"unit_code": c, "unit_name": c, "level": level} for c, level in specs])
+
+
+def test_coverage_rules(settings):
+    q2_2024, q3_2025 = settings.period("2024-Q2"), settings.period("2025-Q3")
+    portal = settings.source("portal_dvc")
+    assert coverage(portal, "000.00.01.H04", "department", q2_2024) is True
+    assert coverage(portal, "000.00.08.H04", "department", q2_2024) is None  # the other vendor's
+    assert coverage(portal, "01279", "commune", q2_2024) is False
+    assert coverage(portal, "01279", "commune", q3_2025) is True
+    assert coverage(portal, "040", "district", q3_2025) is None
+
+
+def test_spreadsheet_wins_over_incomplete_records_and_records_win_when_complete(settings):
+    period = settings.period("2024-Q2")
+    data = rows(("01279", "portal_dvc", "records", 7), ("01279", "commune_spreadsheets", "self_reported", 10),
+                ("040", "portal_dvc", "records", 30))
+    result, decided, findings = reconcile(data, units(("01279", "commune"), ("040", "district")), [], settings,
+                                          period, {})
+    winners = dict(zip(result["unit_code"], result["source_id"]))
+    assert winners == {"01279": "commune_spreadsheets", "040": "portal_dvc"}
+    assert result.set_index("unit_code").loc["01279", "received_total"] == 10
+    assert findings == []
+
+
+def test_records_from_complete_coverage_win_after_the_reform(settings):
+    period = settings.period("2025-Q3")
+    data = rows(("01279", "portal_dvc", "records", 7), ("01279", "commune_spreadsheets", "self_reported", 10))
+    result, _, _ = reconcile(data, units(("01279", "commune")), [], settings, period, {})
+    assert result["source_id"].tolist() == ["portal_dvc"] and result["received_total"].tolist() == [7]
+
+
+def test_a_unit_with_nothing_is_missing_and_says_why(settings):
+    period = settings.period("2025-Q3")
+    _, decided, findings = reconcile(rows(), units(("01279", "commune")), [], settings, period,
+                                     {"portal_dvc": "ConnectionError: refused", "commune_spreadsheets": "x"})
+    assert decided["quality_status"].tolist() == ["missing"]
+    assert findings[0].check_id == "completeness.missing_report" and "refused" in findings[0].message
+
+
+def test_partial_records_alone_are_published_with_a_warning(settings):
+    period = settings.period("2024-Q2")
+    result, decided, findings = reconcile(rows(("01279", "portal_dvc", "records", 7)), units(("01279", "commune")),
+                                          [], settings, period, {})
+    assert decided["quality_status"].tolist() == ["warning"]
+    assert [f.check_id for f in findings] == ["reconcile.incomplete_coverage"]
+
+
+def test_a_critical_finding_on_the_winner_withholds_the_unit(settings):
+    period = settings.period("2024-Q2")
+    critical = Finding("identity.received", "critical", "x", unit_code="01279", source_id="commune_spreadsheets")
+    _, decided, _ = reconcile(rows(("01279", "commune_spreadsheets", "self_reported", 10)),
+                              units(("01279", "commune")), [critical], settings, period, {})
+    assert decided["quality_status"].tolist() == ["critical"]

@@ -1,0 +1,126 @@
+"""The commune workbook extractor on hand-built workbooks, good and broken."""
+import json
+
+import pyarrow.parquet as pq
+import pytest
+from openpyxl import Workbook
+
+from extractors.base import Manifest
+from extractors.registry import extract_source
+from tthc.config import load_settings
+
+FIELDS = [("Hộ tịch", "HT"), ("Chứng thực", "CT")]
+
+
+def write_workbook(path, *, period=("01/04/2024", "30/06/2024"), unit="01279", cells=None, numbers_row=True,
+                   field_names=("Hộ tịch", "Chứng thực")):
+    wb = Workbook()
+    ws = wb.active
+    ws.title = "Biểu 06"
+    ws["A1"] = "ỦY BAN NHÂN DÂN TỈNH CAO BẰNG"
+    ws["A4"] = "BIỂU 06. TÌNH HÌNH, KẾT QUẢ GIẢI QUYẾT THỦ TỤC HÀNH CHÍNH"
+    ws["A5"] = f"Kỳ báo cáo: Quý II năm 2024 (Từ ngày {period[0]} đến ngày {period[1]})"
+    ws["A6"] = f"Đơn vị báo cáo: UBND Phường Nùng Trí Cao (mã ĐVHC: {unit})"
+    ws["A9"], ws["B9"], ws["C9"] = "STT", "Lĩnh vực giải quyết", "Số hồ sơ nhận giải quyết"
+    ws.merge_cells("C9:F9")
+    if numbers_row:
+        for c in range(1, 15):
+            ws.cell(12, c, f"({c})")
+    ws["B13"] = "Tổng cộng"
+    base = [10, 3, 5, 2, 6, 3, 2, 1, 4, 3, 1, 0]
+    for i, name in enumerate(field_names):
+        r = 14 + i
+        ws.cell(r, 1, i + 1)
+        ws.cell(r, 2, name)
+        for j, value in enumerate(base):
+            ws.cell(r, 3 + j, value)
+    for (r, c), value in (cells or {}).items():
+        ws.cell(r, c, value)
+    ws.cell(17, 1, "Ghi chú: số liệu tính đến hết ngày 30/6")
+    wb.save(path)
+    return path
+
+
+@pytest.fixture
+def inbox(tmp_path, var, monkeypatch):
+    folder = tmp_path / "inbox"
+    (folder / "2024-Q2").mkdir(parents=True)
+    monkeypatch.setenv("TTHC_SOURCE_COMMUNE_SPREADSHEETS_PATH", str(folder))
+    return folder / "2024-Q2"
+
+
+def run_extract(var):
+    settings = load_settings()
+    path = extract_source(settings.source("commune_spreadsheets"), settings.period("2024-Q2"), var, "t1", settings)
+    manifest = Manifest.read(path)
+    rows = pq.read_table(path.parent / manifest.files[0]["path"]).to_pylist()
+    return manifest, rows
+
+
+def test_a_good_workbook_with_vietnamese_numbers(inbox, var):
+    write_workbook(inbox / "Bieu06_01279.xlsx", cells={(14, 3): "1.234", (14, 4): "1. 229", (15, 3): " 10 "})
+    manifest, rows = run_extract(var)
+    assert manifest.status == "ok" and manifest.errors == []
+    fields = {r["field_code"]: r for r in rows if not r["is_total"]}
+    assert fields["HT"]["received_total"] == 1234 and fields["HT"]["received_online"] == 1229
+    assert fields["CT"]["received_total"] == 10
+    assert fields["CT"]["returned_withdrawn"] == 0
+    assert {r["unit_code"] for r in rows} == {"01279"}
+    assert str(rows[0]["period_start"]) == "2024-04-01"
+
+
+def test_a_bad_cell_is_named_and_the_rest_is_kept(inbox, var):
+    write_workbook(inbox / "Bieu06_01279.xlsx", cells={(15, 7): "12,5", (14, 8): -3})
+    manifest, rows = run_extract(var)
+    messages = {(e["row"], e["column"]): e["message"] for e in manifest.errors}
+    assert "not a whole number" in messages[(15, "G")]
+    assert "negative" in messages[(14, "H")]
+    assert all(e["file"] == "Bieu06_01279.xlsx" and e["sheet"] == "Biểu 06" for e in manifest.errors)
+    fields = {r["field_code"]: r for r in rows if not r["is_total"]}
+    assert fields["CT"]["resolved_total"] is None and fields["CT"]["received_total"] == 10
+
+
+def test_an_unknown_field_is_an_error(inbox, var):
+    write_workbook(inbox / "Bieu06_01279.xlsx", field_names=("Hộ tịch", "Thủ tục lạ"))
+    manifest, rows = run_extract(var)
+    assert [(e["row"], e["column"]) for e in manifest.errors] == [(15, "B")]
+    assert "Thủ tục lạ" in manifest.errors[0]["message"]
+    assert [r["field_code"] for r in rows if not r["is_total"]] == ["HT"]
+
+
+@pytest.mark.parametrize("name, content, expected", [
+    ("Bieu06_01273.xlsx", b"", "empty"),
+    ("Bieu06_01274.xlsx", b"this is not a workbook", "not a zip"),
+    ("Bieu06_01275.csv", b"a,b\n1,2\n", "unsupported file type"),
+])
+def test_unreadable_files_are_quarantined_and_the_others_read(inbox, var, name, content, expected):
+    write_workbook(inbox / "Bieu06_01279.xlsx")
+    (inbox / name).write_bytes(content)
+    manifest, rows = run_extract(var)
+    assert {r["unit_code"] for r in rows} == {"01279"}
+    (error,) = manifest.errors
+    assert expected in error["message"] and name in error["message"]
+    quarantined = var / "quarantine" / "2024-Q2" / "commune_spreadsheets"
+    assert (quarantined / name).exists()
+    assert expected in (quarantined / f"{name}.reason.txt").read_text(encoding="utf-8")
+
+
+def test_a_workbook_without_the_form_layout_is_refused(inbox, var):
+    write_workbook(inbox / "Bieu06_01279.xlsx", numbers_row=False)
+    manifest, rows = run_extract(var)
+    assert rows == []
+    assert "column-number row" in manifest.errors[0]["message"]
+
+
+def test_a_workbook_for_another_period_is_refused(inbox, var):
+    write_workbook(inbox / "Bieu06_01279.xlsx", period=("01/01/2024", "31/03/2024"))
+    manifest, rows = run_extract(var)
+    assert rows == [] and "expected 2024-Q2" in manifest.errors[0]["message"]
+
+
+def test_reextracting_gives_the_same_file(inbox, var):
+    write_workbook(inbox / "Bieu06_01279.xlsx")
+    first, _ = run_extract(var)
+    second, _ = run_extract(var)
+    assert first.files == second.files
+    assert json.dumps(first.files)  # checksums recorded
