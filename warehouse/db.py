@@ -64,11 +64,23 @@ def current_revision(engine: sa.Engine) -> str | None:
         return conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar()
 
 
+class WarehouseLoadError(RuntimeError):
+    """Rows were refused by the warehouse; the transaction they were part of is rolled back."""
+
+
 def bulk_insert(conn: sa.Connection, table: str, data: pa.Table) -> int:
     """Insert an Arrow table in bulk inside the caller's transaction: DuckDB reads the Arrow
     data directly, PostgreSQL gets COPY. `table` is one of the warehouse's own qualified names."""
     if data.num_rows == 0:
         return 0
+    try:
+        _bulk_insert(conn, table, data)
+    except (sa.exc.DBAPIError, conn.dialect.loaded_dbapi.Error) as exc:
+        raise WarehouseLoadError(f"{table}: {data.num_rows} rows refused: {exc}") from exc
+    return data.num_rows
+
+
+def _bulk_insert(conn: sa.Connection, table: str, data: pa.Table) -> None:
     schema, name = table.split(".")
     columns = data.column_names
     quoted = ", ".join(f'"{c}"' for c in columns)
@@ -77,7 +89,8 @@ def bulk_insert(conn: sa.Connection, table: str, data: pa.Table) -> int:
         raw = conn.connection.dbapi_connection
         raw.register("_incoming", data)
         try:
-            conn.exec_driver_sql(f'INSERT INTO "{schema}"."{name}" ({quoted}) SELECT {quoted} FROM _incoming')
+            # DuckDB refuses new work on a connection with an unfetched result: close each one
+            conn.exec_driver_sql(f'INSERT INTO "{schema}"."{name}" ({quoted}) SELECT {quoted} FROM _incoming').close()
         finally:
             raw.unregister("_incoming")
     elif dialect == "postgresql":
@@ -89,4 +102,3 @@ def bulk_insert(conn: sa.Connection, table: str, data: pa.Table) -> int:
     else:
         target = sa.table(name, *[sa.column(c) for c in columns], schema=schema)
         conn.execute(sa.insert(target), data.to_pylist())
-    return data.num_rows

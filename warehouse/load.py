@@ -25,7 +25,7 @@ def _with(table: pa.Table, **constants) -> pa.Table:
 
 
 def replace_units(conn: sa.Connection, units: pd.DataFrame) -> None:
-    conn.exec_driver_sql("DELETE FROM core.dim_unit")
+    conn.exec_driver_sql("DELETE FROM core.dim_unit").close()
     bulk_insert(conn, "core.dim_unit", pa.Table.from_pandas(units, preserve_index=False))
 
 
@@ -46,7 +46,7 @@ def load_period(engine: sa.Engine, period: Period, run_id: str, *, units: pd.Dat
         replace_units(conn, units)
         for table in PERIOD_TABLES:
             conn.execute(sa.text(f"DELETE FROM {table} WHERE period_start = :start AND period_end = :end"),
-                         {"start": period.start, "end": period.end})
+                         {"start": period.start, "end": period.end}).close()
             data = frames[table]
             data = _with(data, run_id=run_id)
             if "period_start" not in data.column_names:

@@ -61,9 +61,11 @@ def publish_period(engine: sa.Engine, period: Period, run_id: str, publish_root:
     with engine.begin() as conn:
         frame = unit_figures(conn, period)
         digest = content_hash(frame)
-        latest = conn.execute(sa.text(
+        # .all(), not .first(): DuckDB needs every result fetched before the bulk insert
+        vintages = conn.execute(sa.text(
             "SELECT vintage, content_sha256 FROM publish.vintages WHERE period_start = :s AND period_end = :e "
-            "ORDER BY vintage DESC LIMIT 1"), {"s": period.start, "e": period.end}).first()
+            "ORDER BY vintage DESC"), {"s": period.start, "e": period.end}).all()
+        latest = vintages[0] if vintages else None
         if latest is not None and latest.content_sha256 == digest:
             vintage, created = latest.vintage, False
         else:

@@ -11,7 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-import pandas as pd
 
 from tthc.model import FIGURES, SUM_IDENTITIES
 from tthc.periods import Period
@@ -74,7 +73,7 @@ def derive(received, due, finished, status, online, key, n_keys: int, period: Pe
 
 @dataclass
 class Spreadsheets:
-    figures: pd.DataFrame
+    figures: list[dict] = field(default_factory=list)  # one per commune × quarter × field
     defects: list[dict] = field(default_factory=list)
     workbooks: list[WorkbookSpec] = field(default_factory=list)
 
@@ -95,8 +94,7 @@ def commune_spreadsheets(world: World, dossiers: Dossiers, periods: list[Period]
     d = dossiers.take(np.flatnonzero(of_commune))
     key = commune_pos[d.unit] * fields.size + field_pos[d.field]
 
-    result = Spreadsheets(figures=pd.DataFrame())
-    rows = []
+    result = Spreadsheets()
     seen_systems = set()
     for period in periods:
         true = derive(d.received, d.due, d.finished, d.status, d.channel == ONLINE, key,
@@ -108,11 +106,10 @@ def commune_spreadsheets(world: World, dossiers: Dossiers, periods: list[Period]
         for uid in in_force.sort_values("unit_code").index:
             report = _Report(world, int(uid), period, true[commune_pos[uid]], fields)
             report.seed(rng, first_of_system)
-            rows.extend(report.rows())
+            result.figures.extend(report.rows())
             result.defects.extend(report.defects)
             if report.filed:
                 result.workbooks.append(report.spec)
-    result.figures = pd.DataFrame(rows)
     for i, defect in enumerate(result.defects, start=1):
         defect["defect_id"] = f"D{i:05d}"
     return result
