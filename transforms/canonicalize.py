@@ -71,7 +71,7 @@ def canonical_dossiers(landed: dict[str, Manifest], settings: Settings, var: Pat
             LEFT JOIN {view}_channel ch ON ch.raw = r."{names['channel']}"
             LEFT JOIN (SELECT canonical FROM {view}_channel WHERE raw IS NULL) nullch ON true
         """
-        con.execute(f"CREATE TEMP TABLE canon_{view} AS {select}", [source_id])
+        con.execute(f"CREATE TEMP TABLE canon_{view} AS {select}", [source_id]).fetchall()
         findings += _problems(con, f"canon_{view}", source_id, period)
         selects.append(f"SELECT {', '.join(DOSSIER_COLUMNS)} FROM canon_{view}")
     if not selects:
@@ -106,7 +106,7 @@ def _problems(con: duckdb.DuckDBPyConnection, table: str, source_id: str, period
     for column, (condition, raw, expected) in checks.items():
         count, examples = con.execute(
             f"SELECT count(*), (list(struct_pack(id := dossier_id, value := {raw}::VARCHAR)))[1:{EXAMPLES}] "
-            f"FROM {table} WHERE {condition}").fetchone()
+            f"FROM {table} WHERE {condition}").fetchall()[0]
         if count:
             shown = ", ".join(f"{e['id']}={e['value']!r}" for e in examples)
             findings.append(Finding(

@@ -87,6 +87,8 @@ def _latest_run_dir(ctx) -> str | None:
 
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    for noisy in ("great_expectations", "alembic"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     parser = argparse.ArgumentParser(prog="tthc", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 

@@ -1,18 +1,20 @@
 """Sample sources that behave like a province's real ones (docs/sample-sources.md).
 
-`serve` is loaded on first use: importing it here would make `python -m tthc.sample.server`
-load its own module twice.
+Exports load on first use: workbook writers start as fresh processes and the server's CLI
+runs `tthc.sample.server` as a script, and neither should pay for the other's imports.
 """
 from __future__ import annotations
 
-from tthc.sample.generate import generate
+import importlib
 
 __all__ = ["generate", "serve"]
+_EXPORTS = {"generate": "tthc.sample.generate", "serve": "tthc.sample.server"}
 
 
 def __getattr__(name: str):
-    if name == "serve":
-        from tthc.sample.server import serve
-
-        return serve
-    raise AttributeError(f"module 'tthc.sample' has no attribute {name!r}")
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'tthc.sample' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_EXPORTS[name]), name)
+    # importing the submodule `generate` binds the module to this name; the function wins
+    globals()[name] = value
+    return value

@@ -95,6 +95,9 @@ def commune_spreadsheets(world: World, dossiers: Dossiers, periods: list[Period]
     key = commune_pos[d.unit] * fields.size + field_pos[d.field]
 
     result = Spreadsheets()
+    field_codes = world.fields["code"].to_numpy()[fields].tolist()
+    field_names = world.fields["name"].to_numpy()[fields].tolist()
+    records = units.to_dict("records")
     seen_systems = set()
     for period in periods:
         true = derive(d.received, d.due, d.finished, d.status, d.channel == ONLINE, key,
@@ -104,7 +107,8 @@ def commune_spreadsheets(world: World, dossiers: Dossiers, periods: list[Period]
         first_of_system = system not in seen_systems
         seen_systems.add(system)
         for uid in in_force.sort_values("unit_code").index:
-            report = _Report(world, int(uid), period, true[commune_pos[uid]], fields)
+            report = _Report(world, records[uid], bool(world.formula_totals[uid]), period, true[commune_pos[uid]],
+                             field_codes, field_names)
             report.seed(rng, first_of_system)
             result.figures.extend(report.rows())
             result.defects.extend(report.defects)
@@ -118,11 +122,12 @@ def commune_spreadsheets(world: World, dossiers: Dossiers, periods: list[Period]
 class _Report:
     """One commune's Biểu 06 for one quarter, as the commune filled it in."""
 
-    def __init__(self, world: World, uid: int, period: Period, true: np.ndarray, fields: np.ndarray):
-        rec = world.units.iloc[uid]
-        self.world, self.period, self.true, self.fields = world, period, true, fields
-        self.unit_code, self.unit_name, self.valid_from = rec["unit_code"], rec["unit_name"], rec["valid_from"]
-        self.formula_totals = bool(world.formula_totals[uid])
+    def __init__(self, world: World, unit: dict, formula_totals: bool, period: Period, true: np.ndarray,
+                 field_codes: list[str], field_names: list[str]):
+        self.world, self.period, self.true = world, period, true
+        self.field_codes, self.field_names = field_codes, field_names
+        self.unit_code, self.unit_name, self.valid_from = unit["unit_code"], unit["unit_name"], unit["valid_from"]
+        self.formula_totals = formula_totals
         self.reported = true.copy()
         self.typed_over: set[tuple[int, int]] = set()
         self.texts: dict[tuple[int, int], str] = {}
@@ -155,14 +160,14 @@ class _Report:
         self.defects.append({
             "defect_id": "", "kind": kind, "source_id": SPREADSHEETS, "period": self.period.label,
             "unit_code": self.unit_code,
-            "field_code": "" if row is None else self.world.fields.at[self.fields[row], "code"],
+            "field_code": "" if row is None else self.field_codes[row],
             "column": "" if col is None else FIGURES[col],
             "true_value": "" if col is None else int(self.true[row, col]),
             "reported_value": reported, "detail": detail,
         })
 
     def _carried_over_mismatch(self, rng: np.random.Generator) -> set[tuple[int, int]]:
-        row = int(rng.integers(len(self.fields)))
+        row = int(rng.integers(len(self.field_codes)))
         carried, total = COLUMN["carried_over"], COLUMN["received_total"]
         value = int(self.true[row, carried])
         size = int(rng.integers(1, max(3, value // 10 + 2)))
@@ -178,7 +183,7 @@ class _Report:
         return {(row, carried), (row, total)}
 
     def _typing_error(self, rng: np.random.Generator, protected: set[tuple[int, int]]) -> set[tuple[int, int]]:
-        cells = [(r, c) for r in range(len(self.fields)) for c in range(len(FIGURES)) if (r, c) not in protected]
+        cells = [(r, c) for r in range(len(self.field_codes)) for c in range(len(FIGURES)) if (r, c) not in protected]
         nonzero = [cell for cell in cells if self.reported[cell] > 0]
         row, col = (nonzero or cells)[rng.integers(len(nonzero or cells))]
         value = int(self.reported[row, col])
@@ -197,12 +202,12 @@ class _Report:
         if not self.formula_totals:
             return
         for total, parts in TOTAL_COLUMNS.items():
-            for row in range(len(self.fields)):
+            for row in range(len(self.field_codes)):
                 if (row, total) not in self.typed_over:
                     self.reported[row, total] = self.reported[row, parts].sum()
 
     def _text_numbers(self, rng: np.random.Generator, protected: set[tuple[int, int]]) -> None:
-        cells = [(r, c) for r in range(len(self.fields)) for c in range(len(FIGURES))
+        cells = [(r, c) for r in range(len(self.field_codes)) for c in range(len(FIGURES))
                  if (r, c) not in protected and not self._is_formula(r, c)]
         if not cells:
             return
@@ -214,11 +219,11 @@ class _Report:
 
     def rows(self) -> list[dict]:
         out = []
-        for r, f in enumerate(self.fields):
+        for r, (code, name) in enumerate(zip(self.field_codes, self.field_names)):
             rec = {
                 "unit_code": self.unit_code, "unit_name": self.unit_name, "unit_valid_from": self.valid_from,
                 "period": self.period.label, "period_start": self.period.start, "period_end": self.period.end,
-                "field_code": self.world.fields.at[f, "code"], "field_name": self.world.fields.at[f, "name"],
+                "field_code": code, "field_name": name,
                 "filed": self.filed, "workbook": self.path if self.filed else None,
                 "sheet_row": FIRST_FIELD_ROW + r if self.filed else None, "formula_totals": self.formula_totals,
             }
@@ -233,7 +238,7 @@ class _Report:
             path=self.path, province_name=self.world.province_name, unit_code=self.unit_code,
             unit_name=self.unit_name, period_label=self.period.label, period_start=self.period.start,
             period_end=self.period.end,
-            field_names=[self.world.fields.at[f, "name"] for f in self.fields],
+            field_names=self.field_names,
             values=self.reported.tolist(), formula_totals=self.formula_totals,
             typed_over=sorted(self.typed_over), texts=sorted(self.texts.items()),
         )

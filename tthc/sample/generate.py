@@ -15,7 +15,8 @@ import secrets
 import shutil
 import sqlite3
 import sys
-from datetime import datetime, timedelta
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
@@ -38,6 +39,7 @@ QUARTERS = ("2024-Q1", "2024-Q2", "2024-Q3", "2024-Q4", "2025-Q1", "2025-Q2", "2
 HORIZON = datetime(2025, 12, 31, 23, 59, 59)
 TOKEN_FILE = "server.token"
 PERSONAL_VALUES_PER_KIND = 60
+PORTAL_ROW_GROUP = 1 << 22  # one group: the server then holds one chunk, which take() needs to be fast
 
 DEFECT_COLUMNS = ("defect_id", "kind", "source_id", "period", "unit_code", "field_code", "column",
                   "true_value", "reported_value", "detail")
@@ -57,7 +59,7 @@ PORTAL_SCHEMA = pa.schema([
 AGENCY_TABLE = """
 CREATE TABLE hs_hoso (
     id INTEGER PRIMARY KEY,
-    so_hs TEXT NOT NULL,
+    so_hs TEXT,
     ma_tthc TEXT,
     linh_vuc TEXT,
     don_vi TEXT,
@@ -119,21 +121,24 @@ def _build(root: Path, seed: int, scale: float, settings: Settings) -> dict:
     dossiers, ids = dossiers.take(order), ids.take(pa.array(order))
     people = applicants(world, dossiers.unit, dossiers.received, seconds(world.reform_date), personal_rng)
 
+    reported = commune_spreadsheets(world, dossiers, periods[1:], report_rng)
     portal = np.flatnonzero(dossiers.served_by == SERVED_BY.index(PORTAL))
     agency = np.flatnonzero(dossiers.served_by == SERVED_BY.index(AGENCY))
     agency = agency[np.argsort(dossiers.received[agency], kind="stable")]
     for folder in ("portal", "agency_db", "ground_truth"):
         (root / folder).mkdir()
-    _write_parquet(_portal_table(world, dossiers.take(portal), ids.take(pa.array(portal)), people.take(portal)),
-                   root / "portal" / "dossiers.parquet")
-    _write_agency(root / "agency_db" / "agency.sqlite", world, dossiers.take(agency), ids.take(pa.array(agency)), people.take(agency))
-    _write_parquet(_truth_table(world, dossiers, ids), root / "ground_truth" / "dossiers.parquet")
-
-    reported = commune_spreadsheets(world, dossiers, periods[1:], report_rng)
-    write_workbooks(root, reported.workbooks)
-    _write_parquet(_figures_table(reported.figures), root / "ground_truth" / "spreadsheet_figures.parquet")
-    _write_defects(root / "ground_truth" / "defects.csv", reported.defects)
-    _write_personal_values(root / "ground_truth" / "personal_values.txt", world, people, portal, agency, pick_rng)
+    # the workbooks take their worker processes while this one writes the record sources
+    with ThreadPoolExecutor(max_workers=1) as background:
+        workbooks = background.submit(write_workbooks, root, reported.workbooks)
+        _write_parquet(_portal_table(world, dossiers.take(portal), ids.take(pa.array(portal)), people.take(portal)),
+                       root / "portal" / "dossiers.parquet", row_group_size=PORTAL_ROW_GROUP)
+        _write_agency(root / "agency_db" / "agency.sqlite", world, dossiers.take(agency), ids.take(pa.array(agency)),
+                      people.take(agency))
+        _write_parquet(_truth_table(world, dossiers, ids), root / "ground_truth" / "dossiers.parquet")
+        _write_parquet(_figures_table(reported.figures), root / "ground_truth" / "spreadsheet_figures.parquet")
+        _write_defects(root / "ground_truth" / "defects.csv", reported.defects)
+        _write_personal_values(root / "ground_truth" / "personal_values.txt", world, people, portal, agency, pick_rng)
+        workbooks.result()
 
     info = _info(seed, scale, world, periods, dossiers, reported)
     (root / "sample.json").write_text(json.dumps(info, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
@@ -269,8 +274,8 @@ def _truth_table(world: World, d: Dossiers, ids: pa.Array) -> pa.Table:
     return pa.table({**columns, "served_by": served_by}, schema=schema)
 
 
-def _write_parquet(table: pa.Table, path: Path) -> None:
-    pq.write_table(table, path, compression="zstd", row_group_size=256 * 1024)
+def _write_parquet(table: pa.Table, path: Path, row_group_size: int = 256 * 1024) -> None:
+    pq.write_table(table, path, compression="zstd", row_group_size=row_group_size)
 
 
 def _write_agency(path: Path, world: World, d: Dossiers, ids: pa.Array, people: Applicants) -> None:
@@ -320,18 +325,18 @@ def _write_defects(path: Path, defects: list[dict]) -> None:
 
 def _write_personal_values(path: Path, world: World, people: Applicants, portal: np.ndarray, agency: np.ndarray,
                            rng: np.random.Generator) -> None:
-    """Names, ID numbers, phones and e-mails from both record sources, for leak tests. Names
-    that also occur in non-personal text (a commune named after a hero) are left out, since
-    finding them in an output proves nothing."""
+    """Names, ID numbers and phones from both record sources (and e-mails, which only the
+    portal has), for leak tests. Names that also occur in non-personal text (a commune named
+    after a hero) are left out, since finding them in an output proves nothing."""
     public = " | ".join([*world.units["unit_name"], *world.fields["name"], *world.procedures["name"],
                          *world.procedures["result"]])
     picked = []
-    for rows in (portal, agency):
+    for rows, kinds in ((portal, ("name", "id_number", "phone", "email")), (agency, ("name", "id_number", "phone"))):
         if rows.size == 0:
             continue
         take = pa.array(rng.choice(rows, min(PERSONAL_VALUES_PER_KIND, rows.size), replace=False))
-        for values in (people.name, people.id_number, people.phone, people.email):
-            picked.extend(v for v in values.take(take).to_pylist() if v and v not in public)
+        for kind in kinds:
+            picked.extend(v for v in getattr(people, kind).take(take).to_pylist() if v and v not in public)
     unique = list(dict.fromkeys(picked))
     path.write_text("".join(f"{v}\n" for v in unique), encoding="utf-8")
 

@@ -39,8 +39,11 @@ def ascii_fold(text: str) -> str:
 
 
 def _full_names(gender: str) -> tuple[np.ndarray, np.ndarray]:
-    names = [f"{f} {m} {g}" for (f, _), m, g in product(vocab.FAMILY_NAMES, vocab.MIDDLE_NAMES[gender], vocab.GIVEN_NAMES[gender])]
-    handles = [ascii_fold(name).lower().replace(" ", "") for name in names]
+    """Every family × middle × given name, and its e-mail handle (nongvanan)."""
+    parts = ([f for f, _ in vocab.FAMILY_NAMES], vocab.MIDDLE_NAMES[gender], vocab.GIVEN_NAMES[gender])
+    folded = [[ascii_fold(word).lower() for word in words] for words in parts]
+    names = [" ".join(words) for words in product(*parts)]
+    handles = ["".join(words) for words in product(*folded)]
     return np.array(names, dtype=object), np.array(handles, dtype=object)
 
 

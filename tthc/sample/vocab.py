@@ -36,6 +36,12 @@ HAMLETS = (
 )
 HAMLETS_PER_COMMUNE = 6
 
+# Fields whose department a name match does not find: a word of that department's name.
+FIELD_DEPARTMENT_HINTS = {
+    "HT": "Tư pháp", "CT": "Tư pháp", "LLTP": "Tư pháp", "DD": "Tài nguyên", "DKKD": "Kế hoạch",
+    "BTXH": "Lao động", "NCC": "Lao động", "GT": "Giao thông",
+}
+
 SECOND_RESULT_DOCUMENT = "Phiếu kiểm soát quá trình giải quyết hồ sơ"
 
 # (procedure name, result document) per field code of config/province.yaml

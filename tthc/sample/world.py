@@ -123,15 +123,17 @@ def _words(text: str) -> set[str]:
 
 
 def _department_fields(names: list[str], fields: pd.DataFrame, rng: np.random.Generator) -> np.ndarray:
-    """Which department handles which field: by the words their names share (Sở Y tế: Y tế),
-    the fields no name matches dealt out to the departments left without one."""
+    """Which department handles which field: by the words their names share (Sở Y tế: Y tế)
+    or a known hint (Hộ tịch: Sở Tư pháp), the fields still unmatched dealt out to the
+    departments left without one."""
     eligible = np.flatnonzero(fields["levels"].map(lambda levels: "department" in levels).to_numpy())
     handles = np.zeros((len(names), len(fields)), dtype=bool)
     for d, name in enumerate(names):
         dept_words = _words(name)
         for f in eligible:
             field_words = _words(fields.at[f, "name"])
-            if field_words and len(field_words & dept_words) / len(field_words) >= 0.5:
+            hint = vocab.FIELD_DEPARTMENT_HINTS.get(fields.at[f, "code"])
+            if (field_words and len(field_words & dept_words) / len(field_words) > 0.5) or (hint and hint.casefold() in name.casefold()):
                 handles[d, f] = True
     unmatched = [f for f in eligible if not handles[:, f].any()]
     idle = [d for d in range(len(names)) if not handles[d].any()]
