@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import json
 import logging
 import sys
@@ -119,5 +120,15 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
 
+def entry_point() -> None:
+    """Console entry: exits without interpreter teardown, where DuckDB's bindings would print a
+    spurious "leaked objects" report once GX and duckdb-engine were both loaded."""
+    code = main()
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    entry_point()

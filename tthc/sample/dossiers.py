@@ -12,7 +12,7 @@ from datetime import date, datetime, timedelta
 import numpy as np
 
 from tthc.periods import Period
-from tthc.sample.world import World
+from tthc.sample.world import NOT_SERVED, SERVED_BY, World
 
 DAY = 86_400
 NEVER = np.iinfo(np.int64).max
@@ -27,6 +27,9 @@ WITHDRAWN_SHARE = 0.03
 POSTAL_SHARE = 0.03
 PAID_ONLINE_SHARE = 0.35
 RETURNED_SHARE = 0.75  # status 10 (result handed back) rather than 9
+# shares of in-person dossiers sent without a channel: about 2 % of the portal's records
+MISSING_CHANNEL_PORTAL = 0.045
+MISSING_CHANNEL_AGENCY = 0.02
 PENDING_STATUSES = np.array([2, 4, 5, 6], dtype=np.int16)
 PENDING_STATUS_WEIGHTS = np.array([0.15, 0.55, 0.20, 0.10])
 
@@ -206,14 +209,14 @@ def _quarter(world: World, index: int, period: Period, horizon: datetime, scale:
     digitised = resolved & (first_digitised | (second & second_digitised))
 
     served_by = world.served_by[unit].copy()
-    served_by[rng.random(n) >= world.portal_share[unit]] = 2
+    served_by[rng.random(n) >= world.portal_share[unit]] = SERVED_BY.index(NOT_SERVED)
 
     return Dossiers(
         unit=unit, field=field, procedure=procedure, period=np.full(n, index, dtype=np.int16),
         received=received, due=due, finished=finished, returned=returned, updated=updated,
         status=status, channel=channel,
-        channel_missing_portal=in_person & (rng.random(n) < 0.045),
-        channel_missing_agency=in_person & (rng.random(n) < 0.02),
+        channel_missing_portal=in_person & (rng.random(n) < MISSING_CHANNEL_PORTAL),
+        channel_missing_agency=in_person & (rng.random(n) < MISSING_CHANNEL_AGENCY),
         fee=fee, paid_online=paid_online, payment_gateway=gateway,
         result_documents=variant, digitised=digitised, served_by=served_by,
     )

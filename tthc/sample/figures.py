@@ -98,17 +98,18 @@ def commune_spreadsheets(world: World, dossiers: Dossiers, periods: list[Period]
     field_codes = world.fields["code"].to_numpy()[fields].tolist()
     field_names = world.fields["name"].to_numpy()[fields].tolist()
     records = units.to_dict("records")
+    commune_units = units.iloc[communes]
     seen_systems = set()
     for period in periods:
         true = derive(d.received, d.due, d.finished, d.status, d.channel == ONLINE, key,
                       communes.size * fields.size, period).reshape(communes.size, fields.size, len(FIGURES))
-        in_force = units.iloc[communes][(units["valid_from"].iloc[communes] <= period.start) & (units["valid_to"].iloc[communes] >= period.end)]
+        in_force = commune_units[(commune_units["valid_from"] <= period.start) & (commune_units["valid_to"] >= period.end)]
         system = bool(in_force["old"].iloc[0]) if len(in_force) else None
         first_of_system = system not in seen_systems
         seen_systems.add(system)
         for uid in in_force.sort_values("unit_code").index:
-            report = _Report(world, records[uid], bool(world.formula_totals[uid]), period, true[commune_pos[uid]],
-                             field_codes, field_names)
+            report = _Report(world.province_name, records[uid], bool(world.formula_totals[uid]), period,
+                             true[commune_pos[uid]], field_codes, field_names)
             report.seed(rng, first_of_system)
             result.figures.extend(report.rows())
             result.defects.extend(report.defects)
@@ -122,9 +123,9 @@ def commune_spreadsheets(world: World, dossiers: Dossiers, periods: list[Period]
 class _Report:
     """One commune's Biểu 06 for one quarter, as the commune filled it in."""
 
-    def __init__(self, world: World, unit: dict, formula_totals: bool, period: Period, true: np.ndarray,
+    def __init__(self, province_name: str, unit: dict, formula_totals: bool, period: Period, true: np.ndarray,
                  field_codes: list[str], field_names: list[str]):
-        self.world, self.period, self.true = world, period, true
+        self.province_name, self.period, self.true = province_name, period, true
         self.field_codes, self.field_names = field_codes, field_names
         self.unit_code, self.unit_name, self.valid_from = unit["unit_code"], unit["unit_name"], unit["valid_from"]
         self.formula_totals = formula_totals
@@ -235,7 +236,7 @@ class _Report:
     @property
     def spec(self) -> WorkbookSpec:
         return WorkbookSpec(
-            path=self.path, province_name=self.world.province_name, unit_code=self.unit_code,
+            path=self.path, province_name=self.province_name, unit_code=self.unit_code,
             unit_name=self.unit_name, period_label=self.period.label, period_start=self.period.start,
             period_end=self.period.end,
             field_names=self.field_names,

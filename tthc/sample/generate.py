@@ -361,8 +361,6 @@ def _info(seed: int, scale: float, world: World, periods: list[Period], d: Dossi
             "dossiers": len(d),
             "by_source": by_source,
             "by_received_period": by_period,
-            PORTAL: by_source[PORTAL],
-            AGENCY: by_source[AGENCY],
             SPREADSHEETS: {
                 "commune_quarters": len({(r["unit_code"], r["unit_valid_from"], r["period"]) for r in reported.figures}),
                 "workbooks": len(reported.workbooks),
