@@ -39,6 +39,16 @@ def _identifier(name: str, what: str, source_id: str) -> str:
     return name
 
 
+def _check_table(conn: sa.Connection, table: str, schema: str | None, wanted: list[str], where: str) -> None:
+    inspector = sa.inspect(conn)
+    if not inspector.has_table(table, schema=schema):
+        raise SourceDataError(f"{where}: no table {table!r} (the sources registry names it)")
+    present = {c["name"] for c in inspector.get_columns(table, schema=schema)}
+    missing = [c for c in wanted if c not in present]
+    if missing:
+        raise SourceDataError(f"{where}: table {table!r} does not have the registry's columns {missing}")
+
+
 def extract(source: Source, period: Period, folder: Path, run_id: str) -> Manifest:
     spec = source.spec
     columns: dict[str, str] = {k: _identifier(v, f"column for {k}", source.id) for k, v in spec["columns"].items()}
@@ -61,18 +71,23 @@ def extract(source: Source, period: Period, folder: Path, run_id: str) -> Manife
     chunk = int(spec.get("chunk_size", 20000))
     conn_info = get_connection(source.connection_id)
     engine = sa.create_engine(engine_url(conn_info))
+    where = f"{source.id}: database {engine.url.render_as_string(hide_password=True)}"
     try:
-        with engine.connect() as conn:
+        try:
+            conn = engine.connect()
+        except sa.exc.DBAPIError as exc:
+            raise SourceUnavailable(f"{where}: cannot connect: {exc.orig}") from None
+        with conn:
+            _check_table(conn, spec["table"], spec.get("schema"), list(columns.values()), where)
             if engine.dialect.name == "postgresql":
                 conn.exec_driver_sql("SET TRANSACTION READ ONLY")
-            result = conn.execution_options(stream_results=True, yield_per=chunk).execute(query)
             keys = list(columns)
-            for rows in result.partitions(chunk):
-                landing.write({k: [None if r[i] is None else str(r[i]) for r in rows] for i, k in enumerate(keys)})
-    except sa.exc.OperationalError as exc:
-        raise SourceUnavailable(f"{source.id}: database {engine.url.render_as_string(hide_password=True)}: {exc.orig}") from None
-    except sa.exc.ProgrammingError as exc:
-        raise SourceDataError(f"{source.id}: table {spec['table']!r} does not have the registry's columns: {exc.orig}") from None
+            try:
+                result = conn.execution_options(stream_results=True, yield_per=chunk).execute(query)
+                for rows in result.partitions(chunk):
+                    landing.write({k: [None if r[i] is None else str(r[i]) for r in rows] for i, k in enumerate(keys)})
+            except sa.exc.DBAPIError as exc:
+                raise SourceUnavailable(f"{where}: reading {spec['table']!r} failed: {exc.orig}") from None
     finally:
         engine.dispose()
     file_info = landing.close()

@@ -35,3 +35,13 @@ def var(tmp_path, monkeypatch):
     monkeypatch.setenv("TTHC_VAR_DIR", str(folder))
     monkeypatch.delenv("TTHC_WAREHOUSE_URL", raising=False)
     return folder
+
+
+@pytest.fixture(scope="session")
+def small_sample(tmp_path_factory):
+    """Sample sources at 2 % of a province (about 3,000 dossiers a quarter), made once."""
+    from tthc.sample import generate
+
+    folder = tmp_path_factory.mktemp("sample") / "sample"
+    generate(folder, seed=5, scale=0.02)
+    return folder

@@ -1,0 +1,164 @@
+"""The DAG end to end through Airflow (`airflow dags test`) on the sample sources.
+
+Expected figures are computed here, independently of the pipeline, from the simulator's
+ground truth: every true dossier and the figures each commune wrote in its workbook.
+"""
+import os
+from datetime import datetime, time, timedelta
+
+import duckdb
+import pandas as pd
+import pytest
+
+from tthc.model import FIGURES
+
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e")]
+PERIOD = "2025-Q2"
+START, END = datetime(2025, 4, 1), datetime(2025, 7, 1)  # END: first instant after the period
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    var = tmp_path_factory.mktemp("e2e") / "var"
+    saved = os.environ.get("TTHC_VAR_DIR")
+    os.environ["TTHC_VAR_DIR"] = str(var)
+    try:
+        from tthc.airflow_local import dags_test
+        from tthc.local_sources import ensure_sample, sample_connections
+
+        sample = ensure_sample(seed=11, scale=0.05)
+        with sample_connections():
+            first = dags_test(PERIOD)
+            tables_after_first = snapshot(var)
+            second = dags_test(PERIOD)
+        yield {"var": var, "sample": sample, "codes": (first, second), "first": tables_after_first}
+    finally:
+        if saved is None:
+            os.environ.pop("TTHC_VAR_DIR", None)
+        else:
+            os.environ["TTHC_VAR_DIR"] = saved
+
+
+def query(var, sql):
+    with duckdb.connect(str(var / "warehouse.duckdb"), read_only=True) as con:
+        return con.sql(sql).df()
+
+
+def snapshot(var):
+    tables = ["core.fact_bieu06", "core.fact_dossier", "core.bieu06_reconciled", "quality.findings",
+              "publish.bieu06_by_unit", "publish.vintages"]
+    return {t: query(var, f"SELECT count(*) AS n FROM {t}")["n"][0] for t in tables} | {
+        "published": query(var, "SELECT * FROM publish.bieu06_by_unit ORDER BY unit_code").to_csv(index=False)}
+
+
+def expected_from_truth(dossiers: pd.DataFrame) -> pd.DataFrame:
+    """docs/canonical-model.md, written out with pandas masks."""
+    d = dossiers[~dossiers["status"].isin([1, 3])].copy()
+    finished_kind = d["status"].isin([7, 8, 9, 10]) & d["finished_at"].notna()
+    done_before = lambda t: finished_kind & (d["finished_at"] < t)  # noqa: E731
+    new = (d["received_at"] >= START) & (d["received_at"] < END)
+    online = d["channel"] == "online"
+    carried = (d["received_at"] < START) & ~done_before(START)
+    finished_now = done_before(END) & (d["finished_at"] >= START)
+    resolved = finished_now & d["status"].isin([9, 10])
+    days_late = (d["finished_at"].dt.normalize() - d["due_at"].dt.normalize()).dt.days
+    pending = (d["received_at"] < END) & ~done_before(END)
+    overdue = d["due_at"].dt.normalize() < pd.Timestamp(END)
+    flags = pd.DataFrame({
+        "received_online": new & online, "received_direct_postal": new & ~online, "carried_over": carried,
+        "resolved_early": resolved & (days_late < 0), "resolved_on_time": resolved & (days_late == 0),
+        "resolved_late": resolved & (days_late > 0), "pending_within_due": pending & ~overdue,
+        "pending_overdue": pending & overdue,
+        "returned_withdrawn": finished_now & d["status"].isin([7, 8]),
+    })
+    flags[["source_id", "unit_code", "field_code"]] = d[["source_id", "unit_code", "field_code"]]
+    out = flags.groupby(["source_id", "unit_code", "field_code"]).sum().reset_index()
+    out = out[out[list(flags.columns[:9])].sum(axis=1) > 0]
+    out["received_total"] = out[["received_online", "received_direct_postal", "carried_over"]].sum(axis=1)
+    out["resolved_total"] = out[["resolved_early", "resolved_on_time", "resolved_late"]].sum(axis=1)
+    out["pending_total"] = out[["pending_within_due", "pending_overdue"]].sum(axis=1)
+    return out
+
+
+def test_the_dag_succeeds_twice(run):
+    assert run["codes"] == (0, 0)
+
+
+def test_record_figures_equal_the_truth_unit_by_unit(run):
+    truth = pd.read_parquet(run["sample"] / "ground_truth" / "dossiers.parquet")
+    truth = truth[truth["served_by"] != "none"]
+    expected = expected_from_truth(truth).set_index(["source_id", "unit_code", "field_code"])[list(FIGURES)]
+    actual = query(run["var"], f"""
+        SELECT source_id, unit_code, field_code, {', '.join(FIGURES)} FROM core.fact_bieu06
+        WHERE basis = 'records' AND period_start = '2025-04-01'""").set_index(["source_id", "unit_code", "field_code"])
+    assert len(actual) > 100
+    pd.testing.assert_frame_equal(actual.sort_index().astype("int64"), expected.sort_index().astype("int64"),
+                                  check_names=False)
+
+
+def test_self_reported_figures_are_read_as_written(run):
+    sheets = pd.read_parquet(run["sample"] / "ground_truth" / "spreadsheet_figures.parquet")
+    sheets = sheets[(sheets["period"] == PERIOD) & sheets["filed"]]
+    expected = sheets.set_index(["unit_code", "field_code"])[[f"reported_{f}" for f in FIGURES]]
+    expected.columns = list(FIGURES)
+    actual = query(run["var"], f"""
+        SELECT unit_code, field_code, {', '.join(FIGURES)} FROM core.fact_bieu06
+        WHERE basis = 'self_reported' AND period_start = '2025-04-01'""").set_index(["unit_code", "field_code"])
+    pd.testing.assert_frame_equal(actual.sort_index().astype("int64"), expected.sort_index().astype("int64"),
+                                  check_names=False)
+
+
+def test_seeded_figure_defects_are_found_and_withheld_when_critical(run):
+    defects = pd.read_csv(run["sample"] / "ground_truth" / "defects.csv", dtype=str)
+    defects = defects[(defects["period"] == PERIOD) & defects["kind"].isin(["typing_error", "carried_over_mismatch"])]
+    findings = query(run["var"], "SELECT unit_code, field_code, check_id, severity FROM quality.findings "
+                                 "WHERE check_id LIKE 'identity.%'")
+    found = set(zip(findings["unit_code"], findings["field_code"]))
+    assert len(defects) > 0
+    for defect in defects.itertuples():
+        assert (defect.unit_code, defect.field_code) in found, f"{defect.defect_id} not found"
+    critical = set(findings.loc[findings["severity"] == "critical", "unit_code"])
+    published = set(query(run["var"], "SELECT unit_code FROM publish.bieu06_by_unit")["unit_code"])
+    quarantined = set(query(run["var"], "SELECT unit_code FROM quality.quarantine")["unit_code"])
+    assert critical and not (critical & published) and critical == quarantined
+
+
+def test_published_figures_sum_the_winning_source(run):
+    published = query(run["var"], f"""
+        SELECT unit_code, source_id, {', '.join(FIGURES)} FROM publish.bieu06_by_unit""").set_index("unit_code")
+    reconciled = query(run["var"], f"""
+        SELECT unit_code, source_id, {', '.join(f'sum({f}) AS {f}' for f in FIGURES)} FROM core.bieu06_reconciled
+        WHERE quality_status <> 'critical' GROUP BY ALL""").set_index("unit_code")
+    both = published.index.intersection(reconciled.index)
+    assert len(both) > 0.9 * len(published)
+    pd.testing.assert_frame_equal(published.loc[both].astype({f: "int64" for f in FIGURES}),
+                                  reconciled.loc[both].astype({f: "int64" for f in FIGURES}), check_names=False)
+    levels = query(run["var"], "SELECT DISTINCT unit_level FROM publish.bieu06_by_unit")["unit_level"]
+    assert set(levels) == {"department", "district", "commune"}
+
+
+def test_a_rerun_changes_nothing(run):
+    assert snapshot(run["var"]) == run["first"]
+    vintages = query(run["var"], "SELECT vintage FROM publish.vintages")
+    assert vintages["vintage"].tolist() == [1]
+    files = sorted(p.name for p in (run["var"] / "publish" / PERIOD).iterdir())
+    assert files == ["v1"]
+
+
+def test_no_personal_data_reaches_landing_or_the_warehouse(run):
+    values = [v for v in (run["sample"] / "ground_truth" / "personal_values.txt").read_text(encoding="utf-8").split("\n")
+              if len(v) >= 8]
+    assert values
+    texts = []  # decoded contents: Parquet and DuckDB compress, so raw bytes would prove nothing
+    for path in [*(run["var"] / "landing").rglob("*"), *(run["var"] / "publish").rglob("*")]:
+        if path.suffix == ".parquet":
+            texts.append(pd.read_parquet(path).to_csv(index=False))
+        elif path.is_file():
+            texts.append(path.read_text(encoding="utf-8", errors="replace"))
+    tables = query(run["var"], "SELECT table_schema, table_name FROM information_schema.tables")
+    for schema, name in tables.itertuples(index=False):
+        texts.append(query(run["var"], f'SELECT * FROM "{schema}"."{name}"').to_csv(index=False))
+    assert len(texts) > 10
+    blob = "\n".join(texts)
+    leaked = [v for v in values if v in blob]
+    assert leaked == [], f"personal values reached the pipeline's outputs: {leaked[:3]}"
