@@ -123,3 +123,16 @@ def test_a_failed_load_leaves_the_previous_state(warehouse_url):
         assert table_counts(engine) == before
         with engine.connect() as conn:
             assert conn.execute(sa.text("SELECT max(received_total) FROM core.fact_bieu06")).scalar() == 10
+
+
+def test_the_published_view_matches_its_contract(warehouse_url):
+    import yaml
+
+    from tests.conftest import REPO
+
+    contract = yaml.safe_load((REPO / "warehouse/contracts/publish.bieu06_by_unit.yaml").read_text(encoding="utf-8"))
+    with engine_for(warehouse_url) as engine:
+        migrate(engine)
+        with engine.connect() as conn:
+            columns = list(conn.execute(sa.text("SELECT * FROM publish.bieu06_by_unit")).keys())
+    assert columns == [c["name"] for c in contract["columns"]]
