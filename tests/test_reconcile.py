@@ -85,3 +85,18 @@ def test_a_critical_finding_on_the_winner_withholds_the_unit(settings):
     _, decided, _ = reconcile(rows(("01279", "commune_spreadsheets", "self_reported", 10)),
                               units(("01279", "commune")), [critical], settings, period, {})
     assert decided["quality_status"].tolist() == ["critical"]
+
+
+def test_a_self_report_beyond_the_tolerance_is_a_finding_and_records_still_win(settings):
+    # tolerance: max(2 dossiers, 2 %) of the records' figure
+    period = settings.period("2025-Q3")
+    data = rows(("01279", "portal_dvc", "records", 200), ("01279", "commune_spreadsheets", "self_reported", 204),
+                ("01280", "portal_dvc", "records", 200), ("01280", "commune_spreadsheets", "self_reported", 205))
+    result, decided, findings = reconcile(data, units(("01279", "commune"), ("01280", "commune")), [], settings,
+                                          period, {})
+    assert result["received_total"].tolist() == [200, 200]
+    assert decided["quality_status"].tolist() == ["ok", "ok"]
+    (finding,) = findings
+    assert (finding.check_id, finding.unit_code, finding.columns) == (
+        "reconcile.sources_disagree", "01280", ["received_total", "received_direct_postal"])
+    assert finding.observed == '{"received_total": 205, "received_direct_postal": 205}'

@@ -18,11 +18,9 @@ from warehouse.publish import publish_period
 PERIOD = quarter("2024-Q2", "calendar_quarter")
 
 
-@pytest.fixture(params=["duckdb", "postgresql"])
-def warehouse_url(request, tmp_path):
-    if request.param == "duckdb":
-        yield f"duckdb:///{tmp_path / 'w.duckdb'}"
-        return
+@pytest.fixture
+def postgres_url():
+    """A fresh PostgreSQL database on 127.0.0.1, dropped afterwards."""
     require_service("PostgreSQL", 5432, "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start")
     name = f"tthc_test_{uuid.uuid4().hex[:10]}"
     admin = sa.create_engine("postgresql+psycopg://postgres@127.0.0.1:5432/postgres", isolation_level="AUTOCOMMIT")
@@ -34,6 +32,13 @@ def warehouse_url(request, tmp_path):
         with admin.connect() as conn:
             conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.dispose()
+
+
+@pytest.fixture(params=["duckdb", "postgresql"])
+def warehouse_url(request, tmp_path):
+    if request.param == "duckdb":
+        return f"duckdb:///{tmp_path / 'w.duckdb'}"
+    return request.getfixturevalue("postgres_url")
 
 
 def inputs(received=10):
@@ -59,10 +64,15 @@ def inputs(received=10):
          "basis": "self_reported", "coverage_complete": True, "quality_status": "critical", "reason": "identity"},
     ])
     finding = Finding("identity.received", "critical", "sai", PERIOD.start, PERIOD.end, unit_code="01280")
-    return dict(units=units, dossiers=DOSSIER_SCHEMA.empty_table().append_column("landed_file", pa.array([], pa.string())),
-                bieu06_rows=pa.Table.from_pylist(rows, schema=BIEU06_SCHEMA), unit_status=status,
-                reconciled=reconciled, findings=findings_table([finding]),
-                quarantine=status[status.quality_status == "critical"][["unit_code", "source_id", "reason"]])
+    tables = {
+        "core.fact_dossier": DOSSIER_SCHEMA.empty_table().append_column("landed_file", pa.array([], pa.string())),
+        "core.fact_bieu06": pa.Table.from_pylist(rows, schema=BIEU06_SCHEMA),
+        "core.unit_period_status": status,
+        "core.bieu06_reconciled": reconciled.drop(columns=["unit_name", "unit_level"]),
+        "quality.findings": findings_table([finding]),
+        "quality.quarantine": status[status.quality_status == "critical"][["unit_code", "source_id", "reason"]],
+    }
+    return dict(units=units, tables=tables)
 
 
 def published(engine):
@@ -82,7 +92,7 @@ def table_counts(engine):
 def test_load_and_publish_are_idempotent_and_versioned(warehouse_url, tmp_path):
     with engine_for(warehouse_url) as engine:
         migrate(engine)
-        assert current_revision(engine) == "0001"
+        assert current_revision(engine) == "0002"
         load_period(engine, PERIOD, "run-1", **inputs())
         first = publish_period(engine, PERIOD, "run-1", tmp_path / "publish")
         counts = table_counts(engine)
@@ -117,8 +127,9 @@ def test_a_failed_load_leaves_the_previous_state(warehouse_url):
         load_period(engine, PERIOD, "run-1", **inputs())
         before = table_counts(engine)
         broken = inputs(received=99)
-        broken["findings"] = broken["findings"].set_column(1, "severity", pa.array([None], pa.string()))
-        with pytest.raises(WarehouseLoadError, match="quality.findings"):
+        findings = broken["tables"]["quality.findings"]
+        broken["tables"]["quality.findings"] = findings.set_column(1, "severity", pa.array([None], pa.string()))
+        with pytest.raises(WarehouseLoadError, match="quality.findings: rows of run run-2 refused"):
             load_period(engine, PERIOD, "run-2", **broken)
         assert table_counts(engine) == before
         with engine.connect() as conn:
@@ -136,3 +147,160 @@ def test_the_published_view_matches_its_contract(warehouse_url):
         with engine.connect() as conn:
             columns = list(conn.execute(sa.text("SELECT * FROM publish.bieu06_by_unit")).keys())
     assert columns == [c["name"] for c in contract["columns"]]
+
+
+def test_revisions_say_what_changed_and_why(warehouse_url, tmp_path):
+    with engine_for(warehouse_url) as engine:
+        migrate(engine)
+        load_period(engine, PERIOD, "run-1", **inputs())
+        publish_period(engine, PERIOD, "run-1", tmp_path, sources={"commune_spreadsheets": "aaa"})
+        load_period(engine, PERIOD, "run-2", **inputs(received=11))
+        second = publish_period(engine, PERIOD, "run-2", tmp_path, sources={"commune_spreadsheets": "bbb"},
+                                note="late correction from Phường A")
+        assert second["reason"] == "late correction from Phường A (re-extraction: commune_spreadsheets changed)"
+        with engine.connect() as conn:
+            revisions = conn.execute(sa.text(
+                "SELECT unit_code, figure, from_vintage, to_vintage, old_value, new_value, change, reason "
+                "FROM publish.bieu06_revisions_v1 ORDER BY figure")).all()
+            reasons = conn.execute(sa.text("SELECT vintage, reason FROM publish.vintages ORDER BY vintage")).all()
+    assert [tuple(r[:7]) for r in revisions] == [
+        ("01279", "pending_total", 1, 2, 20, 22, "revised"),
+        ("01279", "pending_within_due", 1, 2, 20, 22, "revised"),
+        ("01279", "received_online", 1, 2, 20, 22, "revised"),
+        ("01279", "received_total", 1, 2, 20, 22, "revised"),
+    ]
+    assert reasons[0].reason == "first publication of the period"
+    assert revisions[0].reason == second["reason"]
+
+
+def test_old_units_are_shown_on_new_units_only_where_the_merge_was_whole(warehouse_url, tmp_path):
+    from tthc.config import load_settings
+    from tthc.units import conversion_table
+
+    table, _ = conversion_table(load_settings())
+    # 09001 took both our communes whole; 09002 took one whole and part of another, so no figure
+    conversion = pd.DataFrame([
+        {"new_code": "09001", "old_code": "01279", "merge_type": "whole"},
+        {"new_code": "09001", "old_code": "01280", "merge_type": "whole"},
+        {"new_code": "09002", "old_code": "01281", "merge_type": "whole"},
+        {"new_code": "09002", "old_code": "01282", "merge_type": "part"},
+    ]).assign(effective_from=date(2025, 7, 1))
+    assert {"whole", "part", "part_area"} <= set(table["merge_type"])
+    data = inputs()
+    data["tables"]["core.unit_period_status"]["quality_status"] = "ok"
+    data["tables"]["core.bieu06_reconciled"]["quality_status"] = "ok"
+    with engine_for(warehouse_url) as engine:
+        migrate(engine)
+        load_period(engine, PERIOD, "run-1", conversion=conversion, **data)
+        publish_period(engine, PERIOD, "run-1", tmp_path)
+        with engine.connect() as conn:
+            rows = conn.execute(sa.text(
+                "SELECT unit_code, conversion_status, old_units, old_units_published, received_total "
+                "FROM publish.bieu06_old_units_on_new_v1 ORDER BY unit_code")).all()
+            splits = conn.execute(sa.text("SELECT count(*) FROM core.unit_conversion_splits")).scalar()
+    assert [tuple(r) for r in rows] == [("09001", "whole", 2, 2, 40)]
+    assert splits == 0
+
+
+KILL_CHILD = """
+import sys, time
+import warehouse.load as load
+from tests.test_warehouse import PERIOD, inputs
+from warehouse.db import engine_for, migrate
+
+phase = sys.argv[2]
+original_insert, original_columns = load.bulk_insert, load._columns
+
+def pause(*args):
+    print("PAUSED", flush=True)
+    time.sleep(120)
+
+if phase == "staging":
+    def bulk_insert(conn, table, data):
+        n = original_insert(conn, table, data)
+        pause()
+        return n
+    load.bulk_insert = bulk_insert
+else:
+    calls = []
+    def columns(conn, table):
+        calls.append(table)
+        if len(calls) == 3:  # two tables already swapped inside the transaction
+            pause()
+        return original_columns(conn, table)
+    load._columns = columns
+
+with engine_for(sys.argv[1]) as engine:
+    load.load_period(engine, PERIOD, "run-killed", **inputs(received=50))
+"""
+
+
+@pytest.mark.parametrize("phase", ["staging", "swap"])
+def test_a_load_killed_with_sigkill_leaves_the_previous_state(warehouse_url, phase):
+    import signal
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    def state(engine):
+        with engine.connect() as conn:
+            return {t: conn.execute(sa.text(f"SELECT count(*), sum(received_total) FROM {t}")).one()._tuple()
+                    for t in ("core.fact_bieu06", "core.bieu06_reconciled")} | table_counts(engine)
+
+    with engine_for(warehouse_url) as engine:
+        migrate(engine)
+        load_period(engine, PERIOD, "run-1", **inputs())
+        before = state(engine)
+    child = subprocess.Popen([sys.executable, "-c", KILL_CHILD, warehouse_url, phase], cwd=REPO,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = child.stdout.readline()
+        assert line.strip() == "PAUSED", child.stderr.read()
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait(timeout=30)
+    with engine_for(warehouse_url) as engine:
+        assert state(engine) == before
+        load_period(engine, PERIOD, "run-2", **inputs())  # the rerun after the crash
+        assert state(engine) == before
+        with engine.connect() as conn:
+            left = conn.execute(sa.text("SELECT count(*) FROM staging.fact_bieu06")).scalar()
+        assert left == 0
+
+
+def test_the_analyst_role_reads_publish_and_quality_only(postgres_url, tmp_path):
+    """Roles are a PostgreSQL feature: a DuckDB warehouse is a single-user file."""
+    from warehouse.roles import setup_roles
+
+    warehouse_url = postgres_url
+    suffix = uuid.uuid4().hex[:8]
+    loader, analyst, person = f"loader_{suffix}", f"analyst_{suffix}", f"ana_{suffix}"
+    admin = sa.create_engine(warehouse_url, isolation_level="AUTOCOMMIT")
+    try:
+        with engine_for(warehouse_url) as engine:
+            migrate(engine)
+            load_period(engine, PERIOD, "run-1", **inputs())
+            publish_period(engine, PERIOD, "run-1", tmp_path)
+            setup_roles(engine, loader, analyst)
+            setup_roles(engine, loader, analyst)  # idempotent
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'CREATE ROLE "{person}" LOGIN IN ROLE "{analyst}"')
+        as_analyst = sa.create_engine(warehouse_url.replace("postgres@", f"{person}@"))
+        with as_analyst.connect() as conn:
+            assert conn.execute(sa.text("SELECT count(*) FROM publish.bieu06_by_unit")).scalar() == 1
+            assert conn.execute(sa.text("SELECT count(*) FROM quality.findings")).scalar() == 1
+        for statement in ("SELECT count(*) FROM staging.fact_bieu06", "SELECT count(*) FROM core.fact_bieu06",
+                          "DELETE FROM publish.vintages", "INSERT INTO quality.findings (run_id, check_id, severity) "
+                          "VALUES ('x', 'x', 'info')"):
+            with as_analyst.connect() as conn:
+                with pytest.raises(sa.exc.ProgrammingError, match="permission denied"):
+                    conn.execute(sa.text(statement))
+        as_analyst.dispose()
+    finally:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP ROLE IF EXISTS "{person}"')
+            for role in (loader, analyst):
+                conn.exec_driver_sql(f'DROP OWNED BY "{role}"')
+                conn.exec_driver_sql(f'DROP ROLE IF EXISTS "{role}"')
+        admin.dispose()

@@ -6,6 +6,7 @@ incomplete coverage are used only when nothing else was reported, and are flagge
 """
 from __future__ import annotations
 
+import json
 from datetime import date
 
 import pandas as pd
@@ -85,12 +86,45 @@ def reconcile(rows: pd.DataFrame, units: pd.DataFrame, findings: list[Finding], 
             "quality_status": status, "reason": reason,
         })
     decided = pd.DataFrame(decisions)
+    new_findings += disagreements(rows, decided, settings, period)
     chosen = decided.dropna(subset=["source_id"])[["unit_code", "source_id", "quality_status", "unit_name", "unit_level"]]
     merged = rows.merge(chosen, on=["unit_code", "source_id"], how="inner")
     merged["period_start"], merged["period_end"] = period.start, period.end
     columns = ["unit_code", "unit_name", "unit_level", "period_start", "period_end", "field_code", *FIGURES,
                "basis", "source_id", "quality_status"]
     return merged[columns].sort_values(["unit_code", "field_code"]).reset_index(drop=True), decided, new_findings
+
+
+def disagreements(rows: pd.DataFrame, decided: pd.DataFrame, settings: Settings, period: Period) -> list[Finding]:
+    """Where complete records won and the unit also reported figures itself, every figure that
+    differs beyond the tolerance (max of the absolute and the relative one) is a finding: the
+    published figure stays the records', the unit's own report is probably wrong."""
+    tolerance_abs = float(settings.reconciliation.get("tolerance_abs", 0))
+    tolerance_rel = float(settings.reconciliation.get("tolerance_rel", 0))
+    winners = decided[(decided["basis"] == "records") & decided["coverage_complete"].fillna(False).astype(bool)]
+    records = rows.merge(winners[["unit_code", "source_id"]], on=["unit_code", "source_id"])
+    reported = rows[rows["basis"] == "self_reported"]
+    both = records.merge(reported, on=["unit_code", "field_code"], suffixes=("", "_reported"))
+    findings = []
+    for row in both.itertuples(index=False):
+        row = row._asdict()
+        differing = {}
+        for name in FIGURES:
+            value, other = row[name], row[f"{name}_reported"]
+            if pd.isna(value) or pd.isna(other):
+                continue
+            if abs(int(other) - int(value)) > max(tolerance_abs, tolerance_rel * abs(int(value))):
+                differing[name] = (int(value), int(other))
+        if differing:
+            findings.append(Finding(
+                "reconcile.sources_disagree", "warning",
+                f"Đơn vị {row['unit_code']}, lĩnh vực {row['field_code']}: số liệu tự báo cáo khác số liệu từ phần mềm "
+                f"vượt ngưỡng cho phép: " + ", ".join(f"{k} {b} ≠ {a}" for k, (a, b) in differing.items()),
+                period.start, period.end, source_id=row["source_id_reported"], unit_code=row["unit_code"],
+                field_code=row["field_code"], basis="self_reported", columns=list(differing),
+                observed=json.dumps({k: b for k, (a, b) in differing.items()}),
+                expected=json.dumps({k: a for k, (a, b) in differing.items()}), location=row.get("landed_file_reported")))
+    return findings
 
 
 def _choose(candidates: list[dict]) -> dict | None:

@@ -32,7 +32,7 @@ def cmd_run(args) -> int:
     from tthc import pipeline
     from tthc.local_sources import ensure_sample, sample_connections
 
-    ctx = pipeline.make_context(args.period, warehouse_url=args.warehouse)
+    ctx = pipeline.make_context(args.period, warehouse_url=args.warehouse, note=args.reason)
     if args.sample:
         ensure_sample(args.seed, args.scale)
         with sample_connections():
@@ -80,6 +80,17 @@ def cmd_airflow_run(args) -> int:
     return 0
 
 
+def cmd_warehouse_roles(args) -> int:
+    from warehouse.db import engine_for, migrate
+    from warehouse.roles import setup_roles
+
+    with engine_for(args.warehouse or default_warehouse_url()) as engine:
+        migrate(engine)
+        setup_roles(engine, args.loader, args.analyst)
+    print(f"roles ready: {args.loader} writes staging, core, quality, publish; {args.analyst} reads publish and quality")
+    return 0
+
+
 def _latest_run_dir(ctx) -> str | None:
     folder = var_dir() / "runs" / ctx.period.label
     runs = sorted((p for p in folder.glob("*") if (p / "published.json").exists()), key=lambda p: p.stat().st_mtime)
@@ -98,6 +109,8 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--warehouse", default=None, help=f"SQLAlchemy URL (default {default_warehouse_url()})")
     run.add_argument("--sample", action="store_true", help="serve the local sample sources for this run")
     run.add_argument("--json", action="store_true", help="also print the summary as JSON")
+    run.add_argument("--reason", default=None,
+                     help="why this rerun, kept with a new vintage (e.g. 'late correction from Xã Bảo Lâm')")
     run.set_defaults(func=cmd_run)
 
     sample = sub.add_parser("sample", help="write the sample sources under var/sample")
@@ -107,6 +120,12 @@ def main(argv: list[str] | None = None) -> int:
     airflow_run = sub.add_parser("airflow-run", help="run the DAG through Airflow on the sample sources")
     airflow_run.add_argument("--period", required=True)
     airflow_run.set_defaults(func=cmd_airflow_run)
+
+    roles = sub.add_parser("warehouse-roles", help="create the loader and analyst roles of a PostgreSQL warehouse")
+    roles.add_argument("--warehouse", default=None, help="postgresql://… (default TTHC_WAREHOUSE_URL)")
+    roles.add_argument("--loader", default="tthc_loader")
+    roles.add_argument("--analyst", default="tthc_analyst")
+    roles.set_defaults(func=cmd_warehouse_roles)
 
     for p in (run, sample, airflow_run):
         p.add_argument("--seed", type=int, default=2024)

@@ -18,4 +18,6 @@ def quarterly_schedule() -> tuple[str, str]:
 def context_from_airflow(airflow_context: dict[str, Any]) -> RunContext:
     start: datetime = airflow_context["data_interval_start"]
     end: datetime = airflow_context["data_interval_end"]
-    return make_context(run_id=airflow_context["run_id"], data_interval=(start, end))
+    dag_run = airflow_context.get("dag_run")
+    conf = (getattr(dag_run, "conf", None) or {}) if dag_run is not None else {}
+    return make_context(run_id=airflow_context["run_id"], data_interval=(start, end), note=conf.get("reason"))

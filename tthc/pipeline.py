@@ -33,6 +33,7 @@ class RunContext:
     run_id: str
     var: Path
     warehouse_url: str
+    note: str | None = None  # the operator's reason for this run, kept with a new vintage
 
     @property
     def run_dir(self) -> Path:
@@ -53,7 +54,8 @@ class RunContext:
 
 
 def make_context(period_label: str | None = None, run_id: str | None = None, warehouse_url: str | None = None,
-                 data_interval: tuple[datetime, datetime] | None = None, settings: Settings | None = None) -> RunContext:
+                 data_interval: tuple[datetime, datetime] | None = None, settings: Settings | None = None,
+                 note: str | None = None) -> RunContext:
     settings = settings or load_settings()
     if data_interval is not None:
         period = from_data_interval(*data_interval, settings.timezone)
@@ -62,7 +64,7 @@ def make_context(period_label: str | None = None, run_id: str | None = None, war
     else:
         raise ValueError("a run needs a period: a label like 2024-Q3 or an Airflow data interval")
     run_id = run_id or "manual__" + datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
-    return RunContext(settings, period, run_id, var_dir(), warehouse_url or default_warehouse_url())
+    return RunContext(settings, period, run_id, var_dir(), warehouse_url or default_warehouse_url(), note)
 
 
 def source_ids(settings: Settings | None = None) -> list[str]:
@@ -124,6 +126,7 @@ def validate(ctx: RunContext) -> dict:
 
 def reconcile(ctx: RunContext) -> dict:
     from transforms.reconcile import reconcile as decide
+    from transforms.rollup import rollup
 
     findings = _read_findings(ctx, "findings_canonicalize.parquet", "findings_validate.parquet")
     missing = json.loads(ctx.path("sources.json").read_text(encoding="utf-8"))["missing"]
@@ -132,7 +135,11 @@ def reconcile(ctx: RunContext) -> dict:
     reconciled.to_parquet(ctx.path("reconciled.parquet"), index=False)
     decisions.to_parquet(ctx.path("unit_status.parquet"), index=False)
     _write_findings(ctx.path("findings_reconcile.parquet"), new)
-    return {"units": len(decisions), "by_status": decisions["quality_status"].value_counts().to_dict()}
+    rolled = rollup(ctx.path("dossiers.parquet"), decisions, reconciled, ctx.units_in_force, ctx.settings.province_code,
+                    ctx.period, ctx.settings.on_time_compare)
+    rolled.to_parquet(ctx.path("rollup.parquet"), index=False)
+    return {"units": len(decisions), "by_status": decisions["quality_status"].value_counts().to_dict(),
+            "rollup_rows": len(rolled)}
 
 
 def load(ctx: RunContext) -> dict:
@@ -141,24 +148,46 @@ def load(ctx: RunContext) -> dict:
 
     decisions = pd.read_parquet(ctx.path("unit_status.parquet"))
     findings = pa.concat_tables([pq.read_table(ctx.path(n)) for n in _FINDING_FILES]).cast(FINDINGS_SCHEMA)
-    quarantine = decisions[decisions["quality_status"] == "critical"][["unit_code", "source_id", "reason"]]
+    bieu06 = pa.concat_tables([_with_lineage(pq.read_table(ctx.path("derived.parquet")), ctx),
+                               pq.read_table(ctx.path("self_reported.parquet"))])
+    tables = {
+        "core.fact_dossier": _with_lineage(pq.read_table(ctx.path("dossiers.parquet")), ctx),
+        "core.fact_bieu06": bieu06,
+        "core.unit_period_status": decisions.drop(columns=["has_rows"]),
+        "core.bieu06_reconciled": pd.read_parquet(ctx.path("reconciled.parquet")).drop(columns=["unit_name", "unit_level"]),
+        "core.bieu06_rollup": pd.read_parquet(ctx.path("rollup.parquet")),
+        "quality.findings": findings,
+        "quality.quarantine": decisions[decisions["quality_status"] == "critical"][["unit_code", "source_id", "reason"]],
+    }
     with engine_for(ctx.warehouse_url) as engine:
         migrate(engine)
-        counts = load_period(
-            engine, ctx.period, ctx.run_id, units=ctx.units,
-            dossiers=_with_lineage(pq.read_table(ctx.path("dossiers.parquet")), ctx),
-            bieu06_rows=pa.concat_tables([pq.read_table(ctx.path(n)) for n in ("derived.parquet", "self_reported.parquet")]),
-            unit_status=decisions.drop(columns=["has_rows"]), reconciled=pd.read_parquet(ctx.path("reconciled.parquet")),
-            findings=findings, quarantine=quarantine)
-    return counts
+        return load_period(engine, ctx.period, ctx.run_id, units=ctx.units, conversion=_conversion(ctx),
+                           tables=tables)
+
+
+def _conversion(ctx: RunContext) -> pd.DataFrame:
+    """The official conversion rows that concern the province, with the date they took effect."""
+    from tthc.units import ReferenceFiles, conversion_table
+
+    table, problems = conversion_table(ctx.settings)
+    for problem in problems:
+        log.warning("reference data: %s", problem)
+    reform = ReferenceFiles.find(ctx.settings.reference_data).reform_date
+    codes = set(ctx.units["unit_code"])
+    mine = table[table["new_code"].isin(codes) | table["old_code"].isin(codes)]
+    mine = mine[(mine["new_province_code"] == ctx.settings.province_code) |
+                mine["old_province_code"].isin(ctx.settings.province.get("codes_before_reform", [ctx.settings.province_code]))]
+    return mine.assign(effective_from=reform)
 
 
 def publish(ctx: RunContext) -> dict:
     from warehouse.db import engine_for
     from warehouse.publish import publish_period
 
+    landed = json.loads(ctx.path("sources.json").read_text(encoding="utf-8"))["landed"]
+    checksums = {source: ",".join(f["sha256"] for f in info["files"]) for source, info in landed.items()}
     with engine_for(ctx.warehouse_url) as engine:
-        result = publish_period(engine, ctx.period, ctx.run_id, ctx.var / "publish")
+        result = publish_period(engine, ctx.period, ctx.run_id, ctx.var / "publish", sources=checksums, note=ctx.note)
     ctx.path("published.json").write_text(json.dumps(result, indent=1), encoding="utf-8")
     return result
 
@@ -197,12 +226,14 @@ def run(ctx: RunContext) -> dict:
     return summary(ctx)
 
 
-def _with_lineage(dossiers: pa.Table, ctx: RunContext) -> pa.Table:
-    files = {}
-    for source_id in set(dossiers.column("source_id").to_pylist()):
-        files[source_id] = f"landing/{ctx.period.label}/{source_id}/dossiers.parquet"
-    landed = pa.array([files[s] for s in dossiers.column("source_id").to_pylist()], pa.string())
-    return dossiers.append_column("landed_file", landed)
+def _with_lineage(table: pa.Table, ctx: RunContext) -> pa.Table:
+    """Names the landed file each record-based row came from."""
+    landed = json.loads(ctx.path("sources.json").read_text(encoding="utf-8"))["landed"]
+    files = {source: f"landing/{ctx.period.label}/{source}/{info['files'][0]['path']}" for source, info in landed.items()}
+    column = pa.array([files.get(s) for s in table.column("source_id").to_pylist()], pa.string())
+    if "landed_file" in table.column_names:
+        return table.set_column(table.column_names.index("landed_file"), "landed_file", column)
+    return table.append_column("landed_file", column)
 
 
 def _write_findings(path: Path, findings: list[Finding]) -> None:

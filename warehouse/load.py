@@ -1,5 +1,6 @@
-"""Period loads: one transaction replaces every row of the period, so a rerun leaves exactly
-the same rows and a load killed half-way leaves the previous state."""
+"""Period loads: the run's rows are written to `staging`, then swapped into `core` and
+`quality` in one transaction. A load killed while staging leaves core untouched; one killed
+during the swap is rolled back; a rerun leaves exactly the same rows."""
 from __future__ import annotations
 
 import json
@@ -10,52 +11,83 @@ import pyarrow as pa
 import sqlalchemy as sa
 
 from tthc.periods import Period
-from warehouse.db import bulk_insert
+from warehouse.db import WarehouseLoadError, bulk_insert
 
-PERIOD_TABLES = ("core.fact_dossier", "core.fact_bieu06", "core.unit_period_status", "core.bieu06_reconciled",
-                 "quality.findings", "quality.quarantine")
+# target table → its staging twin
+PERIOD_TABLES = {
+    "core.fact_dossier": "staging.fact_dossier",
+    "core.fact_bieu06": "staging.fact_bieu06",
+    "core.unit_period_status": "staging.unit_period_status",
+    "core.bieu06_reconciled": "staging.bieu06_reconciled",
+    "core.bieu06_rollup": "staging.bieu06_rollup",
+    "quality.findings": "staging.findings",
+    "quality.quarantine": "staging.quarantine",
+}
 
 
-def _with(table: pa.Table, **constants) -> pa.Table:
-    for name, value in constants.items():
-        if name in table.column_names:
-            table = table.drop_columns([name])
-        table = table.append_column(name, pa.array([value] * table.num_rows, pa.string()))
+def _arrow(data) -> pa.Table:
+    return data if isinstance(data, pa.Table) else pa.Table.from_pandas(data, preserve_index=False)
+
+
+def _with_run_and_period(table: pa.Table, run_id: str, period: Period) -> pa.Table:
+    if "run_id" in table.column_names:
+        table = table.drop_columns(["run_id"])
+    table = table.append_column("run_id", pa.array([run_id] * table.num_rows, pa.string()))
+    if "period_start" not in table.column_names:
+        table = table.append_column("period_start", pa.array([period.start] * table.num_rows, pa.date32()))
+        table = table.append_column("period_end", pa.array([period.end] * table.num_rows, pa.date32()))
     return table
 
 
-def replace_units(conn: sa.Connection, units: pd.DataFrame) -> None:
-    conn.exec_driver_sql("DELETE FROM core.dim_unit").close()
-    bulk_insert(conn, "core.dim_unit", pa.Table.from_pandas(units, preserve_index=False))
+def _replace_reference(conn: sa.Connection, table: str, data: pd.DataFrame) -> None:
+    conn.exec_driver_sql(f"DELETE FROM {table}").close()
+    bulk_insert(conn, table, _arrow(data))
 
 
-def load_period(engine: sa.Engine, period: Period, run_id: str, *, units: pd.DataFrame, dossiers: pa.Table,
-                bieu06_rows: pa.Table, unit_status: pd.DataFrame, reconciled: pd.DataFrame,
-                findings: pa.Table, quarantine: pd.DataFrame) -> dict[str, int]:
+def _columns(conn: sa.Connection, qualified: str) -> str:
+    """The table's columns in order (information_schema: duckdb-engine's inspector cannot list them)."""
+    schema, name = qualified.split(".")
+    names = conn.execute(sa.text(
+        "SELECT column_name FROM information_schema.columns WHERE table_schema = :s AND table_name = :t "
+        "ORDER BY ordinal_position"), {"s": schema, "t": name}).scalars().all()
+    return ", ".join(f'"{c}"' for c in names)
+
+
+def load_period(engine: sa.Engine, period: Period, run_id: str, *, units: pd.DataFrame,
+                conversion: pd.DataFrame | None = None, tables: dict[str, pa.Table | pd.DataFrame]) -> dict[str, int]:
+    """`tables` maps each of PERIOD_TABLES to this run's rows for the period."""
+    unknown = set(tables) - set(PERIOD_TABLES)
+    if unknown:
+        raise ValueError(f"not period tables of the warehouse: {sorted(unknown)}")
+    period_filter = {"start": period.start, "end": period.end}
     counts: dict[str, int] = {}
-    frames = {
-        "core.fact_dossier": dossiers,
-        "core.fact_bieu06": bieu06_rows,
-        "core.unit_period_status": pa.Table.from_pandas(unit_status, preserve_index=False),
-        "core.bieu06_reconciled": pa.Table.from_pandas(reconciled.drop(columns=["unit_name", "unit_level"]),
-                                                       preserve_index=False),
-        "quality.findings": findings,
-        "quality.quarantine": pa.Table.from_pandas(quarantine, preserve_index=False),
-    }
     with engine.begin() as conn:
-        replace_units(conn, units)
-        for table in PERIOD_TABLES:
-            conn.execute(sa.text(f"DELETE FROM {table} WHERE period_start = :start AND period_end = :end"),
-                         {"start": period.start, "end": period.end}).close()
-            data = frames[table]
-            data = _with(data, run_id=run_id)
-            if "period_start" not in data.column_names:
-                data = data.append_column("period_start", pa.array([period.start] * data.num_rows, pa.date32()))
-                data = data.append_column("period_end", pa.array([period.end] * data.num_rows, pa.date32()))
-            counts[table] = bulk_insert(conn, table, data)
+        for target, staged in PERIOD_TABLES.items():
+            conn.execute(sa.text(f"DELETE FROM {staged} WHERE period_start = :start AND period_end = :end"),
+                         period_filter).close()
+            if target in tables:
+                counts[target] = bulk_insert(conn, staged, _with_run_and_period(_arrow(tables[target]), run_id, period))
+    with engine.begin() as conn:
+        _replace_reference(conn, "core.dim_unit", units)
+        if conversion is not None:
+            _replace_reference(conn, "core.unit_conversion", conversion)
+        for target, staged in PERIOD_TABLES.items():
+            if target not in tables:
+                continue
+            columns = _columns(conn, target)
+            conn.execute(sa.text(f"DELETE FROM {target} WHERE period_start = :start AND period_end = :end"),
+                         period_filter).close()
+            try:
+                conn.execute(sa.text(
+                    f"INSERT INTO {target} ({columns}) SELECT {columns} FROM {staged} "
+                    "WHERE run_id = :run AND period_start = :start AND period_end = :end"),
+                    {**period_filter, "run": run_id}).close()
+            except sa.exc.DBAPIError as exc:
+                raise WarehouseLoadError(f"{target}: rows of run {run_id} refused: {exc.orig}") from exc
+            conn.execute(sa.text(f"DELETE FROM {staged} WHERE run_id = :run"), {"run": run_id}).close()
         conn.execute(sa.text(
             "INSERT INTO core.runs (run_id, period_start, period_end, stage, finished_at, detail) "
             "VALUES (:run_id, :start, :end, 'load', :at, :detail)"),
-            {"run_id": run_id, "start": period.start, "end": period.end,
-             "at": datetime.now(timezone.utc).replace(tzinfo=None), "detail": json.dumps(counts)})
+            {"run_id": run_id, **period_filter, "at": datetime.now(timezone.utc).replace(tzinfo=None),
+             "detail": json.dumps(counts)}).close()
     return counts

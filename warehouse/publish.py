@@ -6,6 +6,7 @@ unchanged quarter publishes nothing new. Files appear with one rename.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import uuid
@@ -57,32 +58,50 @@ def content_hash(frame: pd.DataFrame) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def publish_period(engine: sa.Engine, period: Period, run_id: str, publish_root: Path) -> dict:
+def vintage_reason(sources: dict[str, str], previous_sources: dict[str, str] | None, note: str | None) -> str:
+    """Why the figures changed: the operator's note, and which sources were re-extracted."""
+    if previous_sources is None:
+        automatic = "first publication of the period"
+    else:
+        changed = sorted(s for s in set(sources) | set(previous_sources) if sources.get(s) != previous_sources.get(s))
+        automatic = ("re-extraction: " + ", ".join(changed) + " changed") if changed \
+            else "same landed data; rules, configuration or reference data changed"
+    return f"{note.strip()} ({automatic})" if note and note.strip() else automatic
+
+
+def publish_period(engine: sa.Engine, period: Period, run_id: str, publish_root: Path,
+                   sources: dict[str, str] | None = None, note: str | None = None) -> dict:
+    """`sources`: a checksum of each source's landed data for the period, kept with the vintage
+    so that the next one can say which sources changed; `note`: the operator's reason."""
+    sources = sources or {}
     with engine.begin() as conn:
         frame = unit_figures(conn, period)
         digest = content_hash(frame)
         # .all(), not .first(): DuckDB needs every result fetched before the bulk insert
         vintages = conn.execute(sa.text(
-            "SELECT vintage, content_sha256 FROM publish.vintages WHERE period_start = :s AND period_end = :e "
+            "SELECT vintage, content_sha256, sources FROM publish.vintages WHERE period_start = :s AND period_end = :e "
             "ORDER BY vintage DESC"), {"s": period.start, "e": period.end}).all()
         latest = vintages[0] if vintages else None
         if latest is not None and latest.content_sha256 == digest:
             vintage, created = latest.vintage, False
         else:
             vintage, created = (latest.vintage + 1 if latest else 1), True
+            previous = json.loads(latest.sources) if latest is not None and latest.sources else None
+            reason = vintage_reason(sources, previous if latest is not None else None, note)
             frame["vintage"] = vintage
             table = pa.Table.from_pandas(frame[UNIT_COLUMNS], preserve_index=False)
             table = table.append_column("run_id", pa.array([run_id] * table.num_rows, pa.string()))
             bulk_insert(conn, "core.published_bieu06_by_unit", table)
             conn.execute(sa.text(
-                "INSERT INTO publish.vintages (period_start, period_end, vintage, content_sha256, published_at, run_id, units) "
-                "VALUES (:s, :e, :v, :h, :at, :run, :n)"),
+                "INSERT INTO publish.vintages (period_start, period_end, vintage, content_sha256, published_at, run_id,"
+                " units, reason, sources) VALUES (:s, :e, :v, :h, :at, :run, :n, :reason, :sources)"),
                 {"s": period.start, "e": period.end, "v": vintage, "h": digest,
-                 "at": datetime.now(timezone.utc).replace(tzinfo=None), "run": run_id, "n": len(frame)})
+                 "at": datetime.now(timezone.utc).replace(tzinfo=None), "run": run_id, "n": len(frame),
+                 "reason": reason, "sources": json.dumps(sources, sort_keys=True)}).close()
     frame["vintage"] = vintage
     folder = write_files(frame[UNIT_COLUMNS], publish_root / period.label / f"v{vintage}")
     return {"vintage": vintage, "new_vintage": created, "units": len(frame), "folder": str(folder),
-            "content_sha256": digest}
+            "content_sha256": digest, "reason": reason if created else None}
 
 
 def write_files(frame: pd.DataFrame, folder: Path) -> Path:

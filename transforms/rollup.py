@@ -1,0 +1,94 @@
+"""Roll-up of published unit figures to districts (before the reform) and the province, with
+no dossier counted twice.
+
+An inter-level ("liên thông") dossier passes through several units, and each may count it in
+its own figures. Where the figures come from records, the roll-up derives them again from the
+dossiers of all member units, keeping each dossier once (at the highest level that handled
+it). Self-reported figures carry no dossier ids: they are added as they are.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pyarrow as pa
+
+from tthc.model import FIGURES
+from tthc.periods import Period
+from transforms.derive import derivation_sql
+
+LEVEL_RANK = {"commune": 1, "district": 2, "department": 3}
+ROLLUP_COLUMNS = ["parent_code", "parent_level", "field_code", *FIGURES, "units_included", "units_not_published",
+                  "duplicates_removed"]
+
+
+def memberships(units: pd.DataFrame, province_code: str) -> pd.DataFrame:
+    """(parent, member) pairs: a district and its communes and itself; the province and every unit."""
+    reporting = units[units["level"].isin(LEVEL_RANK)]
+    province = reporting.assign(parent_code=province_code, parent_level="province")
+    districts = reporting[reporting["level"] == "district"]
+    in_district = reporting[(reporting["level"] == "commune") & reporting["parent_code"].isin(districts["unit_code"])]
+    district_rows = pd.concat([
+        in_district.assign(parent_code=in_district["parent_code"], parent_level="district"),
+        districts.assign(parent_code=districts["unit_code"], parent_level="district"),
+    ])
+    pairs = pd.concat([province, district_rows])[["parent_code", "parent_level", "unit_code", "level"]]
+    return pairs.rename(columns={"level": "unit_level"}).reset_index(drop=True)
+
+
+def rollup(dossiers_path: Path, unit_status: pd.DataFrame, reconciled: pd.DataFrame, units: pd.DataFrame,
+           province_code: str, period: Period, on_time_compare: str = "day") -> pd.DataFrame:
+    members = memberships(units, province_code).merge(
+        unit_status[["unit_code", "source_id", "basis", "quality_status"]], on="unit_code", how="left")
+    published = members["quality_status"].isin(["ok", "warning"])
+    counts = members.assign(published=published).groupby(["parent_code", "parent_level"]).agg(
+        units_included=("published", "sum"), units_total=("published", "size")).reset_index()
+    counts["units_not_published"] = counts["units_total"] - counts["units_included"]
+
+    record_members = members[published & (members["basis"] == "records")]
+    con = duckdb.connect()
+    try:
+        con.register("members", pa.Table.from_pandas(
+            record_members.assign(level_rank=record_members["unit_level"].map(LEVEL_RANK)), preserve_index=False))
+        con.read_parquet(str(dossiers_path)).create_view("all_dossiers")
+        con.execute("""
+            CREATE TEMP TABLE member_dossiers AS
+            SELECT m.parent_code, m.parent_level, m.level_rank, d.*
+            FROM all_dossiers d JOIN members m ON m.unit_code = d.unit_code AND m.source_id = d.source_id
+        """).fetchall()
+        con.execute("""
+            CREATE TEMP VIEW dossiers AS
+            SELECT * EXCLUDE (unit_code, parent_level, level_rank), parent_code || '|' || parent_level AS unit_code
+            FROM member_dossiers
+            QUALIFY row_number() OVER (PARTITION BY parent_code, parent_level, source_id, dossier_id
+                                       ORDER BY level_rank DESC, updated_at DESC NULLS LAST, unit_code) = 1
+        """).fetchall()
+        duplicates = con.sql("""
+            SELECT parent_code, parent_level, count(*) - count(DISTINCT (source_id, dossier_id)) AS duplicates_removed
+            FROM member_dossiers GROUP BY ALL
+        """).df()
+        params = {"start": f"{period.start} 00:00:00",
+                  "end": f"{period.end.fromordinal(period.end.toordinal() + 1)} 00:00:00",
+                  "period_start": period.start.isoformat(), "period_end": period.end.isoformat()}
+        sql = derivation_sql(on_time_compare).replace("$start", "$start::TIMESTAMP").replace("$end", "$end::TIMESTAMP")
+        from_records = con.sql(sql, params=params).df()
+    finally:
+        con.close()
+    from_records[["parent_code", "parent_level"]] = from_records["unit_code"].str.split("|", expand=True)
+
+    self_reported_units = members[published & (members["basis"] == "self_reported")]
+    from_reports = reconciled.merge(self_reported_units[["parent_code", "parent_level", "unit_code"]], on="unit_code")
+    parts = [frame[["parent_code", "parent_level", "field_code", *FIGURES]] for frame in (from_records, from_reports)
+             if len(frame)]
+    if not parts:
+        return pd.DataFrame(columns=ROLLUP_COLUMNS)
+    combined = pd.concat(parts)
+    for f in FIGURES:
+        combined[f] = combined[f].astype("Int64")
+    summed = combined.groupby(["parent_code", "parent_level", "field_code"], as_index=False)[list(FIGURES)].sum(min_count=1)
+    summed = summed.merge(counts[["parent_code", "parent_level", "units_included", "units_not_published"]],
+                          on=["parent_code", "parent_level"], how="left")
+    summed = summed.merge(duplicates, on=["parent_code", "parent_level"], how="left")
+    summed["duplicates_removed"] = summed["duplicates_removed"].fillna(0).astype("int64")
+    return summed[ROLLUP_COLUMNS].sort_values(["parent_level", "parent_code", "field_code"]).reset_index(drop=True)
