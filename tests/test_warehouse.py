@@ -92,7 +92,7 @@ def table_counts(engine):
 def test_load_and_publish_are_idempotent_and_versioned(warehouse_url, tmp_path):
     with engine_for(warehouse_url) as engine:
         migrate(engine)
-        assert current_revision(engine) == "0002"
+        assert current_revision(engine) == "0003"
         load_period(engine, PERIOD, "run-1", **inputs())
         first = publish_period(engine, PERIOD, "run-1", tmp_path / "publish")
         counts = table_counts(engine)
@@ -304,3 +304,28 @@ def test_the_analyst_role_reads_publish_and_quality_only(postgres_url, tmp_path)
                 conn.exec_driver_sql(f'DROP OWNED BY "{role}"')
                 conn.exec_driver_sql(f'DROP ROLE IF EXISTS "{role}"')
         admin.dispose()
+
+
+def test_a_rerun_replaces_the_periods_dossiers(warehouse_url):
+    from tthc.model import DOSSIER_SCHEMA
+
+    def dossier_rows(ids):
+        rows = [{name: None for name in DOSSIER_SCHEMA.names} | {"source_id": "portal_dvc", "dossier_id": i,
+                                                                 "unit_code": "01279", "status": 4} for i in ids]
+        table = pa.Table.from_pylist(rows, schema=DOSSIER_SCHEMA)
+        return table.append_column("landed_file", pa.array(["landing/x"] * len(ids), pa.string()))
+
+    other = quarter("2024-Q3", "calendar_quarter")
+    with engine_for(warehouse_url) as engine:
+        migrate(engine)
+        data = inputs()
+        data["tables"]["core.fact_dossier"] = dossier_rows(["A", "B", "C"])
+        load_period(engine, PERIOD, "run-1", **data)
+        load_period(engine, other, "run-1", **data)
+        data["tables"]["core.fact_dossier"] = dossier_rows(["A", "D"])
+        load_period(engine, PERIOD, "run-2", **data)
+        with engine.connect() as conn:
+            rows = conn.execute(sa.text(
+                "SELECT period_start, string_agg(dossier_id, ',' ORDER BY dossier_id), min(run_id) "
+                "FROM core.fact_dossier GROUP BY period_start ORDER BY period_start")).all()
+    assert [tuple(r) for r in rows] == [(PERIOD.start, "A,D", "run-2"), (other.start, "A,B,C", "run-1")]

@@ -2,11 +2,13 @@
 warehouse/migrations; `migrate()` brings any warehouse to the newest one."""
 from __future__ import annotations
 
+import io
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
 import pyarrow as pa
+import pyarrow.csv as pacsv
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
@@ -64,6 +66,17 @@ def current_revision(engine: sa.Engine) -> str | None:
         return conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar()
 
 
+def copy_csv(cursor, target: str, data: pa.Table, batch_rows: int = 100_000) -> None:
+    """PostgreSQL COPY fed with CSV that Arrow encodes batch by batch (an empty unquoted field
+    is NULL, a quoted one an empty string)."""
+    options = pacsv.WriteOptions(include_header=False)
+    with cursor.copy(f"COPY {target} FROM STDIN (FORMAT csv)") as copy:
+        for batch in data.to_batches(batch_rows):
+            sink = io.BytesIO()
+            pacsv.write_csv(pa.Table.from_batches([batch]), sink, options)
+            copy.write(sink.getbuffer())
+
+
 class WarehouseLoadError(RuntimeError):
     """Rows were refused by the warehouse; the transaction they were part of is rolled back."""
 
@@ -94,11 +107,7 @@ def _bulk_insert(conn: sa.Connection, table: str, data: pa.Table) -> None:
         finally:
             raw.unregister("_incoming")
     elif dialect == "postgresql":
-        cursor = conn.connection.dbapi_connection.cursor()
-        with cursor.copy(f'COPY "{schema}"."{name}" ({quoted}) FROM STDIN') as copy:
-            for batch in data.to_batches(50_000):
-                for row in zip(*[col.to_pylist() for col in batch.columns]):
-                    copy.write_row(row)
+        copy_csv(conn.connection.dbapi_connection.cursor(), f'"{schema}"."{name}" ({quoted})', data)
     else:
         target = sa.table(name, *[sa.column(c) for c in columns], schema=schema)
         conn.execute(sa.insert(target), data.to_pylist())

@@ -4,6 +4,7 @@ during the swap is rolled back; a rerun leaves exactly the same rows."""
 from __future__ import annotations
 
 import json
+import uuid
 from datetime import datetime, timezone
 
 import pandas as pd
@@ -53,6 +54,46 @@ def _columns(conn: sa.Connection, qualified: str) -> str:
     return ", ".join(f'"{c}"' for c in names)
 
 
+PARTITIONED_ON_POSTGRES = "core.fact_dossier"
+
+
+def _partition_name(period: Period) -> str:
+    return f"fact_dossier_p{period.start:%Y%m%d}"
+
+
+def _stage_partition(conn: sa.Connection, period: Period, data: pa.Table) -> str:
+    """COPY the period's dossiers into a new table shaped like a partition of core.fact_dossier,
+    with the CHECK that lets PostgreSQL attach it without scanning it."""
+    prefix = f"{_partition_name(period)}_"
+    leftovers = conn.execute(sa.text(
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = 'staging' AND table_name LIKE :p"),
+        {"p": prefix + "%"}).scalars().all()
+    for name in leftovers:  # from a load that was killed while staging
+        conn.exec_driver_sql(f'DROP TABLE staging."{name}"')
+    name = prefix + uuid.uuid4().hex[:8]
+    conn.exec_driver_sql(f'CREATE TABLE staging."{name}" (LIKE core.fact_dossier INCLUDING DEFAULTS)')
+    bulk_insert(conn, f"staging.{name}", data)
+    # DDL takes no bind parameters; the literals are ISO dates formatted from date objects
+    conn.exec_driver_sql(
+        f'ALTER TABLE staging."{name}" ADD CONSTRAINT "{name}_period" CHECK (period_start IS NOT NULL '
+        f"AND period_start = DATE '{period.start.isoformat()}' AND period_end = DATE '{period.end.isoformat()}')")
+    return name
+
+
+def _swap_partition(conn: sa.Connection, period: Period, staged: str) -> None:
+    partition = _partition_name(period)
+    exists = conn.execute(sa.text(
+        "SELECT 1 FROM information_schema.tables WHERE table_schema = 'core' AND table_name = :t"),
+        {"t": partition}).first()
+    if exists:
+        conn.exec_driver_sql(f'ALTER TABLE core.fact_dossier DETACH PARTITION core."{partition}"')
+        conn.exec_driver_sql(f'DROP TABLE core."{partition}"')
+    conn.exec_driver_sql(f'ALTER TABLE staging."{staged}" SET SCHEMA core')
+    conn.exec_driver_sql(f'ALTER TABLE core."{staged}" RENAME TO "{partition}"')
+    conn.exec_driver_sql(f"ALTER TABLE core.fact_dossier ATTACH PARTITION core.\"{partition}\" "
+                         f"FOR VALUES IN ('{period.start.isoformat()}')")
+
+
 def load_period(engine: sa.Engine, period: Period, run_id: str, *, units: pd.DataFrame,
                 conversion: pd.DataFrame | None = None, tables: dict[str, pa.Table | pd.DataFrame]) -> dict[str, int]:
     """`tables` maps each of PERIOD_TABLES to this run's rows for the period."""
@@ -61,18 +102,28 @@ def load_period(engine: sa.Engine, period: Period, run_id: str, *, units: pd.Dat
         raise ValueError(f"not period tables of the warehouse: {sorted(unknown)}")
     period_filter = {"start": period.start, "end": period.end}
     counts: dict[str, int] = {}
+    partitioned = engine.dialect.name == "postgresql" and PARTITIONED_ON_POSTGRES in tables
+    staged_partition = None
     with engine.begin() as conn:
         for target, staged in PERIOD_TABLES.items():
             conn.execute(sa.text(f"DELETE FROM {staged} WHERE period_start = :start AND period_end = :end"),
                          period_filter).close()
-            if target in tables:
-                counts[target] = bulk_insert(conn, staged, _with_run_and_period(_arrow(tables[target]), run_id, period))
+            if target not in tables:
+                continue
+            data = _with_run_and_period(_arrow(tables[target]), run_id, period)
+            if partitioned and target == PARTITIONED_ON_POSTGRES:
+                staged_partition = _stage_partition(conn, period, data)
+                counts[target] = data.num_rows
+            else:
+                counts[target] = bulk_insert(conn, staged, data)
     with engine.begin() as conn:
         _replace_reference(conn, "core.dim_unit", units)
         if conversion is not None:
             _replace_reference(conn, "core.unit_conversion", conversion)
+        if staged_partition:
+            _swap_partition(conn, period, staged_partition)
         for target, staged in PERIOD_TABLES.items():
-            if target not in tables:
+            if target not in tables or (staged_partition and target == PARTITIONED_ON_POSTGRES):
                 continue
             columns = _columns(conn, target)
             conn.execute(sa.text(f"DELETE FROM {target} WHERE period_start = :start AND period_end = :end"),
