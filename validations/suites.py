@@ -1,7 +1,11 @@
-"""GX suites for the Biểu 06 data contract, defined in code and kept in git.
+"""GX suites, one per data contract, defined in code and kept in git.
 
-Every expectation carries a stable check id (in `meta`) and a severity: critical checks gate
-publishing, warnings are published with a flag, info is for the analyst.
+GX runs on frames that are already small: Biểu 06 rows (self-reported and record-derived),
+per-unit aggregates of the dossier records (the record-level checks themselves run as SQL in
+DuckDB, validations/records.py), per-unit quarter totals against history and peers, and the
+reconciled figures of the canonical CSV. Each expectation carries its check id in `meta` and
+the check's severity (validations/checks.py); the columns it reads are computed beforehand
+in validations/run.py, so that a finding can name the figures involved.
 """
 from __future__ import annotations
 
@@ -13,49 +17,84 @@ import great_expectations as gx  # noqa: E402
 import great_expectations.expectations as gxe  # noqa: E402
 
 from tthc.model import BALANCE_IDENTITY, FIGURES, SUM_IDENTITIES  # noqa: E402
+from validations.checks import BALANCE_CHECK, CHECKS, IDENTITY_CHECKS  # noqa: E402
+from validations.records import RECORD_CHECKS  # noqa: E402
 
-# what each check means, in the words the control officer reads (Vietnamese)
-CHECK_MESSAGES = {
-    "schema.key_present": "Thiếu mã đơn vị hoặc mã lĩnh vực",
-    "figures.non_negative": "Số liệu âm: số hồ sơ không thể nhỏ hơn 0",
-    "identity.received": "Tổng số nhận giải quyết (3) khác tổng trực tuyến (4) + trực tiếp, bưu chính (5) + từ kỳ trước (6)",
-    "identity.resolved": "Tổng số đã giải quyết (7) khác tổng trước hạn (8) + đúng hạn (9) + quá hạn (10)",
-    "identity.pending": "Tổng số đang giải quyết (11) khác tổng trong hạn (12) + quá hạn (13)",
-    "identity.balance": "Số nhận giải quyết (3) khác số đã giải quyết (7) + đang giải quyết (11) + trả lại, rút (14)",
-    "unit.known": "Mã đơn vị không có trong danh mục đơn vị hành chính đang có hiệu lực của kỳ báo cáo",
-    "field.known": "Mã lĩnh vực không có trong danh mục lĩnh vực",
-}
-IDENTITY_CHECKS = {"received_total": "identity.received", "resolved_total": "identity.resolved",
-                   "pending_total": "identity.pending"}
+BALANCE_TOTAL = BALANCE_IDENTITY[0]
+IDENTITY_OF_TOTAL = {**IDENTITY_CHECKS, "balance": BALANCE_CHECK}
 
 
-def gap_column(total: str) -> str:
-    return f"gap_{total}"
+def breach_column(identity: str) -> str:
+    """total − sum(known parts) where the identity is broken or bounded, 0 where it holds."""
+    return f"breach_{identity}"
 
 
-BALANCE_GAP = "gap_balance"
+def checkable_column(identity: str) -> str:
+    return f"checkable_{identity}"
 
 
-def bieu06_suite(units_in_force: list[str], field_codes: list[str]) -> gx.ExpectationSuite:
-    suite = gx.ExpectationSuite(name="bieu06_rows")
-
-    def add(expectation, check_id: str, severity: str, columns: list[str]):
+def _adder(suite: gx.ExpectationSuite):
+    def add(expectation, check_id: str, columns: list[str]):
         expectation.meta = {"check_id": check_id, "columns": columns}
-        expectation.severity = severity
+        expectation.severity = CHECKS[check_id].severity
         suite.add_expectation(expectation)
+    return add
 
+
+def _is_true(column: str):
+    return gxe.ExpectColumnValuesToBeInSet(column=column, value_set=[True])
+
+
+def bieu06_suite(name: str = "bieu06_rows", unique_keys: bool = False) -> gx.ExpectationSuite:
+    """Biểu 06 rows: keys, types, unit system, period, identities, continuity, cross-check."""
+    suite = gx.ExpectationSuite(name=name)
+    add = _adder(suite)
     for key in ("unit_code", "field_code"):
-        add(gxe.ExpectColumnValuesToNotBeNull(column=key), "schema.key_present", "critical", [key])
-    for name in FIGURES:
-        add(gxe.ExpectColumnValuesToBeBetween(column=name, min_value=0), "figures.non_negative", "critical", [name])
+        add(gxe.ExpectColumnValuesToNotBeNull(column=key), "schema.key_present", [key])
+    if unique_keys:
+        add(gxe.ExpectCompoundColumnsToBeUnique(column_list=["unit_code", "period_start", "period_end", "field_code"]),
+            "schema.key_unique", ["unit_code", "period_start", "period_end", "field_code"])
+    for name_ in FIGURES:
+        add(gxe.ExpectColumnValuesToBeBetween(column=name_, min_value=0), "figures.non_negative", [name_])
+    add(_is_true("period_ok"), "period.convention", ["period_start", "period_end"])
+    add(_is_true("unit_in_force"), "unit.known", ["unit_code"])
+    add(_is_true("field_listed"), "field.known", ["field_code"])
+    add(gxe.ExpectColumnValuesToBeInSet(column="empty_row", value_set=[False]), "completeness.empty_row", list(FIGURES))
     for total, parts in SUM_IDENTITIES.items():
-        add(gxe.ExpectColumnValuesToBeBetween(column=gap_column(total), min_value=0, max_value=0),
-            IDENTITY_CHECKS[total], "critical", [total, *parts])
+        add(gxe.ExpectColumnValuesToBeBetween(column=breach_column(total), min_value=0, max_value=0),
+            IDENTITY_CHECKS[total], [total, *parts])
+        add(_is_true(checkable_column(total)), "identity.unchecked", [total, *parts])
     total, parts = BALANCE_IDENTITY
-    add(gxe.ExpectColumnValuesToBeBetween(column=BALANCE_GAP, min_value=0, max_value=0),
-        "identity.balance", "warning", [total, *parts])
-    add(gxe.ExpectColumnValuesToBeInSet(column="unit_code", value_set=sorted(units_in_force)),
-        "unit.known", "critical", ["unit_code"])
-    add(gxe.ExpectColumnValuesToBeInSet(column="field_code", value_set=sorted(field_codes)),
-        "field.known", "warning", ["field_code"])
+    add(gxe.ExpectColumnValuesToBeBetween(column=breach_column("balance"), min_value=0, max_value=0),
+        BALANCE_CHECK, [total, *parts])
+    add(_is_true(checkable_column("balance")), "identity.unchecked", [total, *parts])
+    add(_is_true("balance_exact"), "identity.balance_approximate", [total, *parts])
+    add(gxe.ExpectColumnValuesToBeBetween(column="carried_over_gap", min_value=0, max_value=0),
+        "continuity.carried_over", ["carried_over"])
+    add(gxe.ExpectColumnValuesToBeBetween(column="records_excess", max_value=0),
+        "crosscheck.records_vs_reported", list(FIGURES))
+    return suite
+
+
+def dossier_records_suite() -> gx.ExpectationSuite:
+    """Per source and unit, how many records break each record-level rule (counted in SQL)."""
+    suite = gx.ExpectationSuite(name="dossier_records")
+    add = _adder(suite)
+    for check_id, (column, columns) in RECORD_CHECKS.items():
+        add(gxe.ExpectColumnValuesToBeBetween(column=column, min_value=0, max_value=0), check_id, columns)
+    return suite
+
+
+def unit_quarters_suite() -> gx.ExpectationSuite:
+    """Per source and unit, the quarter's totals against the unit's own history and its peers."""
+    suite = gx.ExpectationSuite(name="unit_quarters")
+    add = _adder(suite)
+    add(gxe.ExpectColumnValuesToBeBetween(column="history_excess", max_value=0), "plausibility.history",
+        ["received_total", "resolved_total"])
+    add(gxe.ExpectColumnValuesToBeBetween(column="peer_z", min_value=-4, max_value=4), "plausibility.peers",
+        ["resolved_early", "resolved_on_time", "resolved_total"])
+    add(gxe.ExpectColumnValuesToBeInSet(column="on_time_all", value_set=[False]), "plausibility.on_time_all",
+        ["resolved_total", "resolved_late", "pending_overdue"])
+    add(gxe.ExpectColumnValuesToBeInSet(column="no_dossiers", value_set=[False]), "completeness.no_dossiers",
+        list(FIGURES))
     return suite
