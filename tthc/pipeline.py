@@ -114,12 +114,10 @@ def _bieu06_rows(ctx: RunContext) -> pd.DataFrame:
 
 
 def validate(ctx: RunContext) -> dict:
-    from validations.run import validate_bieu06
+    """Every GX suite and record-level check; findings, GX results and Data Docs, the call-back list."""
+    from validations.stage import validate_run
 
-    rows = _bieu06_rows(ctx)
-    findings, summary = validate_bieu06(
-        rows, ctx.period, ctx.units_in_force["unit_code"].tolist(), [f["code"] for f in ctx.settings.fields],
-        results_path=ctx.path("gx_results.json"))
+    findings, summary = validate_run(ctx, _bieu06_rows(ctx))
     _write_findings(ctx.path("findings_validate.parquet"), findings)
     return {**summary, "findings": _count_by_severity(findings)}
 
