@@ -91,6 +91,14 @@ def cmd_warehouse_roles(args) -> int:
     return 0
 
 
+def cmd_validate(args) -> int:
+    """Biểu 06 workbooks or canonical CSV validated offline: 0 no critical finding, 1 some, 2 a file unreadable."""
+    from tthc.config import load_settings
+    from validations.offline import main as validate_offline
+
+    return validate_offline(args.files, args.format, load_settings())
+
+
 def _latest_run_dir(ctx) -> str | None:
     folder = var_dir() / "runs" / ctx.period.label
     runs = sorted((p for p in folder.glob("*") if (p / "published.json").exists()), key=lambda p: p.stat().st_mtime)
@@ -126,6 +134,11 @@ def main(argv: list[str] | None = None) -> int:
     roles.add_argument("--loader", default="tthc_loader")
     roles.add_argument("--analyst", default="tthc_analyst")
     roles.set_defaults(func=cmd_warehouse_roles)
+
+    validate = sub.add_parser("validate", help="validate Biểu 06 workbooks (.xlsx) or canonical CSV offline")
+    validate.add_argument("files", nargs="+", metavar="FILE")
+    validate.add_argument("--format", choices=("text", "json"), default="text")
+    validate.set_defaults(func=cmd_validate)
 
     for p in (run, sample, airflow_run):
         p.add_argument("--seed", type=int, default=2024)

@@ -119,7 +119,7 @@ def prepare_rows(rows: pd.DataFrame, *, units_in_force: Iterable[str] | None = N
     ends = frame["period_end"] if "period_end" in frame else pd.Series([period.end if period else None] * len(frame))
     frame["unit_in_force"] = [bool(code is not None and unit_in_force(code, end)) for code, end in zip(frame["unit_code"], ends)]
     listed = set(field_codes)
-    frame["field_listed"] = frame["field_code"].isna() | frame["field_code"].isin(listed)
+    frame["field_listed"] = frame["field_code"].isna() | (frame["field_code"] == "") | frame["field_code"].isin(listed)
     frame["period_ok"] = _period_ok(frame, period, convention)
     if "previous_pending_total" in frame:
         frame["carried_over_gap"] = frame["carried_over"] - pd.to_numeric(frame["previous_pending_total"]).astype("float64")
