@@ -163,6 +163,9 @@ def _behind(figures: dict, moved: tuple[str, ...]) -> dict[int, str]:
     when every figure of `moved` shifts by the same amount. An identity that fails with every
     figure known fixes the shift at once; otherwise every value behind the slip is tried."""
     typed = figures[moved[0]]
+    broken = [(total, *parts) for total, parts, _ in IDENTITIES if identity_state(figures, total, parts)[0] == "breaks"]
+    if any(not set(moved) & set(names) for names in broken):
+        return {}
     for total, parts, _ in IDENTITIES:
         state, gap = identity_state(figures, total, parts)
         if state != "breaks" or any(figures[n] is None for n in (total, *parts)):

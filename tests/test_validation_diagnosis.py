@@ -1,0 +1,135 @@
+"""The typing-error diagnosis: examples, and properties over generated rows with one slip."""
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+from tthc.model import FIGURES, SUM_IDENTITIES
+from validations.diagnosis import diagnose, slip_shape, true_values_behind
+
+
+def slips(value: int) -> set[int]:
+    """Every way to mistype `value` with one slip, written independently of the implementation."""
+    s = str(value)
+    out = set()
+    for i in range(len(s)):
+        out |= {int(s[:i] + d + s[i + 1:]) for d in "0123456789" if not (i == 0 and d == "0" and len(s) > 1)}
+        if len(s) > 1:
+            out.add(int(s[:i] + s[i + 1:]))
+        out.add(int(s[:i] + s[i] + s[i:]))
+    for i in range(len(s) - 1):
+        if s[i] != s[i + 1]:
+            out.add(int(s[:i] + s[i + 1] + s[i] + s[i + 2:]))
+    for k in (1, 2, 3):
+        out.add(value * 10 ** k)
+        if value >= 10 ** k:
+            out.add(value // 10 ** k)
+    out |= {value + 1000, value - 1000}
+    return {v for v in out if v >= 0 and v != value}
+
+
+def consistent(row: dict) -> bool:
+    if any(v < 0 for v in row.values()):
+        return False
+    sums = all(row[t] == sum(row[p] for p in parts) for t, parts in SUM_IDENTITIES.items())
+    return sums and row["received_total"] == row["resolved_total"] + row["pending_total"] + row["returned_withdrawn"]
+
+
+def explanations(typed: dict) -> set[tuple[str, int]]:
+    """Single-figure corrections of slip shape that make the row consistent, by brute force over
+    the values each figure would need."""
+    found = set()
+    for name in FIGURES:
+        needed = set()
+        for total, parts in [*SUM_IDENTITIES.items(), ("received_total", ("resolved_total", "pending_total", "returned_withdrawn"))]:
+            if name == total:
+                needed.add(sum(typed[p] for p in parts))
+            elif name in parts:
+                needed.add(typed[total] - sum(typed[p] for p in parts if p != name))
+        for value in needed:
+            if value >= 0 and typed[name] in slips(value) and consistent({**typed, name: value}):
+                found.add((name, value))
+    return found
+
+
+@st.composite
+def consistent_rows(draw):
+    count = st.integers(min_value=0, max_value=60_000)
+    row = {name: draw(count) for name in ("resolved_early", "resolved_on_time", "resolved_late",
+                                          "pending_within_due", "pending_overdue", "returned_withdrawn")}
+    row["resolved_total"] = row["resolved_early"] + row["resolved_on_time"] + row["resolved_late"]
+    row["pending_total"] = row["pending_within_due"] + row["pending_overdue"]
+    row["received_total"] = row["resolved_total"] + row["pending_total"] + row["returned_withdrawn"]
+    a, b = sorted(draw(st.integers(0, row["received_total"])) for _ in range(2))
+    row["received_online"], row["received_direct_postal"], row["carried_over"] = a, b - a, row["received_total"] - b
+    assert consistent(row)
+    return row
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(consistent_rows(), st.sampled_from(FIGURES), st.data())
+def test_one_slip_is_found_and_ambiguity_is_reported(row, name, data):
+    typed_value = data.draw(st.sampled_from(sorted(slips(row[name]))))
+    typed = {**row, name: typed_value}
+    diagnosis = diagnose(typed)
+    expected = explanations(typed)
+    assert (name, row[name]) in expected
+    single = {(next(iter(c.correction)), next(iter(c.correction.values()))) for c in diagnosis.single}
+    assert single == expected
+    if len(expected) == 1:
+        assert [c.correction for c in diagnosis.single] == [{name: row[name]}]
+        if not diagnosis.ambiguous:
+            assert diagnosis.suggested_fix == {name: row[name]}
+    else:
+        assert diagnosis.ambiguous and diagnosis.suggested_fix is None
+
+
+@given(consistent_rows())
+@settings(max_examples=100, deadline=None)
+def test_a_consistent_row_has_nothing_to_diagnose(row):
+    diagnosis = diagnose(row)
+    assert diagnosis.failing == [] and diagnosis.candidates == []
+
+
+def test_the_press_example_is_diagnosed_with_one_fix():
+    row = {"received_total": 140683, "received_online": 100000, "received_direct_postal": 40000, "carried_over": 683,
+           "resolved_total": 138907, "resolved_early": 100000, "resolved_on_time": 30000, "resolved_late": 9907,
+           "pending_total": 700, "pending_within_due": 600, "pending_overdue": 100, "returned_withdrawn": 76}
+    diagnosis = diagnose(row)
+    assert diagnosis.suggested_fix == {"resolved_total": 139907}
+    assert diagnosis.candidates[0].shape == "digit_changed"
+
+
+def test_two_slips_have_no_single_figure_explanation():
+    row = {"received_total": 1234, "received_online": 600, "received_direct_postal": 534, "carried_over": 100,
+           "resolved_total": 1000, "resolved_early": 500, "resolved_on_time": 400, "resolved_late": 100,
+           "pending_total": 200, "pending_within_due": 150, "pending_overdue": 50, "returned_withdrawn": 34}
+    broken = {**row, "resolved_early": 587, "pending_overdue": 61}
+    diagnosis = diagnose(broken)
+    assert diagnosis.failing and diagnosis.single == [] and diagnosis.suggested_fix is None
+
+
+def test_a_part_whose_formula_total_followed_is_a_ranked_candidate():
+    row = {"received_total": 1234, "received_online": 600, "received_direct_postal": 534, "carried_over": 100,
+           "resolved_total": 1000, "resolved_early": 500, "resolved_on_time": 400, "resolved_late": 100,
+           "pending_total": 200, "pending_within_due": 150, "pending_overdue": 50, "returned_withdrawn": 34}
+    typed = {**row, "resolved_on_time": 4000, "resolved_total": 4600}  # ×10, the total formula followed
+    diagnosis = diagnose(typed)
+    assert {"resolved_on_time": 400, "resolved_total": 1000} in diagnosis.ranked()
+
+
+def test_unknown_figures_bound_the_search():
+    row = {name: None for name in FIGURES} | {"resolved_total": 1380, "resolved_early": 1000, "resolved_on_time": 390}
+    diagnosis = diagnose(row)
+    assert diagnosis.failing == ["resolved_total"]
+    assert {"resolved_total": 1390} in diagnosis.ranked() and diagnosis.ambiguous
+
+
+def test_slip_shapes():
+    assert slip_shape(139907, 138907) == "digit_changed"
+    assert slip_shape(1234, 1324) == "digits_swapped"
+    assert slip_shape(1234, 134) == "digit_dropped"
+    assert slip_shape(105, 5) == "digit_dropped"
+    assert slip_shape(123, 1223) == "digit_doubled"
+    assert slip_shape(57, 570) == "power_of_ten"
+    assert slip_shape(57, 5) in ("digit_dropped", "power_of_ten")
+    assert slip_shape(10200, 9200) == "off_by_thousand"
+    assert slip_shape(1234, 4321) is None
+    assert all(slip_shape(v, 4321) for v in true_values_behind(4321))
