@@ -54,18 +54,20 @@ class GxSession:
                 "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"}})
         self.source = self.context.data_sources.add_pandas("tthc")
         self.results: dict[str, dict] = {}
+        self.runs: dict[str, int] = {}
 
     def validate(self, frame: pd.DataFrame, suite: gx.ExpectationSuite) -> list[tuple[str, str, list[str], list[int]]]:
         """Runs `suite` on `frame`; returns (check id, severity, columns, failing row ids) per failed expectation."""
-        asset = self.source.add_dataframe_asset(suite.name)
-        batch = asset.add_batch_definition_whole_dataframe(suite.name)
+        self.runs[suite.name] = self.runs.get(suite.name, 0) + 1
+        name = suite.name if self.runs[suite.name] == 1 else f"{suite.name}_{self.runs[suite.name]}"
+        asset = self.source.add_dataframe_asset(name)
+        batch = asset.add_batch_definition_whole_dataframe(name)
+        suite.name = name
         suite = self.context.suites.add(suite)
-        definition = self.context.validation_definitions.add(
-            gx.ValidationDefinition(name=suite.name, data=batch, suite=suite))
+        definition = self.context.validation_definitions.add(gx.ValidationDefinition(name=name, data=batch, suite=suite))
         actions = [UpdateDataDocsAction(name="data_docs")] if self.docs_dir is not None else []
         checkpoint = self.context.checkpoints.add(Checkpoint(
-            name=f"{suite.name}_checkpoint", validation_definitions=[definition], actions=actions,
-            result_format=RESULT_FORMAT))
+            name=f"{name}_checkpoint", validation_definitions=[definition], actions=actions, result_format=RESULT_FORMAT))
         result = checkpoint.run(batch_parameters={"dataframe": frame})
         outcome = next(iter(result.run_results.values()))
         self.results[suite.name] = outcome.to_json_dict()
