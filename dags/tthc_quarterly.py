@@ -7,7 +7,10 @@ task each) → canonicalize → derive figures from dossier records → validate
 Expectations) → reconcile → load the warehouse → publish `publish.bieu06_by_unit`.
 
 A source that fails after its retries does not stop the run: its units are reported missing.
-Every task replaces its period's outputs, so clearing and rerunning a task is safe.
+Every task replaces its period's outputs, so clearing and rerunning a task is safe. The
+publish task emits an asset event per published table (`tthc://warehouse/publish/<table>`),
+with the period and vintage in its extra; `tthc_published_consumer` shows a DAG scheduled on them.
+Pass `{"reason": "…"}` as run conf to say why a rerun publishes a new vintage.
 """
 from __future__ import annotations
 
@@ -17,9 +20,10 @@ import pendulum
 from airflow.sdk import CronDataIntervalTimetable, dag, get_current_context, task
 
 from tthc import pipeline
-from tthc.dag_support import context_from_airflow, quarterly_schedule
+from tthc.dag_support import context_from_airflow, mark_published, published_assets, quarterly_schedule
 
 CRON, TIMEZONE = quarterly_schedule()
+PUBLISHED = published_assets()
 
 
 def _ctx():
@@ -66,9 +70,13 @@ def tthc_quarterly():
     def load() -> dict:
         return pipeline.load(_ctx())
 
-    @task
+    @task(outlets=PUBLISHED)
     def publish() -> dict:
-        return pipeline.publish(_ctx())
+        context = get_current_context()
+        ctx = context_from_airflow(context)
+        result = pipeline.publish(ctx)
+        mark_published(context["outlet_events"], PUBLISHED, result, ctx)
+        return result
 
     extracted = extract.expand(source_id=sources())
     canonical = canonicalize()

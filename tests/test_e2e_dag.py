@@ -31,7 +31,8 @@ def run(tmp_path_factory):
             first = dags_test(PERIOD)
             tables_after_first = snapshot(var)
             second = dags_test(PERIOD)
-        yield {"var": var, "sample": sample, "codes": (first, second), "first": tables_after_first}
+        consumer = dags_test(PERIOD, "tthc_published_consumer")
+        yield {"var": var, "sample": sample, "codes": (first, second, consumer), "first": tables_after_first}
     finally:
         if saved is None:
             os.environ.pop("TTHC_VAR_DIR", None)
@@ -80,8 +81,52 @@ def expected_from_truth(dossiers: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def test_the_dag_succeeds_twice(run):
-    assert run["codes"] == (0, 0)
+def test_the_dag_succeeds_twice_and_the_consumer_once(run):
+    assert run["codes"] == (0, 0, 0)
+
+
+def test_publish_emits_an_asset_event_per_table_and_the_consumer_reads_them(run):
+    import json
+    import sqlite3
+
+    with sqlite3.connect(run["var"] / "airflow" / "airflow.db") as db:
+        events = db.execute("SELECT a.uri, e.extra FROM asset_event e JOIN asset a ON a.id = e.asset_id").fetchall()
+    uris = sorted({uri for uri, _ in events})
+    assert uris == [f"tthc://warehouse/publish/{t}" for t in
+                    ("bieu06_by_field", "bieu06_by_province", "bieu06_by_unit", "indicators_766")]
+    assert all(json.loads(extra)["period"] == PERIOD for _, extra in events)
+    (summary_file,) = (run["var"] / "downstream").glob("summary_2025-04-01_v1.json")
+    summary = json.loads(summary_file.read_text(encoding="utf-8"))
+    province = query(run["var"], "SELECT received_total FROM publish.bieu06_by_province")
+    assert summary["province"][0]["received_total"] == province["received_total"][0]
+    assert {r["indicator"] for r in summary["indicators_766"]} == {
+        "on_time_rate", "online_share", "online_payment_share", "digitisation_share"}
+
+
+def test_published_files_equal_the_warehouse_and_the_package_validates(run):
+    import frictionless
+
+    folder = run["var"] / "publish" / PERIOD / "v1"
+    for view in ("bieu06_by_unit", "bieu06_by_province", "bieu06_by_field", "indicators_766"):
+        published = pd.read_parquet(folder / f"{view}.parquet")
+        warehouse = query(run["var"], f"SELECT * FROM publish.{view}")
+        key = [c for c in published.columns if c in ("unit_code", "province_code", "field_code", "indicator")]
+        left = published.sort_values(key).reset_index(drop=True)
+        right = warehouse[published.columns].sort_values(key).reset_index(drop=True)
+        for frame in (left, right):
+            for column in ("period_start", "period_end"):
+                frame[column] = pd.to_datetime(frame[column]).dt.strftime("%Y-%m-%d")
+        pd.testing.assert_frame_equal(left, right, check_dtype=False)
+        from_csv = pd.read_csv(folder / f"{view}.csv", dtype=str, keep_default_na=False)
+        assert len(from_csv) == len(published)
+    report = frictionless.validate(folder / "datapackage.json")
+    assert report.valid, report.flatten(["type", "note"])
+    sdmx = pd.read_csv(folder / "bieu06_by_unit.sdmx.csv", dtype={"REF_AREA": str})
+    by_unit = query(run["var"], "SELECT unit_code, received_total FROM publish.bieu06_by_unit").set_index("unit_code")
+    received = sdmx[sdmx["INDICATOR"] == "RECEIVED_TOTAL"].set_index("REF_AREA")["OBS_VALUE"]
+    assert received.sort_index().to_dict() == by_unit["received_total"].sort_index().to_dict()
+    names = pd.read_csv(folder / "units.csv", dtype=str)["unit_name"].dropna()
+    assert any("Phường" in n or "Xã" in n for n in names)  # Vietnamese names intact in UTF-8
 
 
 def test_record_figures_equal_the_truth_unit_by_unit(run):

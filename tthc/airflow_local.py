@@ -32,7 +32,7 @@ def airflow_env(home: Path | None = None) -> dict[str, str]:
     }
 
 
-def dags_test(period_label: str) -> int:
+def dags_test(period_label: str, dag_id: str = DAG_ID) -> int:
     settings = load_settings()
     period = settings.period(period_label)
     env = airflow_env()
@@ -40,9 +40,9 @@ def dags_test(period_label: str) -> int:
     if not (Path(env["AIRFLOW_HOME"]) / "airflow.db").exists():
         subprocess.run([airflow, "db", "migrate"], env=env, check=True, stdout=subprocess.DEVNULL)
     logical_date = interval_end(period, settings.timezone).isoformat()
-    print(f"Running DAG {DAG_ID} for {period.label} ({period.start} – {period.end}) with `airflow dags test` …",
+    print(f"Running DAG {dag_id} for {period.label} ({period.start} – {period.end}) with `airflow dags test` …",
           flush=True)
-    process = subprocess.Popen([airflow, "dags", "test", DAG_ID, logical_date], env=env,
+    process = subprocess.Popen([airflow, "dags", "test", dag_id, logical_date], env=env,
                                stderr=subprocess.PIPE, text=True, errors="replace")
     for line in process.stderr:
         if not _EXIT_NOISE.match(line):

@@ -159,8 +159,9 @@ def load(ctx: RunContext) -> dict:
     }
     with engine_for(ctx.warehouse_url) as engine:
         migrate(engine)
+        fields = pd.DataFrame([{"field_code": f["code"], "field_name": f["name"]} for f in ctx.settings.fields])
         return load_period(engine, ctx.period, ctx.run_id, units=ctx.units, conversion=_conversion(ctx),
-                           tables=tables)
+                           fields=fields, tables=tables)
 
 
 def _conversion(ctx: RunContext) -> pd.DataFrame:
@@ -180,12 +181,15 @@ def _conversion(ctx: RunContext) -> pd.DataFrame:
 
 def publish(ctx: RunContext) -> dict:
     from warehouse.db import engine_for
-    from warehouse.publish import publish_period
+    from warehouse.publish import Publication, publish_period
 
+    publication = Publication(ctx.settings.province_code, ctx.settings.province["name"],
+                              {f["code"]: f["name"] for f in ctx.settings.fields})
     landed = json.loads(ctx.path("sources.json").read_text(encoding="utf-8"))["landed"]
     checksums = {source: ",".join(f["sha256"] for f in info["files"]) for source, info in landed.items()}
     with engine_for(ctx.warehouse_url) as engine:
-        result = publish_period(engine, ctx.period, ctx.run_id, ctx.var / "publish", sources=checksums, note=ctx.note)
+        result = publish_period(engine, ctx.period, ctx.run_id, ctx.var / "publish", sources=checksums, note=ctx.note,
+                                publication=publication)
     ctx.path("published.json").write_text(json.dumps(result, indent=1), encoding="utf-8")
     return result
 

@@ -95,7 +95,8 @@ def _swap_partition(conn: sa.Connection, period: Period, staged: str) -> None:
 
 
 def load_period(engine: sa.Engine, period: Period, run_id: str, *, units: pd.DataFrame,
-                conversion: pd.DataFrame | None = None, tables: dict[str, pa.Table | pd.DataFrame]) -> dict[str, int]:
+                conversion: pd.DataFrame | None = None, fields: pd.DataFrame | None = None,
+                tables: dict[str, pa.Table | pd.DataFrame]) -> dict[str, int]:
     """`tables` maps each of PERIOD_TABLES to this run's rows for the period."""
     unknown = set(tables) - set(PERIOD_TABLES)
     if unknown:
@@ -120,6 +121,8 @@ def load_period(engine: sa.Engine, period: Period, run_id: str, *, units: pd.Dat
         _replace_reference(conn, "core.dim_unit", units)
         if conversion is not None:
             _replace_reference(conn, "core.unit_conversion", conversion)
+        if fields is not None:
+            _replace_reference(conn, "core.dim_field", fields)
         if staged_partition:
             _swap_partition(conn, period, staged_partition)
         for target, staged in PERIOD_TABLES.items():

@@ -1,7 +1,9 @@
-"""Publishing: the unit-level Biểu 06 figures of a period become a numbered vintage.
+"""Publishing: the Biểu 06 figures of a period become a numbered vintage, in the warehouse
+(`publish` views) and as files under var/publish/<period>/v<vintage>/.
 
-A vintage is created only when the figures differ from the newest one, so rerunning an
-unchanged quarter publishes nothing new. Files appear with one rename.
+A vintage is created only when the unit-level figures differ from the newest one, so rerunning
+an unchanged quarter publishes nothing new. The files of a vintage are written to a staging
+folder and appear with one rename.
 """
 from __future__ import annotations
 
@@ -10,22 +12,47 @@ import json
 import os
 import shutil
 import uuid
-from datetime import datetime, timezone
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
-import pyarrow.csv as pacsv
-import pyarrow.parquet as pq
 import sqlalchemy as sa
 
 from tthc.model import FIGURES
 from tthc.periods import Period
+from transforms.indicators import INDICATOR_COLUMNS, indicators, record_counts_sql
 from warehouse.db import bulk_insert
 
 PUBLISHED_STATUSES = ("ok", "warning")
 UNIT_COLUMNS = ["unit_code", "unit_name", "unit_level", "period_start", "period_end", "vintage", "quality_status",
                 "source_id", "basis", *FIGURES]
+ROLLUP_COLUMNS = ["parent_code", "parent_level", "period_start", "period_end", "vintage", "field_code", *FIGURES,
+                  "units_included", "units_not_published", "duplicates_removed"]
+
+
+@dataclass(frozen=True)
+class Publication:
+    """What the files of a vintage are made for: the province and its fields."""
+
+    province_code: str
+    province_name: str
+    field_names: dict[str, str]
+
+
+def _dates(frame: pd.DataFrame) -> pd.DataFrame:
+    for column in ("period_start", "period_end"):
+        if column in frame:
+            frame[column] = pd.to_datetime(frame[column]).dt.date
+    return frame
+
+
+def _figures(frame: pd.DataFrame) -> pd.DataFrame:
+    for f in FIGURES:
+        if f in frame:
+            frame[f] = frame[f].astype("Int64")
+    return frame
 
 
 def unit_figures(conn: sa.Connection, period: Period) -> pd.DataFrame:
@@ -44,12 +71,7 @@ def unit_figures(conn: sa.Connection, period: Period) -> pd.DataFrame:
                  s.source_id, s.basis, s.coverage_complete
         ORDER BY s.unit_code
     """
-    frame = pd.read_sql(sa.text(sql), conn, params={"start": period.start, "end": period.end})
-    for f in FIGURES:
-        frame[f] = frame[f].astype("Int64")
-    frame["period_start"] = pd.to_datetime(frame["period_start"]).dt.date
-    frame["period_end"] = pd.to_datetime(frame["period_end"]).dt.date
-    return frame
+    return _figures(_dates(pd.read_sql(sa.text(sql), conn, params={"start": period.start, "end": period.end})))
 
 
 def content_hash(frame: pd.DataFrame) -> str:
@@ -69,11 +91,35 @@ def vintage_reason(sources: dict[str, str], previous_sources: dict[str, str] | N
     return f"{note.strip()} ({automatic})" if note and note.strip() else automatic
 
 
+def _period_params(period: Period) -> dict:
+    return {"start": period.start, "end": period.end, "first": datetime.combine(period.start, datetime.min.time()),
+            "after": datetime.combine(period.end + timedelta(days=1), datetime.min.time())}
+
+
+def _freeze_rollup_and_indicators(conn: sa.Connection, period: Period, vintage: int, units: pd.DataFrame,
+                                  province_code: str) -> None:
+    params = _period_params(period)
+    rollup = pd.read_sql(sa.text(
+        "SELECT * FROM core.bieu06_rollup WHERE period_start = :start AND period_end = :end"), conn, params=params)
+    rollup = _figures(_dates(rollup)).assign(vintage=vintage)
+    bulk_insert(conn, "core.published_rollup", pa.Table.from_pandas(rollup[ROLLUP_COLUMNS], preserve_index=False))
+    province_rows = rollup[rollup["parent_level"] == "province"]
+    province = {"province_code": province_code, **{f: province_rows[f].sum(min_count=1) for f in FIGURES}}
+    unit_counts = pd.read_sql(sa.text(record_counts_sql(by_unit=True)), conn, params=params)
+    province_counts = pd.read_sql(sa.text(record_counts_sql(by_unit=False)), conn, params=params).iloc[0].to_dict()
+    table = indicators(units, unit_counts, province, province_counts)
+    table = table.assign(period_start=period.start, period_end=period.end, vintage=vintage)
+    bulk_insert(conn, "core.published_indicators", pa.Table.from_pandas(table, preserve_index=False))
+
+
 def publish_period(engine: sa.Engine, period: Period, run_id: str, publish_root: Path,
-                   sources: dict[str, str] | None = None, note: str | None = None) -> dict:
+                   sources: dict[str, str] | None = None, note: str | None = None,
+                   publication: Publication | None = None) -> dict:
     """`sources`: a checksum of each source's landed data for the period, kept with the vintage
     so that the next one can say which sources changed; `note`: the operator's reason."""
     sources = sources or {}
+    publication = publication or Publication("", "", {})
+    reason = None
     with engine.begin() as conn:
         frame = unit_figures(conn, period)
         digest = content_hash(frame)
@@ -92,29 +138,65 @@ def publish_period(engine: sa.Engine, period: Period, run_id: str, publish_root:
             table = pa.Table.from_pandas(frame[UNIT_COLUMNS], preserve_index=False)
             table = table.append_column("run_id", pa.array([run_id] * table.num_rows, pa.string()))
             bulk_insert(conn, "core.published_bieu06_by_unit", table)
+            _freeze_rollup_and_indicators(conn, period, vintage, frame, publication.province_code)
             conn.execute(sa.text(
                 "INSERT INTO publish.vintages (period_start, period_end, vintage, content_sha256, published_at, run_id,"
                 " units, reason, sources) VALUES (:s, :e, :v, :h, :at, :run, :n, :reason, :sources)"),
                 {"s": period.start, "e": period.end, "v": vintage, "h": digest,
                  "at": datetime.now(timezone.utc).replace(tzinfo=None), "run": run_id, "n": len(frame),
                  "reason": reason, "sources": json.dumps(sources, sort_keys=True)}).close()
-    frame["vintage"] = vintage
-    folder = write_files(frame[UNIT_COLUMNS], publish_root / period.label / f"v{vintage}")
+    folder = publish_root / period.label / f"v{vintage}"
+    if not folder.exists():
+        with engine.connect() as conn:
+            write_vintage_files(conn, period, vintage, folder, publication)
     return {"vintage": vintage, "new_vintage": created, "units": len(frame), "folder": str(folder),
-            "content_sha256": digest, "reason": reason if created else None}
+            "content_sha256": digest, "reason": reason}
 
 
-def write_files(frame: pd.DataFrame, folder: Path) -> Path:
-    """Parquet and CSV of the unit-level figures, swapped in whole."""
-    if folder.exists():
-        return folder
+def vintage_tables(conn: sa.Connection, period: Period, vintage: int, field_names: dict[str, str]) -> dict[str, pd.DataFrame]:
+    """Every publish view's rows for one vintage of a period, as the files carry them."""
+    params = {"start": period.start, "end": period.end, "v": vintage}
+    where = "period_start = :start AND period_end = :end AND vintage = :v"
+    by_unit = pd.read_sql(sa.text(
+        f"SELECT {', '.join(UNIT_COLUMNS)} FROM core.published_bieu06_by_unit WHERE {where} ORDER BY unit_code"),
+        conn, params=params)
+    rollup = pd.read_sql(sa.text(
+        f"SELECT * FROM core.published_rollup WHERE {where} AND parent_level = 'province' ORDER BY field_code"),
+        conn, params=params)
+    sums = rollup.groupby(["parent_code", "period_start", "period_end", "vintage"], as_index=False).agg(
+        **{f: (f, "sum") for f in FIGURES}, units_included=("units_included", "max"),
+        units_not_published=("units_not_published", "max"), duplicates_removed=("duplicates_removed", "max"))
+    by_province = sums.rename(columns={"parent_code": "province_code"})
+    by_field = rollup[["field_code", "period_start", "period_end", "vintage", *FIGURES]].copy()
+    by_field.insert(1, "field_name", by_field["field_code"].map(field_names))
+    indicators_766 = pd.read_sql(sa.text(
+        f"SELECT unit_code, unit_level, period_start, period_end, vintage, "
+        f"{', '.join(c for c in INDICATOR_COLUMNS if c not in ('unit_code', 'unit_level'))} "
+        f"FROM core.published_indicators WHERE {where} ORDER BY unit_level, unit_code, indicator"),
+        conn, params=params)
+    units = by_unit[["unit_code", "unit_name", "unit_level"]].copy()
+    for code in sorted(set(indicators_766["unit_code"]) - set(units["unit_code"])):
+        units.loc[len(units)] = [code, None, "province"]
+    tables = {"units": units, "bieu06_by_unit": by_unit, "bieu06_by_province": by_province,
+              "bieu06_by_field": by_field, "indicators_766": indicators_766}
+    return {name: _figures(_dates(frame)) for name, frame in tables.items()}
+
+
+def write_vintage_files(conn: sa.Connection, period: Period, vintage: int, folder: Path,
+                        publication: Publication) -> Path:
+    from publishing.files import write_datapackage, write_sdmx_csv, write_table
+
+    tables = vintage_tables(conn, period, vintage, publication.field_names)
     folder.parent.mkdir(parents=True, exist_ok=True)
     staging = folder.parent / f".staging-{folder.name}-{uuid.uuid4().hex[:8]}"
     staging.mkdir()
     try:
-        table = pa.Table.from_pandas(frame, preserve_index=False)
-        pq.write_table(table, staging / "bieu06_by_unit.parquet")
-        pacsv.write_csv(table, staging / "bieu06_by_unit.csv")
+        for name, frame in tables.items():
+            write_table(frame, staging, name)
+        write_datapackage(staging, tables, name=f"tthc-bieu06-{publication.province_code}-{period.label.lower()}",
+                          title=f"Biểu 06 {publication.province_name} {period.label}", period=period.as_dict(),
+                          vintage=vintage)
+        write_sdmx_csv(tables["bieu06_by_unit"], staging / "bieu06_by_unit.sdmx.csv", period.label)
         os.replace(staging, folder)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)

@@ -1,0 +1,77 @@
+"""Decision 766/QĐ-TTg indicators that dossier data allows (domain.md §6). Reports disagree
+on denominators, so every rate carries its numerator, its denominator and the denominator's name."""
+from __future__ import annotations
+
+import pandas as pd
+
+INDICATOR_COLUMNS = ["unit_code", "unit_level", "indicator", "indicator_name", "numerator", "denominator",
+                     "denominator_name", "value", "basis"]
+
+# (indicator, name, numerator, denominator, denominator name); figures of the published Biểu 06
+FROM_FIGURES = [
+    ("on_time_rate", "Tỷ lệ hồ sơ giải quyết đúng hạn (766: 2.1)",
+     ("resolved_early", "resolved_on_time", "pending_within_due"), ("resolved_total", "pending_total"),
+     "hồ sơ đã giải quyết và đang giải quyết trong kỳ (resolved_total + pending_total)"),
+    ("online_share", "Tỷ lệ hồ sơ tiếp nhận trực tuyến (766: 3.3)",
+     ("received_online",), ("received_online", "received_direct_postal"),
+     "hồ sơ tiếp nhận mới trong kỳ (received_online + received_direct_postal)"),
+]
+# from dossier records only: self-reported forms do not carry these counts
+FROM_RECORDS = [
+    ("online_payment_share", "Tỷ lệ hồ sơ thanh toán trực tuyến (766: 3.5–3.6)", "paid_online", "fee_dossiers",
+     "hồ sơ có phí, lệ phí tiếp nhận trong kỳ"),
+    ("digitisation_share", "Tỷ lệ hồ sơ có kết quả được số hóa (766: 4.x)", "results_digitised", "resolved_records",
+     "hồ sơ đã giải quyết trong kỳ (theo dữ liệu hồ sơ)"),
+]
+
+RECORD_COUNTS_SQL = """
+    SELECT {group} ,
+           count(DISTINCT d.source_id || '|' || d.dossier_id) FILTER (WHERE {received} AND d.fee_amount > 0) AS fee_dossiers,
+           count(DISTINCT d.source_id || '|' || d.dossier_id) FILTER (WHERE {received} AND d.fee_amount > 0
+                                                               AND d.paid_online) AS paid_online,
+           count(DISTINCT d.source_id || '|' || d.dossier_id) FILTER (WHERE {resolved}) AS resolved_records,
+           count(DISTINCT d.source_id || '|' || d.dossier_id) FILTER (WHERE {resolved} AND d.results_digitised) AS results_digitised
+    FROM core.fact_dossier d
+    JOIN core.unit_period_status s
+      ON s.unit_code = d.unit_code AND s.source_id = d.source_id
+     AND s.period_start = d.period_start AND s.period_end = d.period_end
+    WHERE d.period_start = :start AND d.period_end = :end AND s.basis = 'records'
+      AND s.quality_status IN ('ok', 'warning')
+    {group_by}
+"""
+RECEIVED = "d.received_at >= :first AND d.received_at < :after AND d.status NOT IN (1, 3)"
+RESOLVED = "d.finished_at >= :first AND d.finished_at < :after AND d.status IN (9, 10)"
+
+
+def record_counts_sql(by_unit: bool) -> str:
+    return RECORD_COUNTS_SQL.format(
+        group="d.unit_code" if by_unit else "count(DISTINCT d.unit_code) AS units",
+        group_by="GROUP BY d.unit_code" if by_unit else "", received=RECEIVED, resolved=RESOLVED)
+
+
+def _rate(numerator, denominator):
+    return None if denominator in (None, 0) or pd.isna(denominator) else round(float(numerator) / float(denominator), 6)
+
+
+def indicators(units: pd.DataFrame, unit_counts: pd.DataFrame, province: dict, province_counts: dict) -> pd.DataFrame:
+    """`units`: published unit rows (figures, unit_level, basis); `unit_counts`: record counts per
+    unit; `province`: the province roll-up figures and code; `province_counts`: its record counts
+    (each dossier once)."""
+    rows = []
+    counts = unit_counts.set_index("unit_code") if len(unit_counts) else pd.DataFrame()
+    subjects = [(u.unit_code, u.unit_level, u._asdict(), u.basis) for u in units.itertuples(index=False)]
+    subjects.append((province["province_code"], "province", province, "mixed"))
+    for code, level, figures, basis in subjects:
+        for indicator, name, num, den, den_name in FROM_FIGURES:
+            if any(pd.isna(figures.get(c)) for c in (*num, *den)):
+                continue
+            n, d = sum(int(figures[c]) for c in num), sum(int(figures[c]) for c in den)
+            rows.append([code, level, indicator, name, n, d, den_name, _rate(n, d), basis])
+        record = province_counts if level == "province" else (
+            counts.loc[code].to_dict() if code in counts.index else None)
+        if record is None or (level != "province" and basis != "records"):
+            continue
+        for indicator, name, num, den, den_name in FROM_RECORDS:
+            n, d = int(record.get(num) or 0), int(record.get(den) or 0)
+            rows.append([code, level, indicator, name, n, d, den_name, _rate(n, d), "records"])
+    return pd.DataFrame(rows, columns=INDICATOR_COLUMNS)
