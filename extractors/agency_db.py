@@ -1,6 +1,8 @@
 """Agency database of another vendor: read-only SQL through SQLAlchemy, chunked with a
 server-side cursor. Table, columns and codes come from the sources registry; identifiers
-are validated and quoted by SQLAlchemy, never formatted into SQL."""
+are validated and quoted by SQLAlchemy, never formatted into SQL. Only the registry's columns
+are selected, so the vendor's personal-data columns are never read; the session is
+read-only where the database allows it."""
 from __future__ import annotations
 
 import re
@@ -15,6 +17,7 @@ from tthc.config import Source
 from tthc.connections import ConnectionInfo, get_connection
 from tthc.periods import Period
 
+KEY = "dossier_id"
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 _DRIVERS = {"mysql": "mysql+pymysql", "mariadb": "mysql+pymysql", "postgres": "postgresql+psycopg",
             "postgresql": "postgresql+psycopg"}
@@ -25,7 +28,7 @@ def engine_url(conn: ConnectionInfo) -> sa.URL:
         path = conn.host or conn.schema
         if not path:
             raise SourceDataError(f"connection {conn.conn_id}: a sqlite connection needs the file path as host")
-        return sa.URL.create("sqlite", database=path)
+        return sa.URL.create("sqlite", database=f"file:{path}", query={"mode": "ro", "uri": "true"})
     driver = _DRIVERS.get(conn.conn_type)
     if driver is None:
         raise SourceDataError(f"connection {conn.conn_id}: unsupported database type {conn.conn_type!r}")
@@ -49,9 +52,17 @@ def _check_table(conn: sa.Connection, table: str, schema: str | None, wanted: li
         raise SourceDataError(f"{where}: table {table!r} does not have the registry's columns {missing}")
 
 
-def extract(source: Source, period: Period, folder: Path, run_id: str) -> Manifest:
+def extract(source: Source, period: Period, folder: Path, run_id: str,
+            updated_since: datetime | None = None) -> Manifest:
+    """Land the period's dossiers (or, with `updated_since`, those updated since then)."""
     spec = source.spec
     columns: dict[str, str] = {k: _identifier(v, f"column for {k}", source.id) for k, v in spec["columns"].items()}
+    for required in (KEY, "received_at", "finished_at") + (("updated_at",) if updated_since else ()):
+        if required not in columns:
+            raise SourceDataError(f"{source.id}: the registry's columns need {required!r}")
+    personal = set(spec.get("personal_data") or []) & set(columns.values())
+    if personal:
+        raise SourceDataError(f"{source.id}: the registry maps personal-data columns {sorted(personal)}: never selected")
     table = sa.table(_identifier(spec["table"], "table", source.id), *[sa.column(c) for c in columns.values()],
                      schema=spec.get("schema"))
     c = table.c
@@ -64,34 +75,62 @@ def extract(source: Source, period: Period, folder: Path, run_id: str) -> Manife
         sa.select(*[c[name].label(key) for key, name in columns.items()])
         .where(received < bind(end))
         .where(sa.or_(finished.is_(None), finished >= bind(start)))
-        .order_by(c[columns["dossier_id"]])
+        .order_by(c[columns[KEY]])
     )
+    if updated_since is not None:
+        query = query.where(c[columns["updated_at"]] >= bind(updated_since))
     schema = pa.schema([pa.field(key, pa.string()) for key in columns])
     landing = ParquetLanding(folder / "dossiers.parquet", schema)
     chunk = int(spec.get("chunk_size", 20000))
     conn_info = get_connection(source.connection_id)
     engine = sa.create_engine(engine_url(conn_info))
-    where = f"{source.id}: database {engine.url.render_as_string(hide_password=True)}"
+    shown = f"sqlite:{conn_info.host or conn_info.schema}" if conn_info.conn_type == "sqlite" \
+        else engine.url.render_as_string(hide_password=True)
+    where = f"{source.id}: database {shown}"
     try:
         try:
             conn = engine.connect()
         except sa.exc.DBAPIError as exc:
             raise SourceUnavailable(f"{where}: cannot connect: {exc.orig}") from None
         with conn:
-            _check_table(conn, spec["table"], spec.get("schema"), list(columns.values()), where)
             if engine.dialect.name == "postgresql":
                 conn.exec_driver_sql("SET TRANSACTION READ ONLY")
+            elif engine.dialect.name == "mysql":
+                conn.exec_driver_sql("SET SESSION TRANSACTION READ ONLY")
+            _check_table(conn, spec["table"], spec.get("schema"), list(columns.values()), where)
             keys = list(columns)
+            updated = keys.index("updated_at") if "updated_at" in keys else None
+            newest = None
             try:
                 result = conn.execution_options(stream_results=True, yield_per=chunk).execute(query)
                 for rows in result.partitions(chunk):
                     landing.write({k: [None if r[i] is None else str(r[i]) for r in rows] for i, k in enumerate(keys)})
+                    stamps = [r[updated] for r in rows if r[updated] is not None] if updated is not None else []
+                    if stamps:
+                        newest = max(newest, max(stamps)) if newest is not None else max(stamps)
             except sa.exc.DBAPIError as exc:
                 raise SourceUnavailable(f"{where}: reading {spec['table']!r} failed: {exc.orig}") from None
+    except BaseException:
+        landing.abort()
+        raise
     finally:
         engine.dispose()
     file_info = landing.close()
     return Manifest(
         source_id=source.id, kind=source.kind, period=period.as_dict(), status="ok", extracted_at=now_utc(),
         run_id=run_id, files=[file_info], rows=file_info["rows"],
+        stats={"max_updated_at": _moment(newest, fmt, where),
+               "updated_since": updated_since.isoformat() if updated_since else None},
     )
+
+
+def _moment(value, fmt: str | None, where: str) -> str | None:
+    """The newest update as an ISO moment, whatever type the database gave."""
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return value.replace(tzinfo=None).isoformat()
+    try:
+        return (datetime.strptime(str(value), fmt) if fmt else datetime.fromisoformat(str(value))).isoformat()
+    except ValueError:
+        raise SourceDataError(f"{where}: update moment {value!r} is not a date (date_format {fmt!r})") from None

@@ -1,8 +1,10 @@
 """The extractor contract: stream records in bounded batches into the landing area for one
-source and period, and leave a manifest saying what was landed.
+source and period, leave a manifest saying what was landed, and keep a watermark.
 
 A landing folder is replaced as a whole: a new extraction is written beside the old one and
 swapped in with renames, so a failed or killed extraction leaves the previous one intact.
+Landed Parquet is cut into fixed-size row groups whatever the batch sizes were, so the same
+records in the same order always give the same bytes and checksum.
 """
 from __future__ import annotations
 
@@ -64,6 +66,8 @@ class Manifest:
     errors: list[dict] = field(default_factory=list)
     failure: str | None = None
     stats: dict = field(default_factory=dict)
+    # problems worth a look that do not make a value unknown (a typed total that disagrees with its formula…)
+    warnings: list[dict] = field(default_factory=list)
 
     @classmethod
     def read(cls, path: Path) -> "Manifest":
@@ -90,24 +94,54 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-class ParquetLanding:
-    """Writes record batches to one Parquet file as they arrive (flat memory)."""
+ROW_GROUP_ROWS = 50_000
 
-    def __init__(self, path: Path, schema: pa.Schema):
+
+class ParquetLanding:
+    """Writes record batches to one Parquet file as they arrive, holding at most one row
+    group in memory."""
+
+    def __init__(self, path: Path, schema: pa.Schema, row_group_rows: int = ROW_GROUP_ROWS):
         self.path = path
         self.schema = schema
         self.rows = 0
+        self._row_group_rows = row_group_rows
+        self._pending: list[pa.RecordBatch] = []
+        self._pending_rows = 0
         self._writer = pq.ParquetWriter(path, schema, compression="zstd")
 
     def write(self, columns: dict[str, list]) -> None:
-        batch = pa.RecordBatch.from_pydict(columns, schema=self.schema)
-        if batch.num_rows:
-            self._writer.write_batch(batch)
-            self.rows += batch.num_rows
+        self.write_batch(pa.RecordBatch.from_pydict(columns, schema=self.schema))
+
+    def write_batch(self, batch: pa.RecordBatch) -> None:
+        if not batch.num_rows:
+            return
+        self._pending.append(batch)
+        self._pending_rows += batch.num_rows
+        self.rows += batch.num_rows
+        if self._pending_rows >= self._row_group_rows:
+            self._flush(final=False)
+
+    def _flush(self, final: bool) -> None:
+        table = pa.Table.from_batches(self._pending, schema=self.schema)
+        whole = (table.num_rows // self._row_group_rows) * self._row_group_rows
+        cut = table.num_rows if final else whole
+        for start in range(0, cut, self._row_group_rows):
+            self._writer.write_table(table.slice(start, min(self._row_group_rows, cut - start)),
+                                     row_group_size=self._row_group_rows)
+        rest = table.slice(cut)
+        self._pending = rest.combine_chunks().to_batches() if rest.num_rows else []
+        self._pending_rows = rest.num_rows
 
     def close(self) -> dict:
+        if self._pending_rows:
+            self._flush(final=True)
         self._writer.close()
         return {"path": self.path.name, "rows": self.rows, "sha256": sha256_file(self.path)}
+
+    def abort(self) -> None:
+        self._pending, self._pending_rows = [], 0
+        self._writer.close()
 
 
 @contextmanager
@@ -139,3 +173,64 @@ def record_failure(final: Path, manifest: Manifest) -> None:
 
 def now_utc() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+# Watermarks: per source, per period, the latest update moment the source reported for what is landed.
+WATERMARKS = "_watermarks"
+
+
+def watermark_path(var: Path, source_id: str) -> Path:
+    return var / "landing" / WATERMARKS / f"{source_id}.json"
+
+
+def read_watermark(var: Path, source_id: str, period: Period) -> dict | None:
+    path = watermark_path(var, source_id)
+    if not path.exists():
+        return None
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError:
+        return None  # unreadable: a full extraction is always safe
+    return doc.get("periods", {}).get(period.label)
+
+
+def write_watermark(var: Path, source_id: str, period: Period, entry: dict) -> None:
+    path = watermark_path(var, source_id)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+    except ValueError:
+        doc = {}
+    doc.setdefault("source_id", source_id)
+    doc.setdefault("periods", {})[period.label] = entry
+    tmp = path.parent / f".{path.name}.{uuid.uuid4().hex[:8]}.tmp"
+    tmp.write_text(json.dumps(doc, ensure_ascii=False, indent=1, sort_keys=True), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def merge_by_key(previous: Path, delta: Path, out: Path, key: str, schema: pa.Schema) -> dict:
+    """Previous landing with every record of `delta` replacing the one with the same key,
+    ordered by key; streamed through DuckDB so memory stays bounded."""
+    import duckdb
+
+    if key not in schema.names:
+        raise ValueError(f"merge key {key!r} is not a landed column")
+    con = duckdb.connect()
+    try:
+        con.execute("SET memory_limit = '512MB'")
+        con.execute("SET preserve_insertion_order = true")
+        names = ", ".join(f'"{n}"' for n in schema.names)  # landed column names, fixed in code
+        reader = con.execute(
+            f"""SELECT {names} FROM (
+                    SELECT {names} FROM read_parquet($previous) p
+                    WHERE NOT EXISTS (SELECT 1 FROM read_parquet($delta) d WHERE d."{key}" = p."{key}")
+                    UNION ALL SELECT {names} FROM read_parquet($delta))
+                ORDER BY "{key}" """,
+            {"previous": str(previous), "delta": str(delta)}).fetch_record_batch(10_000)
+        landing = ParquetLanding(out, schema)
+        for batch in reader:
+            landing.write_batch(pa.RecordBatch.from_arrays(
+                [batch.column(i).cast(f.type) for i, f in enumerate(schema)], schema=schema))
+        return landing.close()
+    finally:
+        con.close()

@@ -2,16 +2,27 @@
 
 Only the fields statistics need are kept: everything else a record carries, personal data
 included, is dropped here and never lands.
+
+Every call has a timeout; connection errors, 5xx and 429 (honouring Retry-After) are retried
+with exponential backoff and jitter by urllib3 within a time budget per call, as are bodies
+cut short or not valid JSON; any other 4xx fails at once with the body. Pages are written to
+the landing file as they arrive. A pass over the pages that sees the records shift (the total
+changing, a record repeated or out of order, fewer records than the reported total) is thrown
+away and paged again, so that what lands has every record exactly once or nothing lands.
 """
 from __future__ import annotations
 
 import json
 import logging
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 import pyarrow as pa
 import requests
 from requests.adapters import HTTPAdapter
+from urllib3.exceptions import MaxRetryError, ProtocolError, ResponseError
 from urllib3.util.retry import Retry
 
 from extractors.base import Manifest, ParquetLanding, SourceDataError, SourceUnavailable, now_utc
@@ -29,95 +40,259 @@ KEPT_FIELDS = (
     "DuocThanhToanTrucTuyen", "DanhSachGiayToKetQua",
 )
 LANDING_SCHEMA = pa.schema([pa.field(name, pa.string()) for name in KEPT_FIELDS])
+KEY = "MaHoSo"
+UPDATED = "NgayCapNhat"
+STAMP_FORMAT = "%Y%m%d%H%M%S"
+RETRY_STATUSES = (429, 500, 502, 503, 504)
+PAGINATION_STYLES = ("page", "cursor")
 
 
-def session_for(conn: ConnectionInfo, total_retries: int = 5) -> requests.Session:
+class BoundedRetry(Retry):
+    """urllib3's Retry that also gives up once the next wait would pass a deadline."""
+
+    def __init__(self, *args, give_up_at: float | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.give_up_at = give_up_at
+
+    def new(self, **kwargs) -> "BoundedRetry":
+        retry = super().new(**kwargs)
+        retry.give_up_at = self.give_up_at
+        return retry
+
+    def increment(self, method=None, url=None, response=None, error=None, _pool=None, _stacktrace=None):
+        retry = super().increment(method, url, response, error, _pool, _stacktrace)
+        after = retry.get_retry_after(response) if response is not None and retry.respect_retry_after_header else None
+        wait = after if after is not None else retry.get_backoff_time()
+        if self.give_up_at is not None and time.monotonic() + wait > self.give_up_at:
+            what = f"HTTP {response.status}" if response is not None else f"{type(error).__name__}: {error}"
+            raise MaxRetryError(_pool, url, ResponseError(
+                f"{what}; the next attempt (in {wait:.1f}s) would pass the retry time budget"))
+        return retry
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    attempts: int = 5
+    backoff_seconds: float = 0.5
+    backoff_max_seconds: float = 30.0
+    jitter_seconds: float = 0.5
+    budget_seconds: float = 300.0  # per call, retries included
+
+    @classmethod
+    def from_spec(cls, spec: dict) -> "RetryPolicy":
+        given = spec.get("retries") or {}
+        return cls(**{k: type(getattr(cls, k))(v) for k, v in given.items() if k in cls.__dataclass_fields__})
+
+    def start(self) -> BoundedRetry:
+        return BoundedRetry(
+            total=self.attempts, connect=self.attempts, read=self.attempts, status=self.attempts,
+            other=self.attempts, backoff_factor=self.backoff_seconds, backoff_jitter=self.jitter_seconds,
+            backoff_max=self.backoff_max_seconds, status_forcelist=RETRY_STATUSES,
+            allowed_methods=frozenset({"GET"}), respect_retry_after_header=True, raise_on_status=False,
+            give_up_at=time.monotonic() + self.budget_seconds,
+        )
+
+
+def session_for(conn: ConnectionInfo) -> tuple[requests.Session, HTTPAdapter]:
+    """A session authenticated from the connection (bearer token, or basic login)."""
     session = requests.Session()
-    retry = Retry(
-        total=total_retries,
-        connect=total_retries,
-        read=total_retries,
-        status=total_retries,
-        backoff_factor=0.5,
-        backoff_jitter=0.3,
-        backoff_max=30,
-        status_forcelist=(429, 500, 502, 503, 504),
-        allowed_methods=frozenset({"GET"}),
-        respect_retry_after_header=True,
-        raise_on_status=False,
-    )
-    session.mount("http://", HTTPAdapter(max_retries=retry))
-    session.mount("https://", HTTPAdapter(max_retries=retry))
+    adapter = HTTPAdapter()
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
     auth_type = str(conn.extra.get("auth_type", "bearer" if conn.password and not conn.login else "basic")).lower()
-    if auth_type == "bearer" and conn.password:
+    if auth_type in ("bearer", "token") and conn.password:
         session.headers["Authorization"] = f"Bearer {conn.password}"
     elif conn.login:
         session.auth = (conn.login, conn.password or "")
     session.headers["Accept"] = "application/json"
-    return session
+    return session, adapter
 
 
-def extract(source: Source, period: Period, folder: Path, run_id: str) -> Manifest:
-    spec = source.spec
-    conn = get_connection(source.connection_id)
-    url = conn.base_url + spec.get("endpoint", "/api/v1/hoso")
-    page_size = int(spec.get("page_size", 1000))
-    timeout = float(spec.get("timeout_seconds", 30))
-    params = {"tuNgay": period.start.strftime("%Y%m%d"), "denNgay": period.end.strftime("%Y%m%d"), "pageSize": page_size}
-    landing = ParquetLanding(folder / "dossiers.parquet", LANDING_SCHEMA)
-    seen: set[str] = set()
-    duplicates = 0
-    reported_total = None
-    page = 1
-    with session_for(conn) as session:
+class Client:
+    """GETs JSON pages of one endpoint under the retry policy."""
+
+    def __init__(self, source_id: str, url: str, conn: ConnectionInfo, timeout: float, policy: RetryPolicy):
+        self.source_id, self.url, self.timeout, self.policy = source_id, url, timeout, policy
+        self.session, self.adapter = session_for(conn)
+        self.calls = 0
+
+    def get(self, params: dict, where: str) -> dict:
+        retry = self.policy.start()
         while True:
-            body = _get_page(session, url, {**params, "page": page}, timeout, source.id)
-            records = body.get("data")
-            if not isinstance(records, list):
-                raise SourceDataError(f"{source.id}: {url} page {page}: expected a JSON object with a 'data' list")
-            reported_total = body.get("total", reported_total)
-            if not records:
+            self.adapter.max_retries = retry
+            self.calls += 1
+            try:
+                response = self.session.get(self.url, params=params, timeout=(min(self.timeout, 10), self.timeout))
+            except requests.exceptions.RetryError as exc:
+                raise SourceUnavailable(f"{where}: gave up: {_reason(exc)}") from None
+            except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
+                if isinstance(exc.args[0] if exc.args else None, MaxRetryError):
+                    raise SourceUnavailable(f"{where}: {type(exc).__name__}: {_reason(exc)}") from None
+                retry = self._again(retry, exc, where)  # the body broke off: urllib3 does not retry that
+                continue
+            except requests.RequestException as exc:
+                raise SourceUnavailable(f"{where}: {type(exc).__name__}: {exc}") from None
+            if response.status_code in RETRY_STATUSES:
+                raise SourceUnavailable(f"{where}: HTTP {response.status_code} after {self.policy.attempts} retries: "
+                                        f"{response.text[:500]}")
+            if response.status_code >= 400:
+                raise SourceUnavailable(f"{where}: HTTP {response.status_code}: {response.text[:500]}")
+            try:
+                body = json.loads(response.content)
+            except ValueError as exc:
+                retry = self._again(retry, exc, where, "the response is not valid JSON")
+                continue
+            if not isinstance(body, dict) or not isinstance(body.get("data"), list):
+                raise SourceDataError(f"{where}: expected a JSON object with a 'data' list")
+            return body
+
+    def _again(self, retry: BoundedRetry, exc: Exception, where: str, what: str | None = None) -> BoundedRetry:
+        what = what or f"{type(exc).__name__}: {exc}"
+        try:
+            retry = retry.increment("GET", self.url, error=ProtocolError(what))
+        except MaxRetryError as gave_up:
+            raise SourceUnavailable(f"{where}: {what}; gave up: {_reason(gave_up)}") from None
+        log.warning("%s: %s; retrying", where, what)
+        retry.sleep()
+        return retry
+
+    def close(self) -> None:
+        self.session.close()
+
+
+def _reason(exc: Exception) -> str:
+    inner = exc.args[0] if exc.args else exc
+    reason = getattr(inner, "reason", None)
+    return str(reason or inner)
+
+
+@dataclass
+class PassResult:
+    rows: int = 0
+    pages: int = 0
+    totals: list[int] = field(default_factory=list)
+    repeated: int = 0
+    max_updated: str | None = None
+
+    def drift(self) -> str | None:
+        """Why this pass cannot be trusted, or None."""
+        if len(set(self.totals)) > 1:
+            return f"the reported total changed while paging ({self.totals[0]} → {self.totals[-1]})"
+        if self.repeated:
+            return f"{self.repeated} records came again or out of {KEY} order"
+        if self.totals and self.rows != self.totals[-1]:
+            return f"the API reported {self.totals[-1]} dossiers but {self.rows} were extracted"
+        return None
+
+
+def extract(source: Source, period: Period, folder: Path, run_id: str,
+            updated_since: datetime | None = None) -> Manifest:
+    """Land the period's dossiers (or, with `updated_since`, those updated since then)."""
+    spec = source.spec
+    style = spec.get("pagination", "page")
+    if style not in PAGINATION_STYLES:
+        raise SourceDataError(f"{source.id}: pagination {style!r}: expected one of {PAGINATION_STYLES}")
+    conn = get_connection(source.connection_id)
+    client = Client(source.id, conn.base_url + spec.get("endpoint", "/api/v1/hoso"), conn,
+                    float(spec.get("timeout_seconds", 30)), RetryPolicy.from_spec(spec))
+    params = {"tuNgay": period.start.strftime("%Y%m%d"), "denNgay": period.end.strftime("%Y%m%d"),
+              "pageSize": int(spec.get("page_size", 1000))}
+    if updated_since is not None:
+        params[(spec.get("incremental") or {}).get("updated_since_param", "capNhatTu")] = updated_since.strftime(STAMP_FORMAT)
+    max_passes = int(spec.get("max_passes", 3))
+    drifts: list[str] = []
+    try:
+        for attempt in range(1, max_passes + 1):
+            landing = ParquetLanding(folder / "dossiers.parquet", LANDING_SCHEMA)
+            try:
+                result = _one_pass(client, params, style, landing, bool(spec.get("ids_sorted", True)))
+            except BaseException:
+                landing.abort()
+                raise
+            why = result.drift()
+            if why is None:
                 break
-            columns: dict[str, list] = {name: [] for name in KEPT_FIELDS}
-            for i, record in enumerate(records):
-                dossier_id = record.get("MaHoSo")
-                if not dossier_id:
-                    raise SourceDataError(f"{source.id}: {url} page {page} record {i + 1}: no MaHoSo")
-                if dossier_id in seen:
-                    duplicates += 1
-                    continue
-                seen.add(dossier_id)
-                for name in KEPT_FIELDS:
-                    columns[name].append(_as_text(record.get(name)))
-            landing.write(columns)
-            if len(records) < page_size:
-                break
-            page += 1
+            landing.abort()
+            drifts.append(f"pass {attempt}: {why}")
+            log.warning("%s: pagination drift, paging again: %s", source.id, why)
+        else:
+            raise SourceDataError(f"{source.id}: {client.url}: the records kept shifting while paging, "
+                                  f"nothing landed ({'; '.join(drifts)})")
+    finally:
+        client.close()
     file_info = landing.close()
-    if reported_total is not None and int(reported_total) != len(seen):
-        raise SourceDataError(
-            f"{source.id}: the API reported {reported_total} dossiers for {period.label} but {len(seen)} were extracted"
-        )
     return Manifest(
         source_id=source.id, kind=source.kind, period=period.as_dict(), status="ok", extracted_at=now_utc(),
         run_id=run_id, files=[file_info], rows=file_info["rows"],
-        stats={"pages": page, "duplicates_dropped": duplicates, "reported_total": reported_total},
+        stats={"pagination": style, "pages": result.pages, "passes": len(drifts) + 1, "drift": drifts,
+               "reported_total": result.totals[-1] if result.totals else None, "duplicates_dropped": result.repeated,
+               "http_calls": client.calls,
+               "max_updated_at": _moment(result.max_updated),
+               "updated_since": updated_since.isoformat() if updated_since else None},
     )
 
 
-def _get_page(session: requests.Session, url: str, params: dict, timeout: float, source_id: str) -> dict:
-    try:
-        response = session.get(url, params=params, timeout=(min(timeout, 10), timeout))
-    except requests.RequestException as exc:
-        raise SourceUnavailable(f"{source_id}: {url} page {params['page']}: {type(exc).__name__}: {exc}") from None
-    if response.status_code >= 400:
-        raise SourceUnavailable(
-            f"{source_id}: {url} page {params['page']}: HTTP {response.status_code}: {response.text[:500]}"
-        )
-    try:
-        return response.json()
-    except ValueError:
-        raise SourceDataError(f"{source_id}: {url} page {params['page']}: the response is not valid JSON") from None
+def _one_pass(client: Client, params: dict, style: str, landing: ParquetLanding, ids_sorted: bool) -> PassResult:
+    result = PassResult()
+    size = params["pageSize"]
+    page, cursor = 1, ""
+    last_id: str | None = None
+    seen: set[str] | None = None if ids_sorted else set()
+    while True:
+        query = {**params, "page": page} if style == "page" else {**params, "cursor": cursor}
+        where = f"{client.source_id}: {client.url} page {page}"
+        body = client.get(query, where)
+        records = body["data"]
+        if body.get("total") is not None:
+            result.totals.append(int(body["total"]))
+        if not records:
+            break
+        result.pages += 1
+        kept = []
+        for i, record in enumerate(records):
+            dossier_id = record.get(KEY) if isinstance(record, dict) else None
+            if not isinstance(dossier_id, str) or not dossier_id:
+                raise SourceDataError(f"{where} record {i + 1}: no {KEY}")
+            if seen is not None:
+                if dossier_id in seen:
+                    result.repeated += 1
+                    continue
+                seen.add(dossier_id)
+            elif last_id is not None and dossier_id <= last_id:
+                result.repeated += 1
+                continue
+            else:
+                last_id = dossier_id
+            kept.append(record)
+        if kept:
+            landing.write(_columns(kept))
+            result.rows += len(kept)
+            stamps = [r.get(UPDATED) for r in kept if r.get(UPDATED)]
+            if stamps:
+                newest = str(max(stamps, key=str))
+                result.max_updated = max(result.max_updated or newest, newest)
+        if style == "page":
+            if len(records) < size:
+                break
+            page += 1
+        else:
+            following = body.get("nextCursor")
+            if not following:
+                break
+            if following == cursor:
+                raise SourceDataError(f"{where}: the API gave the same cursor again")
+            cursor, page = following, page + 1
+    return result
+
+
+def _columns(records: list[dict]) -> dict[str, list]:
+    columns = {}
+    for name in KEPT_FIELDS:
+        values = [r.get(name) for r in records]
+        if not all(v is None or type(v) is str for v in values):
+            values = [_as_text(v) for v in values]
+        columns[name] = values
+    return columns
 
 
 def _as_text(value) -> str | None:
@@ -126,3 +301,12 @@ def _as_text(value) -> str | None:
     if isinstance(value, (list, dict)):
         return json.dumps(value, ensure_ascii=False)
     return str(value)
+
+
+def _moment(stamp: str | None) -> str | None:
+    if not stamp:
+        return None
+    try:
+        return datetime.strptime(stamp, STAMP_FORMAT).isoformat()
+    except ValueError:
+        return None

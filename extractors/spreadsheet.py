@@ -1,38 +1,77 @@
-"""Commune Biểu 06 workbooks filled by hand.
+"""Commune Biểu 06 workbooks filled by hand, as .xlsx or .csv.
 
 The layout is found, not assumed at fixed cells: the column-number row "(1) … (14)" anchors
-the figures, the title lines give the period and the unit. A cell that cannot be read is an
-error naming the file, sheet, row and column, and the figure stays unknown; a workbook whose
-layout is not recognised is refused whole and goes to quarantine.
+the figures, the header above it (merged cells resolved) must not contradict what each
+numbered column means, the title lines (or the file name) give the period and the unit.
+Formulas are read through their cached values; a cached value that disagrees with its
+inputs, and a total typed where the form has a formula that disagrees with it, are warnings
+naming the cell. A cell that cannot be read is an error naming the file, sheet, row and
+column, and the figure stays unknown; a workbook whose layout is not recognised is refused
+whole and goes to quarantine.
 """
 from __future__ import annotations
 
+import csv
+import io
+import os
 import re
 import shutil
 import unicodedata
 import zipfile
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
+from typing import Callable
 
 import pyarrow as pa
 from openpyxl import load_workbook
-from openpyxl.utils import get_column_letter
+from python_calamine import CalamineWorkbook, SheetTypeEnum, SheetVisibleEnum
+from openpyxl.utils import column_index_from_string, get_column_letter
 
 from extractors.base import ExtractError, Manifest, ParquetLanding, now_utc
 from tthc.config import Settings, Source, repo_path
-from tthc.model import FIGURES
+from tthc.model import FIGURES, SUM_IDENTITIES
 from tthc.numbers import NotACount, parse_count
 from tthc.periods import Period
 
 # form column number → canonical figure: (3) … (13), then (14) returned/withdrawn
 FIGURE_BY_COLUMN_NUMBER = {number: name for number, name in enumerate(FIGURES, start=3)}
+COLUMN_NUMBER_BY_FIGURE = {name: number for number, name in FIGURE_BY_COLUMN_NUMBER.items()}
+SUFFIXES = (".xlsx", ".xlsm", ".csv")
 _PERIOD_LINE = re.compile(r"từ ngày\s*(\d{1,2})/(\d{1,2})/(\d{4})\s*đến ngày\s*(\d{1,2})/(\d{1,2})/(\d{4})", re.I)
+_QUARTER_LINE = re.compile(r"quý\s+(iv|i{1,3}|[1-4])\s*(?:/|năm)\s*(\d{4})", re.I)
+_QUARTER_IN_NAME = re.compile(r"(?:(\d{4})[-_ .]?q([1-4])|q([1-4])[-_ .]?(\d{4}))", re.I)
 _UNIT_LINE = re.compile(r"mã\s*(?:đvhc|đơn vị)\s*:\s*([0-9A-Za-z.]+)", re.I)
-_UNIT_IN_NAME = re.compile(r"Bieu06_([0-9A-Za-z.]+)", re.I)
+_UNIT_IN_NAME = re.compile(r"Bieu06_([0-9A-Za-z.]*[0-9][0-9A-Za-z.]*?)(?=[_ -]|$)", re.I)
 _COLUMN_NUMBER = re.compile(r"^\(?\s*(\d{1,2})\s*\)?$")
+_GROUP_NUMBER = re.compile(r"^(?:[IVX]+|[A-Z])\.?$")
+_REF = re.compile(r"^\$?([A-Z]{1,3})\$?(\d+)$")
+_ROMAN = {"i": 1, "ii": 2, "iii": 3, "iv": 4}
 _TOTAL_LABELS = ("tổng cộng", "tổng số", "cộng")
 _END_LABELS = ("ghi chú", "người lập biểu", "chủ tịch", "thủ trưởng")
 MAX_FILE_BYTES = 20 * 1024 * 1024
+
+# What the header above each numbered column may say (domain.md §3); a header that names
+# another group or another part is a different layout.
+_GROUPS = {"received": ("nhận",), "resolved": ("đã giải quyết",), "pending": ("đang giải quyết",),
+           "returned": ("trả lại", "rút", "dừng")}
+_PARTS = {"total": ("tổng số",), "online": ("trực tuyến",), "direct": ("trực tiếp", "bưu chính"),
+          "carried": ("kỳ trước",), "early": ("trước hạn",), "on_time": ("đúng hạn",), "late": ("quá hạn",),
+          "within": ("trong hạn",)}
+_EXPECTED_HEADER = {
+    3: ("received", "total", "Số hồ sơ nhận giải quyết – Tổng số"),
+    4: ("received", "online", "Số hồ sơ nhận giải quyết – Trực tuyến"),
+    5: ("received", "direct", "Số hồ sơ nhận giải quyết – Trực tiếp, dịch vụ bưu chính"),
+    6: ("received", "carried", "Số hồ sơ nhận giải quyết – Từ kỳ trước"),
+    7: ("resolved", "total", "Số hồ sơ đã giải quyết – Tổng số"),
+    8: ("resolved", "early", "Số hồ sơ đã giải quyết – Trước hạn"),
+    9: ("resolved", "on_time", "Số hồ sơ đã giải quyết – Đúng hạn"),
+    10: ("resolved", "late", "Số hồ sơ đã giải quyết – Quá hạn"),
+    11: ("pending", "total", "Số hồ sơ đang giải quyết – Tổng số"),
+    12: ("pending", "within", "Số hồ sơ đang giải quyết – Trong hạn"),
+    13: ("pending", "late", "Số hồ sơ đang giải quyết – Quá hạn"),
+    14: ("returned", None, "Số hồ sơ trả lại, rút, dừng xử lý"),
+}
 
 LANDING_SCHEMA = pa.schema(
     [pa.field("file", pa.string()), pa.field("sheet", pa.string()), pa.field("row", pa.int32()),
@@ -46,16 +85,55 @@ class LayoutError(ValueError):
     """The workbook is not a Biểu 06 this extractor can read; the message says what was expected."""
 
 
+@dataclass
+class Sheet:
+    """One sheet as values (cached values for formulas), its formulas and merged ranges."""
+
+    title: str
+    cells: dict[tuple[int, int], object]
+    formulas: dict[tuple[int, int], str] = field(default_factory=dict)
+    merged: list[tuple[int, int, int, int]] = field(default_factory=list)  # min_row, min_col, max_row, max_col
+    hidden: bool = False
+
+    @property
+    def max_row(self) -> int:
+        return max((r for r, _ in self.cells), default=0)
+
+    @property
+    def max_column(self) -> int:
+        return max((c for _, c in self.cells), default=0)
+
+    def value(self, r: int, c: int):
+        return self.cells.get((r, c))
+
+    def shown(self, r: int, c: int):
+        """The value a reader sees in the cell: a merged range shows its first cell's value."""
+        for r1, c1, r2, c2 in self.merged:
+            if r1 <= r <= r2 and c1 <= c <= c2:
+                return self.cells.get((r1, c1))
+        return self.cells.get((r, c))
+
+
 def normalise(text) -> str:
     return re.sub(r"\s+", " ", unicodedata.normalize("NFC", str(text or ""))).strip().lower()
 
 
-def read_workbook(path: Path, field_codes: dict[str, str]) -> tuple[list[dict], list[ExtractError]]:
-    """Rows of one workbook (one per field, plus its total row) and the cell errors found."""
-    if path.stat().st_size == 0:
+def load_sheets(path: Path) -> list[Sheet]:
+    """The sheets of a .xlsx or .csv file; LayoutError when it cannot be read as one."""
+    size = path.stat().st_size
+    if size == 0:
         raise LayoutError("the file is empty")
-    if path.stat().st_size > MAX_FILE_BYTES:
-        raise LayoutError(f"the file is {path.stat().st_size} bytes, more than the {MAX_FILE_BYTES} a Biểu 06 can be")
+    if size > MAX_FILE_BYTES:
+        raise LayoutError(f"the file is {size} bytes, more than the {MAX_FILE_BYTES} a Biểu 06 can be")
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        return [_csv_sheet(path)]
+    if suffix not in SUFFIXES:
+        raise LayoutError(f"unsupported file type {path.suffix!r}: expected a .xlsx or .csv Biểu 06")
+    return _xlsx_sheets(path)
+
+
+def _xlsx_sheets(path: Path) -> list[Sheet]:
     try:
         with zipfile.ZipFile(path) as archive:
             unpacked = sum(info.file_size for info in archive.infolist())
@@ -64,74 +142,246 @@ def read_workbook(path: Path, field_codes: dict[str, str]) -> tuple[list[dict], 
     if unpacked > 20 * MAX_FILE_BYTES:
         raise LayoutError(f"the workbook unpacks to {unpacked} bytes: refused as a possible zip bomb")
     try:
-        workbook = load_workbook(path, data_only=True)
-    except Exception as exc:  # noqa: BLE001 - openpyxl raises many types for damaged files
+        workbook = CalamineWorkbook.from_path(str(path))
+        formulas = load_workbook(path, read_only=True, data_only=False)
+    except Exception as exc:  # noqa: BLE001 - both readers raise many types for damaged files
         raise LayoutError(f"the workbook cannot be opened: {type(exc).__name__}: {exc}") from None
+    sheets = []
+    try:
+        for meta in workbook.sheets_metadata:
+            if meta.typ != SheetTypeEnum.WorkSheet:
+                continue
+            ws = workbook.get_sheet_by_name(meta.name)
+            cells = {(r, c): value
+                     for r, row in enumerate(ws.to_python(skip_empty_area=False), start=1)
+                     for c, value in enumerate(row, start=1) if value not in (None, "")}
+            typed = {(cell.row, cell.column): cell.value for row in formulas[meta.name].iter_rows()
+                     for cell in row if getattr(cell, "data_type", None) == "f" and isinstance(cell.value, str)}
+            merged = [(r1 + 1, c1 + 1, r2 + 1, c2 + 1) for (r1, c1), (r2, c2) in (ws.merged_cell_ranges or [])]
+            sheets.append(Sheet(meta.name, cells, typed, merged, meta.visible != SheetVisibleEnum.Visible))
+    except Exception as exc:  # noqa: BLE001
+        raise LayoutError(f"the workbook cannot be read: {type(exc).__name__}: {exc}") from None
+    finally:
+        formulas.close()
+    return sheets
+
+
+def _csv_sheet(path: Path) -> Sheet:
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        text = raw.decode("cp1258")  # Excel on Vietnamese Windows; NFC normalisation handles its combining marks
+    try:
+        dialect = csv.Sniffer().sniff(text[:8192], delimiters=",;\t")
+    except csv.Error:
+        dialect = csv.excel
+    cells = {}
+    for r, row in enumerate(csv.reader(io.StringIO(text), dialect), start=1):
+        for c, value in enumerate(row, start=1):
+            if value.strip():
+                cells[(r, c)] = unicodedata.normalize("NFC", value)
+    return Sheet(path.stem, cells)
+
+
+def read_workbook(path: Path, field_codes: dict[str, str],
+                  quarter: Callable[[str], Period] | None = None) -> tuple[list[dict], list[ExtractError], list[ExtractError]]:
+    """Rows of one file (one per field, plus its total row), the cell errors and the warnings."""
     rows: list[dict] = []
     errors: list[ExtractError] = []
+    warnings: list[ExtractError] = []
     found_sheet = False
-    for sheet in workbook.worksheets:
+    placed: dict[tuple, tuple[str, int]] = {}
+    for sheet in load_sheets(path):
         header_row, columns = _find_column_numbers(sheet)
         if header_row is None:
             continue
+        if sheet.hidden:
+            warnings.append(ExtractError("hidden sheet with a Biểu 06 layout: not read", path.name, sheet.title))
+            continue
         found_sheet = True
-        period_start, period_end, unit_code = _read_title(sheet, header_row, path)
-        rows_before = len(rows)
+        _check_header(sheet, header_row, columns)
+        period_start, period_end, unit_code = _read_title(sheet, header_row, path, quarter)
+        context = _Context(path, sheet, columns, unit_code, errors, warnings)
+        sheet_rows = []
         for r in range(header_row + 1, sheet.max_row + 1):
-            label = sheet.cell(r, columns[2]).value
-            first = normalise(sheet.cell(r, columns.get(1, 1)).value)
+            label = sheet.value(r, columns[2])
+            first = normalise(sheet.value(r, columns.get(1, 1)))
             label_text = normalise(label)
             if any(label_text.startswith(x) or first.startswith(x) for x in _END_LABELS):
                 break
-            values = {n: sheet.cell(r, c).value for n, c in columns.items() if n >= 3}
-            if not label_text and all(v in (None, "") for v in values.values()):
+            values = {n: sheet.value(r, c) for n, c in columns.items() if n >= 3}
+            empty = all(v is None or str(v).strip() in ("", "-") for v in values.values())
+            if empty and not label_text:
                 continue
             is_total = label_text in _TOTAL_LABELS
             field_code = None if is_total else field_codes.get(label_text)
-            if not is_total and field_code is None:
+            if field_code is None and not is_total:
+                if empty or _GROUP_NUMBER.match(str(sheet.value(r, columns.get(1, 1)) or "").strip()):
+                    continue  # a heading of a group of rows (level, field group) or a note
                 errors.append(ExtractError(
                     f"unknown field of work {label!r}: expected one of the fields in config/province.yaml",
                     path.name, sheet.title, r, get_column_letter(columns[2]), unit_code))
                 continue
+            key = (unit_code, period_start, field_code)
+            if key in placed:
+                errors.append(ExtractError(
+                    f"{'the total row' if is_total else f'field {label!r}'} of unit {unit_code} again "
+                    f"(already on sheet {placed[key][0]!r} row {placed[key][1]}): this row is not read",
+                    path.name, sheet.title, r, get_column_letter(columns[2]), unit_code))
+                continue
+            placed[key] = (sheet.title, r)
             row = {"file": path.name, "sheet": sheet.title, "row": r, "unit_code": unit_code,
                    "period_start": period_start, "period_end": period_end, "field_code": field_code,
                    "field_name": str(label).strip() if label is not None else None, "is_total": is_total}
             for number, name in FIGURE_BY_COLUMN_NUMBER.items():
-                if number not in columns:
-                    row[name] = None
-                    continue
-                try:
-                    row[name] = parse_count(values[number])
-                except NotACount as exc:
-                    row[name] = None
-                    errors.append(ExtractError(f"{name}: {exc}", path.name, sheet.title, r,
-                                               get_column_letter(columns[number]), unit_code))
-            rows.append(row)
-        if len(rows) == rows_before:
+                row[name] = context.figure(r, number, name) if number in columns else None
+            if not is_total:
+                context.check_typed_row_totals(row)
+            sheet_rows.append(row)
+        if not any(not row["is_total"] for row in sheet_rows) and not any(e.sheet == sheet.title for e in errors):
             raise LayoutError(f"sheet {sheet.title!r}: no field rows below the column-number row {header_row}")
+        context.check_typed_column_totals(sheet_rows)
+        rows.extend(sheet_rows)
     if not found_sheet:
         raise LayoutError("no sheet has the Biểu 06 column-number row '(1) (2) … (13)'")
-    return rows, errors
+    return rows, errors, warnings
 
 
-def _find_column_numbers(sheet) -> tuple[int | None, dict[int, int]]:
+@dataclass
+class _Context:
+    path: Path
+    sheet: Sheet
+    columns: dict[int, int]
+    unit_code: str
+    errors: list[ExtractError]
+    warnings: list[ExtractError]
+
+    def _where(self, r: int, number: int) -> dict:
+        return {"file": self.path.name, "sheet": self.sheet.title, "row": r,
+                "column": get_column_letter(self.columns[number]), "unit_code": self.unit_code}
+
+    def figure(self, r: int, number: int, name: str) -> int | None:
+        c = self.columns[number]
+        cached = self.sheet.value(r, c)
+        formula = self.sheet.formulas.get((r, c))
+        try:
+            value = parse_count(cached)
+        except NotACount as exc:
+            self.errors.append(ExtractError(f"{name}: {exc}", **self._where(r, number)))
+            return None
+        if formula is None:
+            return value
+        computed = _evaluate(formula, self.sheet)
+        if value is None and computed is not None:
+            self.warnings.append(ExtractError(
+                f"{name}: formula {formula} has no cached value (the file was never recalculated); "
+                f"its inputs give {computed}, used", **self._where(r, number)))
+            return computed
+        if computed is not None and value != computed:
+            self.warnings.append(ExtractError(
+                f"{name}: the cached value {value} of {formula} disagrees with its inputs ({computed}): "
+                f"the workbook was not recalculated after an edit; the cached value is kept", **self._where(r, number)))
+        return value
+
+    def check_typed_row_totals(self, row: dict) -> None:
+        for total, parts in SUM_IDENTITIES.items():
+            number = COLUMN_NUMBER_BY_FIGURE[total]
+            if number not in self.columns or (row["row"], self.columns[number]) in self.sheet.formulas:
+                continue
+            if row[total] is None or any(row[p] is None for p in parts):
+                continue
+            expected = sum(row[p] for p in parts)
+            if row[total] != expected:
+                formula = "=" + "+".join(f"{get_column_letter(self.columns[COLUMN_NUMBER_BY_FIGURE[p]])}{row['row']}"
+                                         for p in parts)
+                self.warnings.append(ExtractError(
+                    f"{total}: typed total {row[total]} disagrees with the form's formula {formula} = {expected}",
+                    **self._where(row["row"], number)))
+
+    def check_typed_column_totals(self, rows: list[dict]) -> None:
+        fields = [r for r in rows if not r["is_total"]]
+        for total_row in (r for r in rows if r["is_total"]):
+            for number, name in FIGURE_BY_COLUMN_NUMBER.items():
+                if number not in self.columns or (total_row["row"], self.columns[number]) in self.sheet.formulas:
+                    continue
+                if total_row[name] is None or not fields or any(r[name] is None for r in fields):
+                    continue
+                expected = sum(r[name] for r in fields)
+                if total_row[name] != expected:
+                    letter = get_column_letter(self.columns[number])
+                    self.warnings.append(ExtractError(
+                        f"{name}: typed total {total_row[name]} disagrees with the sum of the field rows "
+                        f"(=SUM({letter}{fields[0]['row']}:{letter}{fields[-1]['row']}) = {expected})",
+                        **self._where(total_row["row"], number)))
+
+
+def _evaluate(formula: str, sheet: Sheet) -> int | None:
+    """The value of a sum formula (`=SUM(C14:C20)`, `=D14+E14+F14`, `=SUM(C14,C15)+C16`) from
+    the cells' values; None for any other formula or an input that is not a count."""
+    body = formula.lstrip("=").replace(" ", "").upper()
+    total = 0
+    for term in body.split("+"):
+        inner = re.fullmatch(r"SUM\((.+)\)", term)
+        for part in (inner.group(1).split(",") if inner else [term]):
+            ends = part.split(":")
+            refs = [_REF.match(e) for e in ends]
+            if len(ends) > 2 or not all(refs):
+                return None
+            (c1, r1), (c2, r2) = [(column_index_from_string(m.group(1)), int(m.group(2))) for m in (refs[0], refs[-1])]
+            for r in range(min(r1, r2), max(r1, r2) + 1):
+                for c in range(min(c1, c2), max(c1, c2) + 1):
+                    try:
+                        total += parse_count(sheet.value(r, c)) or 0
+                    except NotACount:
+                        return None
+    return total
+
+
+def _find_column_numbers(sheet: Sheet) -> tuple[int | None, dict[int, int]]:
     for r in range(1, min(sheet.max_row, 40) + 1):
         numbers: dict[int, int] = {}
         for c in range(1, min(sheet.max_column, 40) + 1):
-            value = sheet.cell(r, c).value
-            match = _COLUMN_NUMBER.match(str(value).strip()) if value is not None else None
-            if match and isinstance(value, str):
-                numbers[int(match.group(1))] = c
+            value = sheet.value(r, c)
+            match = _COLUMN_NUMBER.match(str(value).strip()) if isinstance(value, str) else None
+            if match:
+                numbers.setdefault(int(match.group(1)), c)
         if all(n in numbers for n in range(1, 14)):
             return r, numbers
     return None, {}
 
 
-def _read_title(sheet, header_row: int, path: Path) -> tuple[date, date, str]:
-    period = unit = None
+def _check_header(sheet: Sheet, header_row: int, columns: dict[int, int]) -> None:
+    """Refuse a sheet whose header says a numbered column is something else (columns moved
+    or swapped without renumbering); merged header cells count for every column they span."""
+    top = next((r for r in range(header_row - 1, max(header_row - 7, 0), -1)
+                if any(normalise(sheet.shown(r, c)) in ("stt", "lĩnh vực giải quyết", "lĩnh vực")
+                       for c in range(1, min(sheet.max_column, 20) + 1))), None)
+    if top is None:
+        return
+    for number, (group, part, heading) in _EXPECTED_HEADER.items():
+        if number not in columns:
+            continue
+        seen: list[str] = []
+        for r in range(top, header_row):
+            text = normalise(sheet.shown(r, columns[number]))
+            if text and text not in seen:
+                seen.append(text)
+        text = " ".join(seen)
+        groups = {g for g, words in _GROUPS.items() if any(w in text for w in words)}
+        parts = {p for p, words in _PARTS.items() if any(w in text for w in words)}
+        if (groups and group not in groups) or (part and parts and part not in parts):
+            raise LayoutError(
+                f"sheet {sheet.title!r}: column {get_column_letter(columns[number])} is numbered ({number}) but "
+                f"headed {' / '.join(seen)!r}; expected ({number}) to be '{heading}'")
+
+
+def _read_title(sheet: Sheet, header_row: int, path: Path,
+                quarter: Callable[[str], Period] | None) -> tuple[date, date, str]:
+    period = unit = label = None
     for r in range(1, header_row):
         for c in range(1, min(sheet.max_column, 20) + 1):
-            value = sheet.cell(r, c).value
+            value = sheet.value(r, c)
             if not isinstance(value, str):
                 continue
             if period is None and (m := _PERIOD_LINE.search(value)):
@@ -140,12 +390,21 @@ def _read_title(sheet, header_row: int, path: Path) -> tuple[date, date, str]:
                     period = (date(y1, m1, d1), date(y2, m2, d2))
                 except ValueError:
                     raise LayoutError(f"sheet {sheet.title!r} row {r}: the period line has an impossible date: {value!r}") from None
+            if label is None and (m := _QUARTER_LINE.search(value)):
+                number = m.group(1).lower()
+                label = f"{m.group(2)}-Q{_ROMAN.get(number, number)}"
             if unit is None and (m := _UNIT_LINE.search(value)):
                 unit = m.group(1)
+    if label is None and (m := _QUARTER_IN_NAME.search(path.stem)):
+        label = f"{m.group(1) or m.group(4)}-Q{m.group(2) or m.group(3)}"
+    if period is None and label is not None and quarter is not None:
+        p = quarter(label)
+        period = (p.start, p.end)
     if unit is None and (m := _UNIT_IN_NAME.search(path.stem)):
         unit = m.group(1)
     if period is None:
-        raise LayoutError(f"sheet {sheet.title!r}: no period line 'Từ ngày dd/mm/yyyy đến ngày dd/mm/yyyy' above row {header_row}")
+        raise LayoutError(f"sheet {sheet.title!r}: no period: expected a line 'Từ ngày dd/mm/yyyy đến ngày dd/mm/yyyy' "
+                          f"or 'Quý II năm 2024' above row {header_row}, or the quarter in the file name (…_2024-Q2)")
     if unit is None:
         raise LayoutError(f"sheet {sheet.title!r}: no unit code ('mã ĐVHC: …' in the title lines or Bieu06_<code> in the file name)")
     return period[0], period[1], unit
@@ -163,21 +422,22 @@ def quarantine(path: Path, quarantine_dir: Path, reason: str) -> str:
     return str(target)
 
 
-def extract(source: Source, period: Period, folder: Path, run_id: str, settings: Settings, quarantine_dir: Path) -> Manifest:
-    import os
+def _as_dicts(errors: list[ExtractError]) -> list[dict]:
+    return [{**e.__dict__, "where": e.where()} for e in errors]
 
+
+def extract(source: Source, period: Period, folder: Path, run_id: str, settings: Settings, quarantine_dir: Path) -> Manifest:
     base = repo_path(os.environ.get(f"TTHC_SOURCE_{source.id.upper()}_PATH") or source.spec["path"])
     inbox = base / period.label
     codes = field_codes_by_name(settings)
     landing = ParquetLanding(folder / "figures.parquet", LANDING_SCHEMA)
     errors: list[ExtractError] = []
+    warnings: list[ExtractError] = []
     files = sorted(p for p in inbox.glob("*") if p.is_file() and not p.name.startswith((".", "~$"))) if inbox.is_dir() else []
     read = 0
     for path in files:
         try:
-            if path.suffix.lower() != ".xlsx":
-                raise LayoutError(f"unsupported file type {path.suffix!r}: expected a .xlsx Biểu 06 workbook")
-            rows, cell_errors = read_workbook(path, codes)
+            rows, cell_errors, cell_warnings = read_workbook(path, codes, settings.period)
             mismatched = {(r["period_start"], r["period_end"]) for r in rows} - {(period.start, period.end)}
             if mismatched:
                 start, end = next(iter(mismatched))
@@ -190,11 +450,12 @@ def extract(source: Source, period: Period, folder: Path, run_id: str, settings:
             continue
         read += 1
         errors.extend(cell_errors)
+        warnings.extend(cell_warnings)
         landing.write({name: [r[name] for r in rows] for name in LANDING_SCHEMA.names})
     file_info = landing.close()
     return Manifest(
         source_id=source.id, kind=source.kind, period=period.as_dict(), status="ok", extracted_at=now_utc(),
-        run_id=run_id, files=[file_info], rows=file_info["rows"],
-        errors=[{**e.__dict__, "where": e.where()} for e in errors],
+        run_id=run_id, files=[file_info], rows=file_info["rows"], errors=_as_dicts(errors),
+        warnings=_as_dicts(warnings),
         stats={"files_found": len(files), "files_read": read, "inbox": str(inbox)},
     )

@@ -91,7 +91,8 @@ def test_an_unknown_field_is_an_error(inbox, var):
 @pytest.mark.parametrize("name, content, expected", [
     ("Bieu06_01273.xlsx", b"", "empty"),
     ("Bieu06_01274.xlsx", b"this is not a workbook", "not a zip"),
-    ("Bieu06_01275.csv", b"a,b\n1,2\n", "unsupported file type"),
+    ("Bieu06_01275.ods", b"a,b\n1,2\n", "unsupported file type"),
+    ("Bieu06_01276.csv", b"a,b\n1,2\n", "column-number row"),
 ])
 def test_unreadable_files_are_quarantined_and_the_others_read(inbox, var, name, content, expected):
     write_workbook(inbox / "Bieu06_01279.xlsx")

@@ -1,7 +1,9 @@
 """The one-stop-shop HTTP API of the sample (docs/sample-sources.md, "Sample HTTP server").
 
 Serves `portal/dossiers.parquet` the way the provincial software does: bearer token, a date
-window, pages ordered by MaHoSo. The standard library's server is enough for a local
+window, an optional updated-since filter, pages ordered by MaHoSo by page number or by cursor.
+Faults can be switched on (`SampleServer.faults`) to test clients against the ways real
+servers misbehave. The standard library's server is enough for a local
 stand-in and keeps the sample free of web-framework dependencies. The data is loaded once
 and the window filter works on numpy copies of the two dates it needs, so paging through a
 full-scale quarter stays cheap.
@@ -9,14 +11,18 @@ full-scale quarter stays cheap.
 from __future__ import annotations
 
 import argparse
+import base64
 import hmac
 import json
 import os
 import signal
+import socket
+import struct
 import sys
 import threading
+import time
 from collections import OrderedDict
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -54,9 +60,12 @@ class PortalData:
         if len(ids) > 1 and not pc.all(pc.less_equal(ids[:-1], ids[1:])).as_py():
             table = table.take(pc.sort_indices(ids))
         self.table = table.combine_chunks()  # take() on a chunked table concatenates every call
+        self.ids = self.table["MaHoSo"].to_numpy(zero_copy_only=False).astype(str)
         self.received = self._seconds(self.table["NgayTiepNhan"])
         self.finished = self._seconds(self.table["NgayKetThucXuLy"])
-        self._windows: OrderedDict[tuple[date, date], np.ndarray] = OrderedDict()
+        self.updated = self._seconds(self.table["NgayCapNhat"]) if "NgayCapNhat" in self.table.column_names \
+            else self.received
+        self._windows: OrderedDict[tuple, np.ndarray] = OrderedDict()
         self._lock = threading.Lock()
 
     @staticmethod
@@ -64,22 +73,34 @@ class PortalData:
         moments = pc.strptime(stamps, format=STAMP_FORMAT, unit="s").to_numpy()
         return np.where(np.isnat(moments), NEVER, moments.astype(np.int64))
 
-    def window(self, first_day: date, last_day: date) -> np.ndarray:
+    def window(self, first_day: date, last_day: date, updated_since: int | None = None) -> np.ndarray:
         """Row numbers of the dossiers active in the window: received by the end of
-        `last_day`, and not finished before `first_day`."""
-        key = (first_day, last_day)
+        `last_day`, and not finished before `first_day`; with `updated_since` (epoch
+        seconds, local time), only those updated at or after it."""
+        key = (first_day, last_day, updated_since)
         with self._lock:
             if key in self._windows:
                 self._windows.move_to_end(key)
                 return self._windows[key]
         start = _epoch_seconds(first_day)
         end = _epoch_seconds(last_day + timedelta(days=1))
-        rows = np.flatnonzero((self.received < end) & (self.finished >= start))
+        selected = (self.received < end) & (self.finished >= start)
+        if updated_since is not None:
+            selected &= self.updated >= updated_since
+        rows = np.flatnonzero(selected)
         with self._lock:
             self._windows[key] = rows
             while len(self._windows) > WINDOWS_CACHED:
                 self._windows.popitem(last=False)
         return rows
+
+    def rows_of(self, ids: list[str]) -> np.ndarray:
+        found = np.searchsorted(self.ids, np.asarray(ids, dtype=str))
+        return np.array(sorted(int(r) for r, i in zip(found, ids) if r < len(self.ids) and self.ids[r] == i), np.int64)
+
+    def after(self, rows: np.ndarray, last_id: str) -> int:
+        """Position in `rows` of the first dossier whose MaHoSo sorts after `last_id`."""
+        return int(np.searchsorted(rows, np.searchsorted(self.ids, last_id, side="right")))
 
     def records(self, rows: np.ndarray) -> list[dict[str, Any]]:
         return self.table.take(pa.array(rows, pa.int64())).to_pylist()
@@ -90,7 +111,9 @@ def _epoch_seconds(day: date) -> int:
 
 
 def parse_query(query: str) -> dict[str, Any]:
-    """tuNgay, denNgay (yyyyMMdd, required), page (from 1), pageSize (1 to MAX_PAGE_SIZE)."""
+    """tuNgay, denNgay (yyyyMMdd, required), page (from 1), pageSize (1 to MAX_PAGE_SIZE),
+    capNhatTu (yyyyMMddHHmmss, optional: updated at or after), cursor (optional: keyset
+    paging; empty for the first page, then the previous answer's nextCursor)."""
     values = parse_qs(query, keep_blank_values=True)
 
     def one(name: str, default: str | None = None) -> str | None:
@@ -122,6 +145,27 @@ def parse_query(query: str) -> dict[str, Any]:
             raise BadParameter(name, f"{name} {number}: must be {limit}")
         return number
 
+    def moment(name: str) -> int | None:
+        text = one(name)
+        if text is None:
+            return None
+        try:
+            stamp = datetime.strptime(text, STAMP_FORMAT) if len(text) == 14 and text.isdigit() else None
+        except ValueError:
+            stamp = None
+        if stamp is None:
+            raise BadParameter(name, f"{name} {text!r}: expected a moment as yyyyMMddHHmmss")
+        return int((stamp - datetime(1970, 1, 1)).total_seconds())
+
+    def cursor(name: str) -> str | None:
+        text = one(name)
+        if not text:
+            return text
+        try:
+            return base64.urlsafe_b64decode(text.encode("ascii") + b"==").decode("utf-8")
+        except (ValueError, UnicodeError):
+            raise BadParameter(name, f"{name} {text!r}: not a cursor this server gave") from None
+
     first_day, last_day = day("tuNgay"), day("denNgay")
     if last_day < first_day:
         raise BadParameter("denNgay", f"denNgay {last_day:%Y%m%d} is before tuNgay {first_day:%Y%m%d}")
@@ -130,18 +174,39 @@ def parse_query(query: str) -> dict[str, Any]:
         "denNgay": last_day,
         "page": whole("page", 1, 1, None),
         "pageSize": whole("pageSize", DEFAULT_PAGE_SIZE, 1, MAX_PAGE_SIZE),
+        "capNhatTu": moment("capNhatTu"),
+        "cursor": cursor("cursor"),
     }
 
 
+def make_cursor(last_id: str) -> str:
+    return base64.urlsafe_b64encode(last_id.encode("utf-8")).decode("ascii").rstrip("=")
+
+
 class SampleServer:
-    """A running sample server. `faults` is where fault injection will be configured; it is
-    empty and nothing reads it yet beyond the `_inject_fault` hook."""
+    """A running sample server.
+
+    Faults (`faults`, empty by default), for tests of clients:
+    - `faults["queue"]`: a list consumed one entry per API request, in order; an entry is
+      None (answer normally), `{"status": 503}` (an error status, with `"retry_after": s`
+      for a Retry-After header), `{"slow": s}` (wait s seconds, then answer normally),
+      `{"reset": True}` (drop the connection with a TCP reset), `{"truncate": True}` (a 200
+      whose JSON body is cut short, Content-Length matching), `{"cut": True}` (a 200 that
+      announces the whole body and closes halfway);
+    - `faults["drift"]`: `{"after_pages": n, "appear": [ids], "vanish": [ids]}`: the `appear`
+      dossiers are hidden until n pages have been served, the `vanish` ones disappear then,
+      as when records are inserted or deleted while a client is paging.
+    `api_requests` counts the requests that reached the API (after authentication).
+    """
 
     def __init__(self, data: PortalData, token: str, host: str = "127.0.0.1", port: int = 0):
         if not token:
             raise ValueError("the sample server needs a non-empty token")
         self.data = data
         self.faults: dict[str, Any] = {}
+        self.api_requests = 0
+        self.pages_served = 0
+        self._fault_lock = threading.Lock()
         self._token = token.encode("utf-8")
         self._httpd = ThreadingHTTPServer((host, port), _Handler)
         self._httpd.sample = self
@@ -155,8 +220,53 @@ class SampleServer:
         return scheme.lower() == "bearer" and hmac.compare_digest(credentials.strip().encode("utf-8"), self._token)
 
     def _inject_fault(self, handler: "_Handler") -> bool:
-        """Answer the request with a configured fault and return True; no faults exist yet."""
-        return False
+        """Answer the request with the next queued fault and return True, or return False."""
+        with self._fault_lock:
+            self.api_requests += 1
+            queue = self.faults.get("queue")
+            fault = queue.pop(0) if queue else None
+        if not fault:
+            return False
+        if "slow" in fault:
+            time.sleep(float(fault["slow"]))
+            return False
+        if "status" in fault:
+            headers = {"Retry-After": str(fault["retry_after"])} if "retry_after" in fault else None
+            handler._json(HTTPStatus(int(fault["status"])), {"error": "fault", "message": f"injected {fault['status']}"},
+                          headers)
+        elif fault.get("reset"):
+            handler.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            handler.close_connection = True
+            handler.connection.close()
+        elif fault.get("truncate") or fault.get("cut"):
+            payload = json.dumps({"total": 1, "page": 1, "data": [{"MaHoSo": "x" * 200}]}).encode("utf-8")
+            half = payload[: len(payload) // 2]
+            handler.send_response(HTTPStatus.OK)
+            handler.send_header("Content-Type", "application/json; charset=utf-8")
+            handler.send_header("Content-Length", str(len(payload) if fault.get("cut") else len(half)))
+            handler.end_headers()
+            handler.wfile.write(half)
+            handler.wfile.flush()
+            handler.close_connection = True
+        else:
+            raise ValueError(f"unknown fault {fault!r}")
+        return True
+
+    def visible(self, rows: np.ndarray) -> np.ndarray:
+        """The window's rows as a client paging now sees them (pagination drift)."""
+        drift = self.faults.get("drift")
+        if not drift:
+            return rows
+        with self._fault_lock:
+            drifted = self.pages_served >= int(drift.get("after_pages", 1))
+        hidden = drift.get("vanish", []) if drifted else drift.get("appear", [])
+        if not hidden:
+            return rows
+        return rows[~np.isin(rows, self.data.rows_of(list(hidden)))]
+
+    def page_served(self) -> None:
+        with self._fault_lock:
+            self.pages_served += 1
 
     def shutdown(self) -> None:
         self._httpd.shutdown()
@@ -196,13 +306,22 @@ class _Handler(BaseHTTPRequestHandler):
         except BadParameter as exc:
             self._json(HTTPStatus.BAD_REQUEST, {"error": "bad_parameter", "parameter": exc.parameter, "message": str(exc)})
             return
-        rows = self.sample.data.window(params["tuNgay"], params["denNgay"])
-        first = (params["page"] - 1) * params["pageSize"]
-        page = rows[first:first + params["pageSize"]]
-        self._json(HTTPStatus.OK, {
-            "total": int(rows.size), "page": params["page"], "pageSize": params["pageSize"],
-            "data": self.sample.data.records(page) if page.size else [],
-        })
+        data = self.sample.data
+        rows = self.sample.visible(data.window(params["tuNgay"], params["denNgay"], params["capNhatTu"]))
+        size = params["pageSize"]
+        if params["cursor"] is None:
+            first = (params["page"] - 1) * size
+            page = rows[first:first + size]
+            body = {"total": int(rows.size), "page": params["page"], "pageSize": size}
+        else:
+            first = data.after(rows, params["cursor"]) if params["cursor"] else 0
+            page = rows[first:first + size]
+            more = first + size < rows.size
+            body = {"total": int(rows.size), "pageSize": size,
+                    "nextCursor": make_cursor(str(data.ids[page[-1]])) if more and page.size else None}
+        body["data"] = data.records(page) if page.size else []
+        self._json(HTTPStatus.OK, body)
+        self.sample.page_served()
 
     def _json(self, status: HTTPStatus, body: dict, headers: dict[str, str] | None = None) -> None:
         payload = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
@@ -216,6 +335,13 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args) -> None:
         """Quiet: an extraction makes thousands of requests."""
+
+    def handle(self) -> None:
+        """A client that gave up (timeout, reset) is not the server's error: stay quiet."""
+        try:
+            super().handle()
+        except (ConnectionError, OSError):
+            self.close_connection = True
 
 
 def serve(sample_dir: Path | str, token: str, host: str = "127.0.0.1", port: int = 0) -> SampleServer:
