@@ -20,7 +20,8 @@ import pendulum
 from airflow.sdk import CronDataIntervalTimetable, dag, get_current_context, task
 
 from tthc import pipeline
-from tthc.dag_support import context_from_airflow, mark_published, published_assets, quarterly_schedule
+from tthc.dag_support import (context_from_airflow, mark_published, published_assets, quarterly_schedule,
+                              task_failure_alert)
 
 CRON, TIMEZONE = quarterly_schedule()
 PUBLISHED = published_assets()
@@ -39,7 +40,7 @@ def _ctx():
     tags=["tthc", "bieu06", "quarterly"],
     doc_md=__doc__,
     default_args={"owner": "tthc-data", "retries": 1, "retry_delay": timedelta(minutes=2),
-                  "execution_timeout": timedelta(hours=2)},
+                  "execution_timeout": timedelta(hours=2), "on_failure_callback": task_failure_alert},
 )
 def tthc_quarterly():
     @task

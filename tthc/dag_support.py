@@ -41,3 +41,40 @@ def context_from_airflow(airflow_context: dict[str, Any]) -> RunContext:
     dag_run = airflow_context.get("dag_run")
     conf = (getattr(dag_run, "conf", None) or {}) if dag_run is not None else {}
     return make_context(run_id=airflow_context["run_id"], data_interval=(start, end), note=conf.get("reason"))
+
+
+def task_failure_alert(context: dict[str, Any]) -> str:
+    """on_failure_callback: one ERROR line an operator can act on without opening the UI: which
+    task, which source (mapped extracts), which quarter, and the exception. Never raises, since a
+    failing callback would hide the failure it reports."""
+    import logging
+
+    try:
+        ti = context.get("ti") or context.get("task_instance")
+        task = context.get("task")
+        task_id = getattr(ti, "task_id", None) or getattr(task, "task_id", "?")
+        source_id = (getattr(task, "op_kwargs", None) or {}).get("source_id")
+        map_index = getattr(ti, "map_index", -1)
+        where = f" for source {source_id}" if source_id else (f" (map index {map_index})" if map_index not in (None, -1) else "")
+        try:
+            period = _period_label(context)
+        except Exception:  # noqa: BLE001 - the period is a courtesy, the alert must go out
+            period = "unknown period"
+        exception = context.get("exception")
+        reason = f"{type(exception).__name__}: {exception}" if exception is not None else "no exception recorded"
+        attempt = getattr(ti, "try_number", None)
+        dag_id = getattr(context.get("dag"), "dag_id", None) or getattr(ti, "dag_id", "?")
+        message = (f"tthc task {dag_id}.{task_id}{where} "
+                   f"failed for {period} (run {context.get('run_id')}, attempt {attempt}): {reason}")
+    except Exception as exc:  # noqa: BLE001
+        message = f"tthc task failed; the failure callback could not describe it: {exc!r}"
+    logging.getLogger("tthc.alerts").error(message)
+    return message
+
+
+def _period_label(context: dict[str, Any]) -> str:
+    from tthc.periods import from_data_interval
+
+    period = from_data_interval(context["data_interval_start"], context["data_interval_end"], load_settings().timezone)
+    return f"{period.label} ({period.start} – {period.end})"
+
