@@ -226,7 +226,7 @@ def merge_by_key(previous: Path, delta: Path, out: Path, key: str, schema: pa.Sc
                     WHERE NOT EXISTS (SELECT 1 FROM read_parquet($delta) d WHERE d."{key}" = p."{key}")
                     UNION ALL SELECT {names} FROM read_parquet($delta))
                 ORDER BY "{key}" """,
-            {"previous": str(previous), "delta": str(delta)}).fetch_record_batch(10_000)
+            {"previous": str(previous), "delta": str(delta)}).to_arrow_reader(10_000)
         landing = ParquetLanding(out, schema)
         for batch in reader:
             landing.write_batch(pa.RecordBatch.from_arrays(

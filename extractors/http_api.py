@@ -133,8 +133,11 @@ class Client:
             except requests.RequestException as exc:
                 raise SourceUnavailable(f"{where}: {type(exc).__name__}: {exc}") from None
             if response.status_code in RETRY_STATUSES:
-                raise SourceUnavailable(f"{where}: HTTP {response.status_code} after {self.policy.attempts} retries: "
-                                        f"{response.text[:500]}")
+                after = response.headers.get("Retry-After")
+                raise SourceUnavailable(
+                    f"{where}: HTTP {response.status_code}{f' (Retry-After {after})' if after else ''} still after "
+                    f"retrying (at most {self.policy.attempts} retries within {self.policy.budget_seconds:g}s): "
+                    f"{response.text[:500]}")
             if response.status_code >= 400:
                 raise SourceUnavailable(f"{where}: HTTP {response.status_code}: {response.text[:500]}")
             try:
