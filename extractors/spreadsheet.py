@@ -242,6 +242,7 @@ def read_workbook(path: Path, field_codes: dict[str, str],
         if not any(not row["is_total"] for row in sheet_rows) and not any(e.sheet == sheet.title for e in errors):
             raise LayoutError(f"sheet {sheet.title!r}: no field rows below the column-number row {header_row}")
         context.check_typed_column_totals(sheet_rows)
+        context.report_uncached()
         rows.extend(sheet_rows)
     if not found_sheet:
         raise LayoutError("no sheet has the Biểu 06 column-number row '(1) (2) … (13)'")
@@ -256,6 +257,15 @@ class _Context:
     unit_code: str
     errors: list[ExtractError]
     warnings: list[ExtractError]
+    uncached: list[tuple] = field(default_factory=list)
+
+    def report_uncached(self) -> None:
+        """One warning per sheet: a file never recalculated has every formula without a value."""
+        if self.uncached:
+            r, number, name, formula = min(self.uncached)
+            self.warnings.append(ExtractError(
+                f"{len(self.uncached)} formulas have no cached value (the file was never recalculated): "
+                f"their values were computed from their inputs, first {name} {formula}", **self._where(r, number)))
 
     def _where(self, r: int, number: int) -> dict:
         return {"file": self.path.name, "sheet": self.sheet.title, "row": r,
@@ -274,9 +284,7 @@ class _Context:
             return value
         computed = _evaluate(formula, self.sheet)
         if value is None and computed is not None:
-            self.warnings.append(ExtractError(
-                f"{name}: formula {formula} has no cached value (the file was never recalculated); "
-                f"its inputs give {computed}, used", **self._where(r, number)))
+            self.uncached.append((r, number, name, formula))
             return computed
         if computed is not None and value != computed:
             self.warnings.append(ExtractError(
@@ -316,9 +324,12 @@ class _Context:
                         **self._where(total_row["row"], number)))
 
 
-def _evaluate(formula: str, sheet: Sheet) -> int | None:
+def _evaluate(formula: str, sheet: Sheet, depth: int = 0) -> int | None:
     """The value of a sum formula (`=SUM(C14:C20)`, `=D14+E14+F14`, `=SUM(C14,C15)+C16`) from
-    the cells' values; None for any other formula or an input that is not a count."""
+    the cells' values (an input formula without a cached value is evaluated in turn); None
+    for any other formula or an input that is not a count."""
+    if depth > 5:
+        return None
     body = formula.lstrip("=").replace(" ", "").upper()
     total = 0
     for term in body.split("+"):
@@ -331,8 +342,13 @@ def _evaluate(formula: str, sheet: Sheet) -> int | None:
             (c1, r1), (c2, r2) = [(column_index_from_string(m.group(1)), int(m.group(2))) for m in (refs[0], refs[-1])]
             for r in range(min(r1, r2), max(r1, r2) + 1):
                 for c in range(min(c1, c2), max(c1, c2) + 1):
+                    value = sheet.value(r, c)
+                    if value is None and (r, c) in sheet.formulas:
+                        value = _evaluate(sheet.formulas[(r, c)], sheet, depth + 1)
+                        if value is None:
+                            return None
                     try:
-                        total += parse_count(sheet.value(r, c)) or 0
+                        total += parse_count(value) or 0
                     except NotACount:
                         return None
     return total
@@ -354,9 +370,9 @@ def _find_column_numbers(sheet: Sheet) -> tuple[int | None, dict[int, int]]:
 def _check_header(sheet: Sheet, header_row: int, columns: dict[int, int]) -> None:
     """Refuse a sheet whose header says a numbered column is something else (columns moved
     or swapped without renumbering); merged header cells count for every column they span."""
-    top = next((r for r in range(header_row - 1, max(header_row - 7, 0), -1)
-                if any(normalise(sheet.shown(r, c)) in ("stt", "lĩnh vực giải quyết", "lĩnh vực")
-                       for c in range(1, min(sheet.max_column, 20) + 1))), None)
+    top = min((r for r in range(max(header_row - 6, 1), header_row)
+               if any(normalise(sheet.shown(r, c)) in ("stt", "lĩnh vực giải quyết", "lĩnh vực")
+                      for c in range(1, min(sheet.max_column, 20) + 1))), default=None)
     if top is None:
         return
     for number, (group, part, heading) in _EXPECTED_HEADER.items():
