@@ -15,11 +15,13 @@ from __future__ import annotations
 import json
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import requests
 from requests.adapters import HTTPAdapter
 from urllib3.exceptions import MaxRetryError, ProtocolError, ResponseError
@@ -236,66 +238,73 @@ def extract(source: Source, period: Period, folder: Path, run_id: str,
 
 
 def _one_pass(client: Client, params: dict, style: str, landing: ParquetLanding, ids_sorted: bool) -> PassResult:
+    """Pages through the window once; the next page is fetched while this one is written."""
     result = PassResult()
     size = params["pageSize"]
-    page, cursor = 1, ""
     last_id: str | None = None
     seen: set[str] | None = None if ids_sorted else set()
-    while True:
+
+    def fetch(page: int, cursor: str) -> tuple[int, str, str, dict]:
         query = {**params, "page": page} if style == "page" else {**params, "cursor": cursor}
         where = f"{client.source_id}: {client.url} page {page}"
-        body = client.get(query, where)
-        records = body["data"]
-        if body.get("total") is not None:
-            result.totals.append(int(body["total"]))
-        if not records:
-            break
-        result.pages += 1
-        kept = []
-        for i, record in enumerate(records):
-            dossier_id = record.get(KEY) if isinstance(record, dict) else None
-            if not isinstance(dossier_id, str) or not dossier_id:
-                raise SourceDataError(f"{where} record {i + 1}: no {KEY}")
-            if seen is not None:
-                if dossier_id in seen:
+        return page, cursor, where, client.get(query, where)
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="tthc-fetch") as pool:
+        upcoming = pool.submit(fetch, 1, "")
+        while upcoming is not None:
+            page, cursor, where, body = upcoming.result()
+            records = body["data"]
+            if body.get("total") is not None:
+                result.totals.append(int(body["total"]))
+            upcoming = None
+            if records:
+                if style == "page" and len(records) >= size:
+                    upcoming = pool.submit(fetch, page + 1, "")
+                elif style == "cursor" and body.get("nextCursor"):
+                    if body["nextCursor"] == cursor:
+                        raise SourceDataError(f"{where}: the API gave the same cursor again")
+                    upcoming = pool.submit(fetch, page + 1, body["nextCursor"])
+            if not records:
+                break
+            result.pages += 1
+            kept = []
+            for i, record in enumerate(records):
+                dossier_id = record.get(KEY) if isinstance(record, dict) else None
+                if not isinstance(dossier_id, str) or not dossier_id:
+                    raise SourceDataError(f"{where} record {i + 1}: no {KEY}")
+                if seen is not None:
+                    if dossier_id in seen:
+                        result.repeated += 1
+                        continue
+                    seen.add(dossier_id)
+                elif last_id is not None and dossier_id <= last_id:
                     result.repeated += 1
                     continue
-                seen.add(dossier_id)
-            elif last_id is not None and dossier_id <= last_id:
-                result.repeated += 1
-                continue
-            else:
-                last_id = dossier_id
-            kept.append(record)
-        if kept:
-            landing.write(_columns(kept))
-            result.rows += len(kept)
-            stamps = [r.get(UPDATED) for r in kept if r.get(UPDATED)]
-            if stamps:
-                newest = str(max(stamps, key=str))
-                result.max_updated = max(result.max_updated or newest, newest)
-        if style == "page":
-            if len(records) < size:
-                break
-            page += 1
-        else:
-            following = body.get("nextCursor")
-            if not following:
-                break
-            if following == cursor:
-                raise SourceDataError(f"{where}: the API gave the same cursor again")
-            cursor, page = following, page + 1
+                else:
+                    last_id = dossier_id
+                kept.append(record)
+            if kept:
+                batch = pa.RecordBatch.from_arrays([_column([r.get(n) for r in kept]) for n in KEPT_FIELDS],
+                                                   schema=LANDING_SCHEMA)
+                landing.write_batch(batch)
+                result.rows += len(kept)
+                newest = pc.max(batch.column(KEPT_FIELDS.index(UPDATED))).as_py()
+                if newest:
+                    result.max_updated = max(result.max_updated or newest, newest)
     return result
 
 
-def _columns(records: list[dict]) -> dict[str, list]:
-    columns = {}
-    for name in KEPT_FIELDS:
-        values = [r.get(name) for r in records]
-        if not all(v is None or type(v) is str for v in values):
-            values = [_as_text(v) for v in values]
-        columns[name] = values
-    return columns
+def _column(values: list) -> pa.Array:
+    """Wire values as text: strings as they are, numbers written out, lists and objects as JSON."""
+    try:
+        array = pa.array(values)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return pa.array([_as_text(v) for v in values], pa.string())
+    if array.type == pa.string():
+        return array
+    if pa.types.is_integer(array.type) or array.type == pa.null():
+        return array.cast(pa.string())
+    return pa.array([_as_text(v) for v in values], pa.string())
 
 
 def _as_text(value) -> str | None:
