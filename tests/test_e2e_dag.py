@@ -207,3 +207,42 @@ def test_no_personal_data_reaches_landing_or_the_warehouse(run):
     blob = "\n".join(texts)
     leaked = [v for v in values if v in blob]
     assert leaked == [], f"personal values reached the pipeline's outputs: {leaked[:3]}"
+
+
+def test_the_official_workbook_carries_the_published_figures(run):
+    from openpyxl import load_workbook
+
+    folder = run["var"] / "publish" / PERIOD / "v1"
+    (workbook,) = folder.glob("Bieu06_*.xlsx")
+    sheet = load_workbook(workbook, data_only=True).worksheets[0]
+    cells = [[c.value for c in row] for row in sheet.iter_rows()]
+    text = " ".join(str(v) for row in cells for v in row if v is not None)
+    assert "Từ ngày 01/04/2025 đến ngày 30/06/2025" in text and "Đơn vị tính" in text
+    numbers_row = next(i for i, row in enumerate(cells) if "(3)" in [str(v).strip() for v in row])
+    column = {str(v).strip(): j for j, v in enumerate(cells[numbers_row]) if v is not None}
+    total_row = cells[numbers_row + 1]  # the grand total comes first under the column numbers
+    reconciled = query(run["var"], f"""
+        SELECT {', '.join(f'sum(r.{f}) AS {f}' for f in FIGURES)} FROM core.bieu06_reconciled r
+        JOIN core.unit_period_status s USING (unit_code, source_id, period_start, period_end)
+        WHERE s.quality_status IN ('ok', 'warning')""").iloc[0]
+    from tthc.model import FORM_COLUMN_NUMBER
+
+    for figure, number in FORM_COLUMN_NUMBER.items():
+        assert total_row[column[f"({number})"]] == reconciled[figure], figure
+
+
+def test_the_report_renders_in_chromium_with_its_charts(run, tmp_path):
+    from chromium import Chromium, require_chromium
+
+    report = run["var"] / "publish" / PERIOD / "v1" / "report.html"
+    with Chromium(require_chromium()) as browser:
+        browser.open(report.as_uri())
+        charts = browser.evaluate(
+            "Array.from(document.querySelectorAll('svg.chart')).map(s => s.querySelectorAll('rect,path,circle,polyline').length)")
+        title = browser.evaluate("document.title")
+        errors = browser.console_errors()
+        shot = browser.screenshot(tmp_path / "report.png")
+    assert errors == []
+    assert len(charts) >= 2 and all(n > 0 for n in charts)
+    assert "2025-Q2" in title
+    assert shot.stat().st_size > 10_000

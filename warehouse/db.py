@@ -59,6 +59,14 @@ def migrate(engine: sa.Engine, revision: str = "head") -> None:
         command.upgrade(cfg, revision)
 
 
+def head_revision() -> str:
+    from alembic.script import ScriptDirectory
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    return ScriptDirectory.from_config(cfg).get_current_head()
+
+
 def current_revision(engine: sa.Engine) -> str | None:
     with engine.connect() as conn:
         if not sa.inspect(conn).has_table("alembic_version"):

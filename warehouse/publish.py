@@ -182,11 +182,64 @@ def vintage_tables(conn: sa.Connection, period: Period, vintage: int, field_name
     return {name: _figures(_dates(frame)) for name, frame in tables.items()}
 
 
+def form_rows(conn: sa.Connection, period: Period, field_names: dict[str, str]) -> pd.DataFrame:
+    """Published figures by level and field: the rows of the province's Biểu 06 workbook."""
+    sums = ", ".join(f"sum(r.{f}) AS {f}" for f in FIGURES)
+    frame = pd.read_sql(sa.text(f"""
+        SELECT s.unit_level, r.field_code, {sums}
+        FROM core.bieu06_reconciled r
+        JOIN core.unit_period_status s
+          ON s.unit_code = r.unit_code AND s.source_id = r.source_id
+         AND s.period_start = r.period_start AND s.period_end = r.period_end
+        WHERE r.period_start = :start AND r.period_end = :end AND s.quality_status IN ('ok', 'warning')
+        GROUP BY s.unit_level, r.field_code ORDER BY s.unit_level, r.field_code"""),
+        conn, params={"start": period.start, "end": period.end})
+    frame.insert(2, "field_name", frame["field_code"].map(field_names).fillna(frame["field_code"]))
+    return _figures(frame)
+
+
+def report_data(conn: sa.Connection, period: Period, vintage: int, tables: dict[str, pd.DataFrame],
+                publication: Publication):
+    """The analysts' report: this vintage, the trend over every quarter published, the quality section."""
+    from publishing.report import ReportData
+
+    province = tables["bieu06_by_province"]
+    headline = {f: (None if province.empty or pd.isna(province[f].iloc[0]) else int(province[f].iloc[0]))
+                for f in FIGURES}
+    trend = pd.read_sql(sa.text(
+        "SELECT period_start, period_end, received_total, resolved_total, resolved_early + resolved_on_time AS in_time "
+        "FROM publish.bieu06_by_province_v1 ORDER BY period_end"), conn)
+    trend["period_label"] = [f"{d.year}-Q{(d.month - 1) // 3 + 1}" for d in pd.to_datetime(trend["period_end"])]
+    trend["on_time_rate"] = [None if not r else i / r for i, r in zip(trend["in_time"], trend["resolved_total"])]
+    params = {"start": period.start, "end": period.end}
+    severities = conn.execute(sa.text(
+        "SELECT severity, count(*) FROM quality.findings WHERE period_start = :start AND period_end = :end "
+        "GROUP BY severity"), params).all()
+    callback = pd.read_sql(sa.text("""
+        SELECT f.unit_code, s.unit_name, f.check_id, f.severity, f.message, f.columns
+        FROM quality.findings f
+        LEFT JOIN core.unit_period_status s ON s.unit_code = f.unit_code
+             AND s.period_start = f.period_start AND s.period_end = f.period_end
+        WHERE f.period_start = :start AND f.period_end = :end AND f.unit_code IS NOT NULL
+          AND f.severity IN ('critical', 'warning')
+        ORDER BY CASE f.severity WHEN 'critical' THEN 0 ELSE 1 END, f.unit_code, f.check_id"""), conn, params=params)
+    callback["columns"] = [", ".join(json.loads(c)) if c else "" for c in callback["columns"]]
+    return ReportData(
+        province_name=publication.province_name, period_label=period.label, period_start=period.start,
+        period_end=period.end, vintage=vintage, headline=headline, units=tables["bieu06_by_unit"],
+        trend=trend[["period_label", "received_total", "resolved_total", "on_time_rate"]],
+        findings_by_severity={severity: count for severity, count in severities}, callback_list=callback)
+
+
 def write_vintage_files(conn: sa.Connection, period: Period, vintage: int, folder: Path,
                         publication: Publication) -> Path:
     from publishing.files import write_datapackage, write_sdmx_csv, write_table
+    from publishing.report import write_report
+    from publishing.workbook import write_bieu06_workbook
 
     tables = vintage_tables(conn, period, vintage, publication.field_names)
+    form = form_rows(conn, period, publication.field_names)
+    report = report_data(conn, period, vintage, tables, publication)
     folder.parent.mkdir(parents=True, exist_ok=True)
     staging = folder.parent / f".staging-{folder.name}-{uuid.uuid4().hex[:8]}"
     staging.mkdir()
@@ -197,6 +250,10 @@ def write_vintage_files(conn: sa.Connection, period: Period, vintage: int, folde
                           title=f"Biểu 06 {publication.province_name} {period.label}", period=period.as_dict(),
                           vintage=vintage)
         write_sdmx_csv(tables["bieu06_by_unit"], staging / "bieu06_by_unit.sdmx.csv", period.label)
+        write_bieu06_workbook(staging / f"Bieu06_{publication.province_code}_{period.label}.xlsx",
+                              province_name=publication.province_name, period_start=period.start,
+                              period_end=period.end, period_label=period.label, rows=form, vintage=vintage)
+        write_report(staging / "report.html", report)
         os.replace(staging, folder)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
