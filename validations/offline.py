@@ -75,7 +75,7 @@ def read_xlsx(path: Path, settings: Settings) -> tuple[list[dict], list[Finding]
     from extractors.spreadsheet import LayoutError, field_codes_by_name, read_workbook
 
     try:
-        landed, errors = read_workbook(path, field_codes_by_name(settings))
+        landed, errors, *notes = read_workbook(path, field_codes_by_name(settings))
     except (LayoutError, OSError) as exc:
         raise UnreadableFile(f"{path.name}: {exc}") from None
     rows = []
@@ -87,6 +87,9 @@ def read_xlsx(path: Path, settings: Settings) -> tuple[list[dict], list[Finding]
     for error in errors:
         findings.append(Finding("schema.count_unreadable", "critical", f"{error.where()}: {error.message}",
                                 unit_code=error.unit_code, source_id=path.name, location=error.where()))
+    for note in (notes[0] if notes else []):
+        findings.append(Finding("schema.layout_note", "warning", f"{note.where()}: {note.message}",
+                                unit_code=note.unit_code, source_id=path.name, location=note.where()))
     return rows, findings
 
 
