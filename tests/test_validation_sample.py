@@ -12,6 +12,7 @@ from tthc import pipeline
 from tthc.local_sources import sample_connections
 from tthc.model import FIGURES
 
+pytestmark = pytest.mark.xdist_group("validation_sample")  # the two runs are made once, on one worker
 PERIODS = ("2025-Q1", "2025-Q2")
 
 
