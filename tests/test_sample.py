@@ -20,7 +20,8 @@ import pytest
 
 from tthc.config import REPO_ROOT
 from tthc.model import FIGURES, SUM_IDENTITIES
-from tthc.sample import generate, serve
+from tthc.sample.generate import generate
+from tthc.sample.server import serve
 
 SEED = 7
 SCALE = 0.02

@@ -47,7 +47,7 @@ def cmd_run(args) -> int:
 
 def cmd_sample(args) -> int:
     from tthc.local_sources import ensure_sample, sample_dir
-    from tthc.sample import generate
+    from tthc.sample.generate import generate
 
     if args.force:
         info = generate(sample_dir(), seed=args.seed, scale=args.scale)

@@ -21,7 +21,7 @@ def sample_dir() -> Path:
 
 def ensure_sample(seed: int = 2024, scale: float = 1.0, folder: Path | None = None) -> Path:
     """Generate the sample sources unless the same seed and scale are already there."""
-    from tthc.sample import generate
+    from tthc.sample.generate import generate
 
     folder = folder or sample_dir()
     info = folder / "sample.json"
