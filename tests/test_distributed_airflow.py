@@ -4,9 +4,11 @@ dag-processor, api-server, triggerer and two Celery workers as processes, the wa
 PostgreSQL. One quarter is triggered through the REST API, then four quarters are backfilled
 with the documented `airflow backfill create` and must run one after another.
 
-The only settings that differ from docker/: ports and databases made for the test, all users
-admin on the loopback api-server, and `use_job_schedule=False` so that unpausing the DAG does
-not also start today's scheduled quarter (the sample has no data for it).
+Settings that differ from docker/, besides hosts, ports, databases and secrets made for the test:
+all users are admin on the loopback api-server; `use_job_schedule=False`, so that unpausing the
+DAG does not also start today's quarter (the sample has no data for it); and, since both workers
+share one host here, each has its own log-server port and names itself on the task instances it
+runs through `hostname_callable` (containers have their own hostnames).
 """
 from __future__ import annotations
 
@@ -30,7 +32,7 @@ from tests.conftest import REPO, require_service
 pytestmark = [pytest.mark.e2e, pytest.mark.services, pytest.mark.xdist_group("distributed")]
 
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
-REDIS_DB = int(os.environ.get("TTHC_TEST_REDIS_DB", "13"))
+REDIS_DB = os.environ.get("TTHC_TEST_REDIS_DB")  # default: the first empty DB, claimed (see claim_redis_db)
 DAG_ID = "tthc_quarterly"
 TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 TRIGGERED = ("2024-01-01", "2024-04-01")  # 2024-Q1: [start, end) of the data interval
@@ -134,6 +136,25 @@ def wait_for(what: str, check, procs: Processes, timeout: float, every: float = 
     raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}\n{procs.tails()}")
 
 
+def claim_redis_db(suffix: str):
+    """A Redis DB of this run's own: a run of this test elsewhere on the machine (another checkout,
+    another `make test`) sharing the broker would take our tasks with its own workers and secrets."""
+    import redis
+
+    candidates = [int(REDIS_DB)] if REDIS_DB else range(15, 0, -1)
+    for number in candidates:
+        client = redis.Redis(host="127.0.0.1", port=6379, db=number)
+        if REDIS_DB:
+            client.flushdb()
+            return client, number
+        if client.set("tthc-test-owner", suffix, nx=True, ex=3600):
+            if client.dbsize() == 1:  # nothing but our claim: empty, i.e. already "flushed"
+                return client, number
+            client.delete("tthc-test-owner")
+        client.close()
+    pytest.skip("no empty Redis database to use (set TTHC_TEST_REDIS_DB to one this test may flush)")
+
+
 def runs(meta_db: str) -> list[tuple]:
     return pg(meta_db, """SELECT run_id, run_type, state, data_interval_start, start_date, end_date
                           FROM dag_run WHERE dag_id = %s ORDER BY data_interval_start""", (DAG_ID,))
@@ -143,15 +164,12 @@ def runs(meta_db: str) -> list[tuple]:
 def cluster(tmp_path_factory, small_sample):
     require_service("PostgreSQL", 5432, "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start")
     require_service("Redis", 6379, "redis-server --daemonize yes")
-    import redis
-
     from tthc.local_sources import sample_connections
 
     tmp = tmp_path_factory.mktemp("distributed")
     suffix = secrets.token_hex(4)
     meta_db, warehouse_db = f"tthc_test_airflow_{suffix}", f"tthc_test_warehouse_{suffix}"
-    broker = redis.Redis(host="127.0.0.1", port=6379, db=REDIS_DB)
-    broker.flushdb()
+    broker, redis_db = claim_redis_db(suffix)
     for name in (meta_db, warehouse_db):
         pg("postgres", f'CREATE DATABASE "{name}"', autocommit=True)
     api_port = free_port()
@@ -165,7 +183,8 @@ def cluster(tmp_path_factory, small_sample):
         "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": meta_url,
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_ASYNC": meta_url,  # psycopg 3 is async too; no asyncpg
-        "AIRFLOW__CELERY__BROKER_URL": f"redis://127.0.0.1:6379/{REDIS_DB}",
+        "AIRFLOW__CELERY__BROKER_URL": f"redis://127.0.0.1:6379/{redis_db}",
+        "AIRFLOW__OPERATORS__DEFAULT_QUEUE": f"tthc_test_{suffix}",  # workers listen on it too
         "AIRFLOW__CELERY__RESULT_BACKEND": f"db+{meta_url}",
         "AIRFLOW__CELERY__WORKER_CONCURRENCY": "1",
         "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{api_port}/execution/",

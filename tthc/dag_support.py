@@ -53,7 +53,10 @@ def task_failure_alert(context: dict[str, Any]) -> str:
         ti = context.get("ti") or context.get("task_instance")
         task = context.get("task")
         task_id = getattr(ti, "task_id", None) or getattr(task, "task_id", "?")
-        source_id = (getattr(task, "op_kwargs", None) or {}).get("source_id")
+        # after rendering, ti.task is the unmapped operator whose op_kwargs hold this map index's source
+        source_id = next((kwargs["source_id"] for candidate in (getattr(ti, "task", None), task)
+                          if isinstance(kwargs := getattr(candidate, "op_kwargs", None), dict) and "source_id" in kwargs),
+                         None)
         map_index = getattr(ti, "map_index", -1)
         where = f" for source {source_id}" if source_id else (f" (map index {map_index})" if map_index not in (None, -1) else "")
         try:
