@@ -220,13 +220,13 @@ def merge_by_key(previous: Path, delta: Path, out: Path, key: str, schema: pa.Sc
         con.execute("SET memory_limit = '512MB'")
         con.execute("SET preserve_insertion_order = true")
         names = ", ".join(f'"{n}"' for n in schema.names)  # landed column names, fixed in code
-        reader = con.execute(
+        reader = con.sql(
             f"""SELECT {names} FROM (
                     SELECT {names} FROM read_parquet($previous) p
                     WHERE NOT EXISTS (SELECT 1 FROM read_parquet($delta) d WHERE d."{key}" = p."{key}")
                     UNION ALL SELECT {names} FROM read_parquet($delta))
                 ORDER BY "{key}" """,
-            {"previous": str(previous), "delta": str(delta)}).to_arrow_reader(10_000)
+            params={"previous": str(previous), "delta": str(delta)}).to_arrow_reader(10_000)
         landing = ParquetLanding(out, schema)
         for batch in reader:
             landing.write_batch(pa.RecordBatch.from_arrays(
