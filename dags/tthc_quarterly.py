@@ -10,7 +10,8 @@ A source that fails after its retries does not stop the run: its units are repor
 Every task replaces its period's outputs, so clearing and rerunning a task is safe. The
 publish task emits an asset event per published table (`tthc://warehouse/publish/<table>`),
 with the period and vintage in its extra; `tthc_published_consumer` shows a DAG scheduled on them.
-Pass `{"reason": "…"}` as run conf to say why a rerun publishes a new vintage.
+Run conf: `{"reason": "…"}` says why a rerun publishes a new vintage; `{"full_extract": true}`
+lands every source's whole period window, ignoring incremental watermarks (period close).
 """
 from __future__ import annotations
 

@@ -93,3 +93,23 @@ def test_connections_come_from_the_environment(monkeypatch):
     monkeypatch.delenv("AIRFLOW_CONN_MISSING_ONE", raising=False)
     with pytest.raises(MissingConnection, match="AIRFLOW_CONN_MISSING_ONE"):
         get_connection("missing_one")
+
+
+def test_a_run_conf_asking_for_a_full_extraction_reaches_the_extractor(monkeypatch):
+    from datetime import datetime, timezone
+    from types import SimpleNamespace
+
+    import extractors.registry
+    from tthc import pipeline
+    from tthc.dag_support import context_from_airflow
+
+    calls = []
+    monkeypatch.setattr(extractors.registry, "extract_source",
+                        lambda source, period, var, run_id, settings, full=False: calls.append(full) or var)
+    start, end = datetime(2024, 3, 31, 17, tzinfo=timezone.utc), datetime(2024, 6, 30, 17, tzinfo=timezone.utc)
+    for conf, expected in (({"full_extract": True, "reason": "period close"}, True), ({}, False)):
+        ctx = context_from_airflow({"data_interval_start": start, "data_interval_end": end, "run_id": "r1",
+                                    "dag_run": SimpleNamespace(conf=conf)})
+        assert ctx.period.label == "2024-Q2" and ctx.full_extract is expected
+        pipeline.extract(ctx, "portal_dvc")
+    assert calls == [True, False]

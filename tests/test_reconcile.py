@@ -100,3 +100,41 @@ def test_a_self_report_beyond_the_tolerance_is_a_finding_and_records_still_win(s
     assert (finding.check_id, finding.unit_code, finding.columns) == (
         "reconcile.sources_disagree", "01280", ["received_total", "received_direct_postal"])
     assert finding.observed == '{"received_total": 205, "received_direct_postal": 205}'
+
+
+def _reconciled_rows(units, period):
+    rows = []
+    for unit in units:
+        for field in ("HT", "CT"):
+            rows.append({"unit_code": unit, "period_start": period.start, "period_end": period.end, "field_code": field,
+                         "received_total": 10, "received_online": 3, "received_direct_postal": 5, "carried_over": 2,
+                         "resolved_total": 6, "resolved_early": 3, "resolved_on_time": 2, "resolved_late": 1,
+                         "pending_total": 4, "pending_within_due": 3, "pending_overdue": 1, "returned_withdrawn": 0,
+                         "basis": "records", "source_id": "portal_dvc", "quality_status": "ok"})
+    return pd.DataFrame(rows)
+
+
+def test_the_audit_of_reconciled_figures_passes_clean_rows_and_stops_a_broken_contract(var):
+    from tthc.pipeline import make_context
+    from validations.stage import AuditFailed, audit_reconciled
+
+    ctx = make_context("2025-Q2")
+    units = list(ctx.units_in_force.query("level == 'commune'")["unit_code"][:3])
+    rows = _reconciled_rows(units, ctx.period)
+    assert audit_reconciled(ctx, rows) == {"audited_rows": 6}
+    assert ctx.path("gx_results_reconciled.json").exists()
+
+    quarantined = rows.copy()
+    quarantined.loc[0, "resolved_total"] = 60
+    quarantined.loc[0:1, "quality_status"] = "critical"
+    assert audit_reconciled(ctx, quarantined) == {"audited_rows": 4}
+
+    broken = pd.concat([rows, rows.iloc[[2]]], ignore_index=True)
+    broken.loc[4, "resolved_total"] = 60
+    broken.loc[5, "unit_code"] = "99999"
+    with pytest.raises(AuditFailed) as failure:
+        audit_reconciled(ctx, broken)
+    message = str(failure.value)
+    assert f"schema.key_unique unit {units[1]} field HT" in message
+    assert f"identity.resolved unit {units[2]} field HT" in message
+    assert "unit.known unit 99999 field CT" in message

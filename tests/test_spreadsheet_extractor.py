@@ -125,3 +125,20 @@ def test_reextracting_gives_the_same_file(inbox, var):
     second, _ = run_extract(var)
     assert first.files == second.files
     assert json.dumps(first.files)  # checksums recorded
+
+
+def test_a_typed_total_that_disagrees_with_the_form_becomes_a_finding_naming_the_cell(inbox, var, tmp_path):
+    from transforms.canonicalize import self_reported_figures
+
+    write_workbook(inbox / "Bieu06_01279.xlsx", cells={(14, 3): 11})
+    manifest, rows = run_extract(var)
+    assert manifest.errors == []
+    assert [(w["row"], w["column"]) for w in manifest.warnings] == [(14, "C")]
+    settings = load_settings()
+    count, findings = self_reported_figures({"commune_spreadsheets": manifest}, settings, var,
+                                            settings.period("2024-Q2"), tmp_path / "self_reported.parquet")
+    assert count == 2
+    [finding] = [f for f in findings if f.check_id == "extract.input_warning"]
+    assert finding.severity == "warning" and finding.unit_code == "01279"
+    assert "Bieu06_01279.xlsx" in finding.location and "row 14, column C" in finding.location
+    assert "typed total 11" in finding.message

@@ -132,6 +132,11 @@ def self_reported_figures(landed: dict[str, Manifest], settings: Settings, var: 
                 f"{error.get('where') or source_id}: {error['message']}", period.start, period.end,
                 source_id=source_id, unit_code=error.get("unit_code"), basis="self_reported",
                 location=error.get("where")))
+        for warning in manifest.warnings:
+            findings.append(Finding(
+                "extract.input_warning", "warning", f"{warning.get('where') or source_id}: {warning['message']}",
+                period.start, period.end, source_id=source_id, unit_code=warning.get("unit_code"),
+                basis="self_reported", location=warning.get("where")))
         path = var / "landing" / period.label / source_id / manifest.files[0]["path"]
         frames.append(con.sql(f"""
             SELECT unit_code, period_start, period_end, field_code, {', '.join(FIGURES)},

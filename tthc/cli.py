@@ -32,7 +32,8 @@ def cmd_run(args) -> int:
     from tthc import pipeline
     from tthc.local_sources import ensure_sample, sample_connections
 
-    ctx = pipeline.make_context(args.period, warehouse_url=args.warehouse, note=args.reason)
+    ctx = pipeline.make_context(args.period, warehouse_url=args.warehouse, note=args.reason,
+                                 full_extract=args.full_extract)
     if args.sample:
         ensure_sample(args.seed, args.scale)
         with sample_connections():
@@ -117,6 +118,8 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--warehouse", default=None, help=f"SQLAlchemy URL (default {default_warehouse_url()})")
     run.add_argument("--sample", action="store_true", help="serve the local sample sources for this run")
     run.add_argument("--json", action="store_true", help="also print the summary as JSON")
+    run.add_argument("--full-extract", action="store_true",
+                     help="land every source's whole period window, ignoring incremental watermarks (period close)")
     run.add_argument("--reason", default=None,
                      help="why this rerun, kept with a new vintage (e.g. 'late correction from Xã Bảo Lâm')")
     run.set_defaults(func=cmd_run)

@@ -40,7 +40,8 @@ def context_from_airflow(airflow_context: dict[str, Any]) -> RunContext:
     end: datetime = airflow_context["data_interval_end"]
     dag_run = airflow_context.get("dag_run")
     conf = (getattr(dag_run, "conf", None) or {}) if dag_run is not None else {}
-    return make_context(run_id=airflow_context["run_id"], data_interval=(start, end), note=conf.get("reason"))
+    return make_context(run_id=airflow_context["run_id"], data_interval=(start, end), note=conf.get("reason"),
+                        full_extract=bool(conf.get("full_extract", False)))
 
 
 def task_failure_alert(context: dict[str, Any]) -> str:

@@ -34,6 +34,7 @@ class RunContext:
     var: Path
     warehouse_url: str
     note: str | None = None  # the operator's reason for this run, kept with a new vintage
+    full_extract: bool = False  # ignore watermarks: land every source's whole period window
 
     @property
     def run_dir(self) -> Path:
@@ -55,7 +56,7 @@ class RunContext:
 
 def make_context(period_label: str | None = None, run_id: str | None = None, warehouse_url: str | None = None,
                  data_interval: tuple[datetime, datetime] | None = None, settings: Settings | None = None,
-                 note: str | None = None) -> RunContext:
+                 note: str | None = None, full_extract: bool = False) -> RunContext:
     settings = settings or load_settings()
     if data_interval is not None:
         period = from_data_interval(*data_interval, settings.timezone)
@@ -64,7 +65,8 @@ def make_context(period_label: str | None = None, run_id: str | None = None, war
     else:
         raise ValueError("a run needs a period: a label like 2024-Q3 or an Airflow data interval")
     run_id = run_id or "manual__" + datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
-    return RunContext(settings, period, run_id, var_dir(), warehouse_url or default_warehouse_url(), note)
+    return RunContext(settings, period, run_id, var_dir(), warehouse_url or default_warehouse_url(), note,
+                      full_extract)
 
 
 def source_ids(settings: Settings | None = None) -> list[str]:
@@ -74,7 +76,8 @@ def source_ids(settings: Settings | None = None) -> list[str]:
 def extract(ctx: RunContext, source_id: str) -> str:
     from extractors.registry import extract_source
 
-    return str(extract_source(ctx.settings.source(source_id), ctx.period, ctx.var, ctx.run_id, ctx.settings))
+    return str(extract_source(ctx.settings.source(source_id), ctx.period, ctx.var, ctx.run_id, ctx.settings,
+                              full=ctx.full_extract))
 
 
 def canonicalize(ctx: RunContext) -> dict:
@@ -125,6 +128,7 @@ def validate(ctx: RunContext) -> dict:
 def reconcile(ctx: RunContext) -> dict:
     from transforms.reconcile import reconcile as decide
     from transforms.rollup import rollup
+    from validations.stage import audit_reconciled
 
     findings = _read_findings(ctx, "findings_canonicalize.parquet", "findings_validate.parquet")
     missing = json.loads(ctx.path("sources.json").read_text(encoding="utf-8"))["missing"]
@@ -136,7 +140,8 @@ def reconcile(ctx: RunContext) -> dict:
     rolled = rollup(ctx.path("dossiers.parquet"), decisions, reconciled, ctx.units_in_force, ctx.settings.province_code,
                     ctx.period, ctx.settings.on_time_compare)
     rolled.to_parquet(ctx.path("rollup.parquet"), index=False)
-    return {"units": len(decisions), "by_status": decisions["quality_status"].value_counts().to_dict(),
+    audit = audit_reconciled(ctx, reconciled)
+    return {**audit, "units": len(decisions), "by_status": decisions["quality_status"].value_counts().to_dict(),
             "rollup_rows": len(rolled)}
 
 

@@ -18,7 +18,7 @@ from validations.history import HISTORY_QUARTERS, earlier_figures
 from validations.records import RECORD_CHECKS, record_counts
 from validations.run import ROW_ID, GxSession, RollupGroup, _plain, diagnosis_findings, prepare_rows, \
     rollup_findings, row_findings
-from validations.suites import bieu06_suite, dossier_records_suite, unit_quarters_suite
+from validations.suites import bieu06_suite, dossier_records_suite, reconciled_figures_suite, unit_quarters_suite
 
 HISTORY_MIN_QUARTERS = 4
 HISTORY_K = 5.0  # robust z beyond which a change is implausible
@@ -62,6 +62,28 @@ def validate_run(ctx, rows: pd.DataFrame) -> tuple[list[Finding], dict]:
     write_callback_list(findings, units, ctx.run_dir)
     return findings, {"rows": len(frame), "record_units": len(counts), "unit_quarters": len(quarters),
                       "history_rows": len(earlier), "data_docs": str(ctx.path("gx_data_docs") / "index.html")}
+
+
+class AuditFailed(RuntimeError):
+    """The reconciled figures break the published contract: nothing is loaded or published."""
+
+
+def audit_reconciled(ctx, reconciled: pd.DataFrame) -> dict:
+    """Runs the reconciled-figures suite on the rows that load and publish would take (units not
+    quarantined); raises AuditFailed naming every failing unit, field and check."""
+    rows = reconciled[reconciled["quality_status"] != "critical"]
+    frame = prepare_rows(rows, units_in_force=ctx.units_in_force["unit_code"],
+                         field_codes=[f["code"] for f in ctx.settings.fields], period=ctx.period,
+                         convention=ctx.settings.period_convention)
+    session = GxSession()
+    failed = session.validate(frame, reconciled_figures_suite())
+    session.write_results(ctx.path("gx_results_reconciled.json"))
+    problems = [f for f in row_findings(frame, failed, ctx.period) if f.severity == "critical"]
+    if problems:
+        listed = "; ".join(dict.fromkeys(f"{f.check_id} unit {f.unit_code} field {f.field_code}" for f in problems))
+        raise AuditFailed(f"{len(problems)} reconciled rows of {ctx.period.label} break the published contract "
+                          f"(reconciled_figures suite, {ctx.path('gx_results_reconciled.json')}): {listed}")
+    return {"audited_rows": len(frame)}
 
 
 # ---------------------------------------------------------------- continuity

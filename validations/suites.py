@@ -2,8 +2,8 @@
 
 GX runs on frames that are already small: Biểu 06 rows (self-reported and record-derived),
 per-unit aggregates of the dossier records (the record-level checks themselves run as SQL in
-DuckDB, validations/records.py), per-unit quarter totals against history and peers, and the
-reconciled figures of the canonical CSV. Each expectation carries its check id in `meta` and
+DuckDB, validations/records.py), per-unit quarter totals against history and peers, the
+canonical CSV of `tthc validate`, and the reconciled figures about to be published. Each expectation carries its check id in `meta` and
 the check's severity (validations/checks.py); the columns it reads are computed beforehand
 in validations/run.py, so that a finding can name the figures involved.
 """
@@ -73,6 +73,27 @@ def bieu06_suite(name: str = "bieu06_rows", unique_keys: bool = False) -> gx.Exp
         "continuity.carried_over", ["carried_over"])
     add(gxe.ExpectColumnValuesToBeBetween(column="records_excess", max_value=0),
         "crosscheck.records_vs_reported", list(FIGURES))
+    return suite
+
+
+def reconciled_figures_suite() -> gx.ExpectationSuite:
+    """The audit of write–audit–publish: the rows about to be loaded and published (units not
+    quarantined, one chosen source each) must be one row per unit, period and field, of units
+    in force, non-negative, and hold every critical identity. A failure here is a defect of the
+    pipeline, not of a source: the run stops before anything is loaded."""
+    suite = gx.ExpectationSuite(name="reconciled_figures")
+    add = _adder(suite)
+    for key in ("unit_code", "field_code"):
+        add(gxe.ExpectColumnValuesToNotBeNull(column=key), "schema.key_present", [key])
+    add(gxe.ExpectCompoundColumnsToBeUnique(column_list=["unit_code", "period_start", "period_end", "field_code"]),
+        "schema.key_unique", ["unit_code", "period_start", "period_end", "field_code"])
+    for name_ in FIGURES:
+        add(gxe.ExpectColumnValuesToBeBetween(column=name_, min_value=0), "figures.non_negative", [name_])
+    add(_is_true("period_ok"), "period.convention", ["period_start", "period_end"])
+    add(_is_true("unit_in_force"), "unit.known", ["unit_code"])
+    for total, parts in SUM_IDENTITIES.items():
+        add(gxe.ExpectColumnValuesToBeBetween(column=breach_column(total), min_value=0, max_value=0),
+            IDENTITY_CHECKS[total], [total, *parts])
     return suite
 
 
