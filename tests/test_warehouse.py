@@ -292,11 +292,23 @@ def test_the_analyst_role_reads_publish_and_quality_only(postgres_url, tmp_path)
         with as_analyst.connect() as conn:
             assert conn.execute(sa.text("SELECT count(*) FROM publish.bieu06_by_unit")).scalar() == 1
             assert conn.execute(sa.text("SELECT count(*) FROM quality.findings")).scalar() == 1
-        for statement in ("SELECT count(*) FROM staging.fact_bieu06", "SELECT count(*) FROM core.fact_bieu06",
-                          "DELETE FROM publish.vintages", "INSERT INTO quality.findings (run_id, check_id, severity) "
-                          "VALUES ('x', 'x', 'info')"):
+        refused = [
+            # staging and core are not the analyst's to read
+            "SELECT count(*) FROM staging.fact_bieu06", "SELECT count(*) FROM core.fact_bieu06",
+            "SELECT count(*) FROM core.fact_dossier", "SELECT count(*) FROM core.published_bieu06_by_unit",
+            # publish and quality are read-only: no write, no DDL, no truncate, no new objects
+            *[statement for table in ("publish.vintages", "quality.findings", "quality.quarantine") for statement in (
+                f"INSERT INTO {table} SELECT * FROM {table}", f"UPDATE {table} SET run_id = run_id",
+                f"DELETE FROM {table}", f"TRUNCATE {table}", f"ALTER TABLE {table} ADD COLUMN x integer",
+                f"DROP TABLE {table}")],
+            "UPDATE publish.bieu06_by_unit SET received_total = 0",  # an auto-updatable view
+            "DELETE FROM publish.bieu06_by_unit_v1",
+            "CREATE TABLE publish.mine (x integer)", "CREATE TABLE quality.mine (x integer)",
+            "CREATE VIEW publish.mine AS SELECT 1 AS x", "CREATE TABLE core.mine (x integer)",
+        ]
+        for statement in refused:
             with as_analyst.connect() as conn:
-                with pytest.raises(sa.exc.ProgrammingError, match="permission denied"):
+                with pytest.raises(sa.exc.ProgrammingError, match="permission denied|must be owner"):
                     conn.execute(sa.text(statement))
         as_analyst.dispose()
     finally:
