@@ -45,19 +45,24 @@ def _is_true(column: str):
     return gxe.ExpectColumnValuesToBeInSet(column=column, value_set=[True])
 
 
-def bieu06_suite(name: str = "bieu06_rows", unique_keys: bool = False) -> gx.ExpectationSuite:
-    """Biểu 06 rows: keys, types, unit system, period, identities, continuity, cross-check."""
-    suite = gx.ExpectationSuite(name=name)
-    add = _adder(suite)
+def _add_keys_and_counts(add, unique_keys: bool) -> None:
+    """Keys present (and unique), counts non-negative, a period of the convention, a unit in force."""
     for key in ("unit_code", "field_code"):
         add(gxe.ExpectColumnValuesToNotBeNull(column=key), "schema.key_present", [key])
     if unique_keys:
         add(gxe.ExpectCompoundColumnsToBeUnique(column_list=["unit_code", "period_start", "period_end", "field_code"]),
             "schema.key_unique", ["unit_code", "period_start", "period_end", "field_code"])
-    for name_ in FIGURES:
-        add(gxe.ExpectColumnValuesToBeBetween(column=name_, min_value=0), "figures.non_negative", [name_])
+    for name in FIGURES:
+        add(gxe.ExpectColumnValuesToBeBetween(column=name, min_value=0), "figures.non_negative", [name])
     add(_is_true("period_ok"), "period.convention", ["period_start", "period_end"])
     add(_is_true("unit_in_force"), "unit.known", ["unit_code"])
+
+
+def bieu06_suite(name: str = "bieu06_rows", unique_keys: bool = False) -> gx.ExpectationSuite:
+    """Biểu 06 rows: keys, types, unit system, period, identities, continuity, cross-check."""
+    suite = gx.ExpectationSuite(name=name)
+    add = _adder(suite)
+    _add_keys_and_counts(add, unique_keys)
     add(_is_true("field_listed"), "field.known", ["field_code"])
     add(gxe.ExpectColumnValuesToBeInSet(column="empty_row", value_set=[False]), "completeness.empty_row", list(FIGURES))
     for total, parts in SUM_IDENTITIES.items():
@@ -83,14 +88,7 @@ def reconciled_figures_suite() -> gx.ExpectationSuite:
     pipeline, not of a source: the run stops before anything is loaded."""
     suite = gx.ExpectationSuite(name="reconciled_figures")
     add = _adder(suite)
-    for key in ("unit_code", "field_code"):
-        add(gxe.ExpectColumnValuesToNotBeNull(column=key), "schema.key_present", [key])
-    add(gxe.ExpectCompoundColumnsToBeUnique(column_list=["unit_code", "period_start", "period_end", "field_code"]),
-        "schema.key_unique", ["unit_code", "period_start", "period_end", "field_code"])
-    for name_ in FIGURES:
-        add(gxe.ExpectColumnValuesToBeBetween(column=name_, min_value=0), "figures.non_negative", [name_])
-    add(_is_true("period_ok"), "period.convention", ["period_start", "period_end"])
-    add(_is_true("unit_in_force"), "unit.known", ["unit_code"])
+    _add_keys_and_counts(add, unique_keys=True)
     for total, parts in SUM_IDENTITIES.items():
         add(gxe.ExpectColumnValuesToBeBetween(column=breach_column(total), min_value=0, max_value=0),
             IDENTITY_CHECKS[total], [total, *parts])
