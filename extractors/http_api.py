@@ -116,6 +116,7 @@ class Client:
     def __init__(self, source_id: str, url: str, conn: ConnectionInfo, timeout: float, policy: RetryPolicy):
         self.source_id, self.url, self.timeout, self.policy = source_id, url, timeout, policy
         self.session, self.adapter = session_for(conn)
+        self.redact = conn.redact  # a server may echo the credentials it was sent: never pass them on
         self.calls = 0
 
     def get(self, params: dict, where: str) -> dict:
@@ -139,9 +140,9 @@ class Client:
                 raise SourceUnavailable(
                     f"{where}: HTTP {response.status_code}{f' (Retry-After {after})' if after else ''} still after "
                     f"retrying (at most {self.policy.attempts} retries within {self.policy.budget_seconds:g}s): "
-                    f"{response.text[:500]}")
+                    f"{self.redact(response.text[:500])}")
             if response.status_code >= 400:
-                raise SourceUnavailable(f"{where}: HTTP {response.status_code}: {response.text[:500]}")
+                raise SourceUnavailable(f"{where}: HTTP {response.status_code}: {self.redact(response.text[:500])}")
             try:
                 body = json.loads(response.content)
             except ValueError as exc:

@@ -6,11 +6,30 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass, field
-from urllib.parse import parse_qsl, unquote, urlsplit
+import re
+from urllib.parse import parse_qsl, quote, quote_plus, unquote, urlsplit, urlunsplit
 
 
 class MissingConnection(LookupError):
     pass
+
+
+_SECRET_KEY = re.compile(r"pass|secret|token|key|credential", re.IGNORECASE)
+_URL_CREDENTIALS = re.compile(r"([a-z][a-z0-9+.-]*://[^/@\s:]*:)[^/@\s]*@", re.IGNORECASE)
+
+
+def redact_url(url: str, keep_user: bool = True) -> str:
+    """The URL without its password (`user:***@host`), or without its user info at all."""
+    parts = urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = host + (f":{parts.port}" if parts.port else "")
+    if keep_user and parts.username:
+        netloc = f"{parts.username}{':***' if parts.password is not None else ''}@{netloc}"
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
 
 
 @dataclass(frozen=True)
@@ -23,6 +42,31 @@ class ConnectionInfo:
     password: str | None = field(default=None, repr=False)
     schema: str = ""
     extra: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        # credentials pasted into the host field (http://user:secret@host) are taken out of it,
+        # so that the URL the pipeline shows in errors and logs never carries them
+        if "://" in self.host:
+            parts = urlsplit(self.host)
+            if parts.username is not None or parts.password is not None:
+                if self.login is None and parts.username:
+                    object.__setattr__(self, "login", unquote(parts.username))
+                if self.password is None and parts.password is not None:
+                    object.__setattr__(self, "password", unquote(parts.password))
+                object.__setattr__(self, "host", redact_url(self.host, keep_user=False))
+
+    def secrets(self) -> list[str]:
+        """The values that must never be shown: the password and any extra that looks like one,
+        each also as it is written in a URL."""
+        values = [self.password] + [str(v) for k, v in self.extra.items() if _SECRET_KEY.search(str(k))]
+        forms = {form for v in values if v for form in (v, quote(v, safe=""), quote_plus(v))}
+        return sorted(forms, key=len, reverse=True)
+
+    def redact(self, text: str) -> str:
+        """`text` with this connection's secrets and any URL credentials replaced by ***."""
+        for secret in self.secrets():
+            text = text.replace(secret, "***")
+        return _URL_CREDENTIALS.sub(r"\1***@", text)
 
     @property
     def base_url(self) -> str:

@@ -216,7 +216,15 @@ class SampleServer:
         self._thread.start()
 
     def authorised(self, header: str | None) -> bool:
+        """A bearer token, or basic auth whose password is the token (any login), as some
+        one-stop-shop software asks for."""
         scheme, _, credentials = (header or "").partition(" ")
+        if scheme.lower() == "basic":
+            try:
+                _, _, password = base64.b64decode(credentials.strip(), validate=True).decode("utf-8").partition(":")
+            except (ValueError, UnicodeDecodeError):
+                return False
+            return hmac.compare_digest(password.encode("utf-8"), self._token)
         return scheme.lower() == "bearer" and hmac.compare_digest(credentials.strip().encode("utf-8"), self._token)
 
     def _inject_fault(self, handler: "_Handler") -> bool:

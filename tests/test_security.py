@@ -1,0 +1,258 @@
+"""Security, proven: credentials and personal data never reach a log, a landed file, a run
+folder, the warehouse or a published file; errors do not echo credentials; no SQL is built
+by formatting configuration or data into it; values from sources cannot make the pipeline
+write outside the landing and quarantine folders.
+
+The leak tests run every stage in process on the 2 % sample with credentials set only
+through `AIRFLOW_CONN_*` variables: a bearer token (portal), a basic-auth password (a second
+portal source) and a MariaDB password (the agency database, copied into a MariaDB database
+with a login of its own). Process output is captured at the file-descriptor level
+and Python logging at DEBUG (requests, urllib3 and SQLAlchemy included). Every byte under
+var/ is searched, and compressed containers (Parquet, DuckDB, .xlsx) are searched decoded.
+"""
+from __future__ import annotations
+
+import ast
+import base64
+import io
+import json
+import logging
+import os
+import re
+import sqlite3
+import uuid
+import zipfile
+from pathlib import Path
+from urllib.parse import quote, quote_plus
+
+import duckdb
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+import yaml
+
+from tests.conftest import REPO, require_service
+
+PERIOD = "2024-Q2"
+BASIC_LOGIN = "tthc_sync"
+
+
+# ---------------------------------------------------------------------------------------------
+# helpers: a second portal source, a PostgreSQL copy of the agency database, and the scan
+
+
+def _sources_file(folder: Path) -> Path:
+    """The project's registry plus a portal source authenticated with basic auth."""
+    doc = yaml.safe_load((REPO / "config" / "sources.yaml").read_text(encoding="utf-8"))
+    portal = next(s for s in doc["sources"] if s["id"] == "portal_dvc")
+    basic = {**portal, "id": "portal_basic", "connection_id": "tthc_portal_basic",
+             "description": "the same software synced by a second client with basic auth",
+             "covers": [{"level": "department", "units": ["000.00.01.H04"], "complete": False}]}
+    doc["sources"].append(basic)
+    path = folder / "sources.yaml"
+    path.write_text(yaml.safe_dump(doc, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def agency_mariadb(small_sample):
+    """The sample's agency table (personal-data columns included) in a MariaDB database
+    readable by a login whose password is a secret (MariaDB checks it; the local PostgreSQL
+    trusts every login); yields (user, password, database)."""
+    require_service("MariaDB", 3306, "sudo service mariadb start (root without password on 127.0.0.1)")
+    suffix = uuid.uuid4().hex[:8]
+    user, database = f"tthc_sec_{suffix}", f"tthc_sec_{suffix}"
+    password = f"my-Pw@{suffix}/:%+{uuid.uuid4().hex[:12]}"  # characters a URI must escape
+    admin = sa.create_engine("mysql+pymysql://root@127.0.0.1:3306/")
+    with admin.begin() as conn:
+        conn.exec_driver_sql(f"CREATE DATABASE `{database}`")
+        conn.execute(sa.text(f"CREATE USER '{user}'@'127.0.0.1' IDENTIFIED BY :password"), {"password": password})
+        conn.exec_driver_sql(f"GRANT SELECT ON `{database}`.* TO '{user}'@'127.0.0.1'")
+    owner = sa.create_engine(f"mysql+pymysql://root@127.0.0.1:3306/{database}")
+    try:
+        with sqlite3.connect(small_sample / "agency_db" / "agency.sqlite") as src:
+            frame = pd.read_sql_query("SELECT * FROM hs_hoso", src)
+        with owner.begin() as conn:
+            frame.to_sql("hs_hoso", conn, index=False)
+        yield user, password, database
+    finally:
+        owner.dispose()
+        with admin.begin() as conn:
+            conn.exec_driver_sql(f"DROP DATABASE IF EXISTS `{database}`")
+            conn.exec_driver_sql(f"DROP USER IF EXISTS '{user}'@'127.0.0.1'")
+        admin.dispose()
+
+
+@pytest.fixture
+def debug_logs():
+    """Every record of every logger at DEBUG, formatted with tracebacks, for the test."""
+    buffer = io.StringIO()
+    handler = logging.StreamHandler(buffer)
+    handler.setLevel(logging.DEBUG)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    loggers = [root] + [logging.getLogger(n) for n in ("urllib3", "requests", "sqlalchemy", "sqlalchemy.engine",
+                                                      "extractors", "tthc", "warehouse", "transforms")]
+    saved = [(lg, lg.level) for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.DEBUG)
+    root.addHandler(handler)
+    try:
+        yield buffer
+    finally:
+        root.removeHandler(handler)
+        for lg, level in saved:
+            lg.setLevel(level)
+
+
+def secret_forms(secret: str, login: str | None = None) -> set[str]:
+    """The secret as written, URL-encoded both ways, and as a basic-auth header carries it."""
+    forms = {secret, quote(secret, safe=""), quote_plus(secret), quote(secret)}
+    if login is not None:
+        forms.add(base64.b64encode(f"{login}:{secret}".encode()).decode())
+    return forms
+
+
+def readable_texts(root: Path) -> dict[str, str]:
+    """Every file under `root` as text: the raw bytes, and for containers that compress
+    (Parquet, DuckDB, .xlsx and other zips) the decoded contents too."""
+    texts: dict[str, str] = {}
+    for path in sorted(root.rglob("*")):
+        if not path.is_file():
+            continue
+        raw = path.read_bytes()
+        parts = [raw.decode("utf-8", errors="replace"), raw.decode("latin-1")]
+        if path.suffix == ".parquet":
+            parts.append(pd.read_parquet(path).to_csv(index=False))
+        elif path.suffix == ".duckdb":
+            with duckdb.connect(str(path), read_only=True) as con:
+                for schema, name in con.sql("SELECT table_schema, table_name FROM information_schema.tables").fetchall():
+                    parts.append(con.sql(f'SELECT * FROM "{schema}"."{name}"').df().to_csv(index=False))
+        elif zipfile.is_zipfile(path):
+            with zipfile.ZipFile(path) as archive:
+                parts += [archive.read(n).decode("utf-8", errors="replace") for n in archive.namelist()]
+        texts[str(path.relative_to(root))] = "\n".join(parts)
+    return texts
+
+
+def find(needles: set[str], texts: dict[str, str]) -> list[tuple[str, str]]:
+    """(where, needle, the text around it) for every needle found."""
+    return [(where, needle, text[max(0, text.index(needle) - 200):text.index(needle) + 100])
+            for where, text in texts.items() for needle in needles if needle and needle in text]
+
+
+def personal_values(sample: Path) -> list[str]:
+    values = (sample / "ground_truth" / "personal_values.txt").read_text(encoding="utf-8").split("\n")
+    return [v for v in values if len(v) >= 8]
+
+
+# ---------------------------------------------------------------------------------------------
+# leak tests
+
+
+def _connections(portal_port: int, basic_port: int, token: str, basic_password: str,
+                 db: tuple[str, str, str], host_with_credentials: bool = False) -> dict[str, str]:
+    user, password, database = db
+    basic = {"conn_type": "http", "host": "127.0.0.1", "port": basic_port, "schema": "http",
+             "login": BASIC_LOGIN, "password": basic_password, "extra": {"auth_type": "basic"}}
+    if host_with_credentials:  # an operator who pasted the credentials into the host field
+        basic = {"conn_type": "http", "extra": {"auth_type": "basic"},
+                 "host": f"http://{BASIC_LOGIN}:{quote(basic_password, safe='')}@127.0.0.1:{basic_port}"}
+    return {
+        "AIRFLOW_CONN_TTHC_PORTAL_DVC": json.dumps({
+            "conn_type": "http", "host": "127.0.0.1", "port": portal_port, "schema": "http",
+            "password": token, "extra": {"auth_type": "bearer"}}),
+        "AIRFLOW_CONN_TTHC_PORTAL_BASIC": json.dumps(basic),
+        "AIRFLOW_CONN_TTHC_AGENCY_DB_XD_TNMT":
+            f"mysql://{user}:{quote(password, safe='')}@127.0.0.1:3306/{database}?charset=utf8mb4",
+    }
+
+
+@pytest.fixture
+def servers(small_sample):
+    from tthc.sample.server import serve
+
+    token, basic_password = f"tok-{uuid.uuid4().hex}", f"basic-{uuid.uuid4().hex[:10]}:/@ +x"
+    portal, basic = serve(small_sample, token), serve(small_sample, basic_password)
+    try:
+        yield portal, basic, token, basic_password
+    finally:
+        portal.shutdown()
+        basic.shutdown()
+
+
+def test_no_secret_or_personal_value_reaches_logs_files_or_the_warehouse(
+        small_sample, agency_mariadb, servers, var, tmp_path, monkeypatch, capfd, debug_logs):
+    from tthc import pipeline
+
+    portal, basic, token, basic_password = servers
+    for key, value in _connections(portal.port, basic.port, token, basic_password, agency_mariadb).items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("TTHC_SOURCES_FILE", str(_sources_file(tmp_path)))
+    monkeypatch.setenv("TTHC_SOURCE_COMMUNE_SPREADSHEETS_PATH", str(small_sample / "spreadsheets"))
+
+    ctx = pipeline.make_context(PERIOD, run_id="manual__security")
+    summary = pipeline.run(ctx)
+
+    # every source landed with its credentials: the secrets were really used
+    landed = json.loads(ctx.path("sources.json").read_text(encoding="utf-8"))
+    assert landed["missing"] == {}, landed["missing"]
+    assert {"portal_dvc", "portal_basic", "agency_db_xd_tnmt", "commune_spreadsheets"} <= set(landed["landed"])
+    assert summary["published"] and (var / "publish" / PERIOD / "v1").is_dir()
+    assert portal.api_requests > 0 and basic.api_requests > 0
+
+    out, err = capfd.readouterr()
+    logs = debug_logs.getvalue()
+    assert "urllib3.connectionpool" in logs  # the debug logs really were captured
+    texts = readable_texts(var) | {"<stdout>": out, "<stderr>": err, "<logging>": logs,
+                                   "<summary>": json.dumps(summary, default=str)}
+    assert {"warehouse.duckdb"} <= set(texts) and any(k.startswith("runs/") for k in texts)
+    assert any(k.endswith(".xlsx") for k in texts) and any(k.startswith("landing/") for k in texts)
+    secrets_ = secret_forms(token) | secret_forms(basic_password, BASIC_LOGIN) | secret_forms(agency_mariadb[1])
+    assert find(secrets_, texts) == []
+
+    # personal data sent by the sources (the portal's JSON, the vendor table's columns) is
+    # nowhere: not landed, not in run folders or quarantine, not in the warehouse, not in
+    # the published files (decoded .xlsx included), not in any log
+    values = personal_values(small_sample)
+    assert values
+    leaked = find(set(values), texts)
+    assert leaked == [], f"personal values reached the pipeline's outputs: {leaked[:3]}"
+
+
+def test_a_failing_source_does_not_echo_its_credentials(
+        small_sample, agency_mariadb, servers, var, tmp_path, monkeypatch, capfd, debug_logs):
+    """Wrong token (401), wrong basic password given inside the host URL (401), wrong
+    database password: every error text, failed.json and finding stays free of them."""
+    from tthc import pipeline
+
+    portal, basic, _token, _basic_password = servers
+    user, _, database = agency_mariadb
+    wrong_token, wrong_basic, wrong_db = (f"wrong-tok-{uuid.uuid4().hex}", f"wrong-basic-{uuid.uuid4().hex[:8]}",
+                                          f"wrong-db-{uuid.uuid4().hex[:8]}@/:")
+    env = _connections(portal.port, basic.port, wrong_token, wrong_basic, (user, wrong_db, database),
+                       host_with_credentials=True)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("TTHC_SOURCES_FILE", str(_sources_file(tmp_path)))
+    monkeypatch.setenv("TTHC_SOURCE_COMMUNE_SPREADSHEETS_PATH", str(small_sample / "spreadsheets"))
+
+    ctx = pipeline.make_context(PERIOD, run_id="manual__failing")
+    errors = {}
+    for source_id in ("portal_dvc", "portal_basic", "agency_db_xd_tnmt"):
+        with pytest.raises(Exception) as caught:
+            pipeline.extract(ctx, source_id)
+        errors[source_id] = f"{caught.type.__name__}: {caught.value}\n{caught.getrepr(style='long')}"
+    assert "401" in errors["portal_dvc"] and "401" in errors["portal_basic"]
+    assert "Access denied" in errors["agency_db_xd_tnmt"]
+    pipeline.extract(ctx, "commune_spreadsheets")
+    pipeline.canonicalize(ctx)  # the failures become extract.source_missing findings
+    findings = pd.read_parquet(ctx.path("findings_canonicalize.parquet"))
+    assert set(findings.loc[findings["check_id"] == "extract.source_missing", "source_id"]) >= set(errors)
+
+    out, err = capfd.readouterr()
+    texts = readable_texts(var) | {"<stdout>": out, "<stderr>": err, "<logging>": debug_logs.getvalue()} | {
+        f"<error {k}>": v for k, v in errors.items()}
+    assert any(k.endswith("failed.json") for k in texts)
+    secrets_ = secret_forms(wrong_token) | secret_forms(wrong_basic, BASIC_LOGIN) | secret_forms(wrong_db)
+    assert find(secrets_, texts) == []
