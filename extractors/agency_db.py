@@ -13,6 +13,7 @@ import pyarrow as pa
 import sqlalchemy as sa
 
 from extractors.base import Manifest, ParquetLanding, SourceDataError, SourceUnavailable, now_utc
+from extractors.quarantine import quarantine_rejected
 from tthc.config import Source
 from tthc.connections import ConnectionInfo, get_connection
 from tthc.periods import Period
@@ -52,8 +53,22 @@ def _check_table(conn: sa.Connection, table: str, schema: str | None, wanted: li
         raise SourceDataError(f"{where}: table {table!r} does not have the registry's columns {missing}")
 
 
+def date_shape(fmt: str) -> str:
+    """A LIKE pattern that every date written with `fmt` matches ('%Y-%m-%d' → '____-__-__')."""
+    widths = {"Y": 4, "m": 2, "d": 2, "H": 2, "M": 2, "S": 2, "y": 2, "f": 6}
+    out, i = [], 0
+    while i < len(fmt):
+        if fmt[i] == "%" and i + 1 < len(fmt):
+            out.append("_" * widths.get(fmt[i + 1], 1) if fmt[i + 1] in widths else "%")
+            i += 2
+        else:
+            out.append("_" if fmt[i] in "%_" else fmt[i])
+            i += 1
+    return "".join(out)
+
+
 def extract(source: Source, period: Period, folder: Path, run_id: str,
-            updated_since: datetime | None = None) -> Manifest:
+            updated_since: datetime | None = None, quarantine_dir: Path | None = None) -> Manifest:
     """Land the period's dossiers (or, with `updated_since`, those updated since then)."""
     spec = source.spec
     columns: dict[str, str] = {k: _identifier(v, f"column for {k}", source.id) for k, v in spec["columns"].items()}
@@ -71,10 +86,17 @@ def extract(source: Source, period: Period, folder: Path, run_id: str,
     fmt = spec.get("date_format")
     bind = (lambda d: d.strftime(fmt)) if fmt else (lambda d: d)
     received, finished = c[columns["received_at"]], c[columns["finished_at"]]
+    in_window = [received < bind(end), sa.or_(finished.is_(None), finished >= bind(start))]
+    if fmt:
+        # dates stored as text compare as text: a value not shaped like date_format ("không rõ",
+        # "02/04/2024") would fall in or out of the window by its first letters. Such rows are
+        # landed, and canonicalize reports them, rather than silently left out.
+        shape = date_shape(fmt)
+        in_window = [sa.or_(in_window[0], sa.not_(received.like(shape))),
+                     sa.or_(in_window[1], sa.not_(finished.like(shape)))]
     query = (
         sa.select(*[c[name].label(key) for key, name in columns.items()])
-        .where(received < bind(end))
-        .where(sa.or_(finished.is_(None), finished >= bind(start)))
+        .where(*in_window)
         .order_by(c[columns[KEY]])
     )
     if updated_since is not None:
@@ -82,6 +104,7 @@ def extract(source: Source, period: Period, folder: Path, run_id: str,
     schema = pa.schema([pa.field(key, pa.string()) for key in columns])
     landing = ParquetLanding(folder / "dossiers.parquet", schema)
     chunk = int(spec.get("chunk_size", 20000))
+    rejected: list[dict] = []
     conn_info = get_connection(source.connection_id)
     engine = sa.create_engine(engine_url(conn_info))
     shown = f"sqlite:{conn_info.host or conn_info.schema}" if conn_info.conn_type == "sqlite" \
@@ -100,10 +123,15 @@ def extract(source: Source, period: Period, folder: Path, run_id: str,
             _check_table(conn, spec["table"], spec.get("schema"), list(columns.values()), where)
             keys = list(columns)
             updated = keys.index("updated_at") if "updated_at" in keys else None
+            ident = keys.index(KEY)
             newest = None
             try:
                 result = conn.execution_options(stream_results=True, yield_per=chunk).execute(query)
                 for rows in result.partitions(chunk):
+                    if any(r[ident] is None or str(r[ident]).strip() == "" for r in rows):
+                        rejected += [dict(zip(keys, (None if v is None else str(v) for v in r)))
+                                     for r in rows if r[ident] is None or str(r[ident]).strip() == ""]
+                        rows = [r for r in rows if r[ident] is not None and str(r[ident]).strip() != ""]
                     landing.write({k: [None if r[i] is None else str(r[i]) for r in rows] for i, k in enumerate(keys)})
                     stamps = [r[updated] for r in rows if r[updated] is not None] if updated is not None else []
                     if stamps:
@@ -116,10 +144,25 @@ def extract(source: Source, period: Period, folder: Path, run_id: str,
     finally:
         engine.dispose()
     file_info = landing.close()
+    vendor_key = columns[KEY]
+    errors = []
+    for record in rejected:
+        seen = ", ".join(f"{columns[k]}={v!r}" for k, v in record.items() if k != KEY and v is not None)
+        errors.append({
+            "message": f"{where}: table {spec['table']!r}: a row with {vendor_key} "
+                       f"{'NULL' if record[KEY] is None else repr(record[KEY])} (no dossier code; {seen}): not landed",
+            "file": f"table {spec['table']}", "sheet": None, "row": None, "column": vendor_key, "record_id": None,
+            "unit_code": record.get("unit_code"), "where": f"{source.id}: table {spec['table']}, column {vendor_key}"})
+    if rejected and quarantine_dir is not None:
+        path = quarantine_rejected(quarantine_dir, f"{source.id}_rejected_rows.jsonl", [
+            {"table": spec["table"], "reason": f"no dossier code ({vendor_key} is NULL or empty)", "fields": r}
+            for r in rejected])
+        for error in errors:
+            error["quarantined"] = str(path)
     return Manifest(
         source_id=source.id, kind=source.kind, period=period.as_dict(), status="ok", extracted_at=now_utc(),
-        run_id=run_id, files=[file_info], rows=file_info["rows"],
-        stats={"max_updated_at": _moment(newest, fmt, where),
+        run_id=run_id, files=[file_info], rows=file_info["rows"], errors=errors,
+        stats={"rejected_rows": len(rejected), "max_updated_at": _moment(newest, fmt, where),
                "updated_since": updated_since.isoformat() if updated_since else None},
     )
 

@@ -28,6 +28,7 @@ from urllib3.exceptions import MaxRetryError, ProtocolError, ResponseError
 from urllib3.util.retry import Retry
 
 from extractors.base import Manifest, ParquetLanding, SourceDataError, SourceUnavailable, now_utc
+from extractors.quarantine import quarantine_rejected
 from tthc.config import Source
 from tthc.connections import ConnectionInfo, get_connection
 from tthc.periods import Period
@@ -149,7 +150,13 @@ class Client:
                 retry = self._again(retry, exc, where, "the response is not valid JSON")
                 continue
             if not isinstance(body, dict) or not isinstance(body.get("data"), list):
-                raise SourceDataError(f"{where}: expected a JSON object with a 'data' list")
+                got = f"'data' is a JSON {type(body.get('data')).__name__}" if isinstance(body, dict) \
+                    else f"a JSON {type(body).__name__}"
+                raise SourceDataError(f"{where}: expected a JSON object with a 'data' list, got {got}: "
+                                      f"{response.text[:200]}")
+            total = body.get("total")
+            if total is not None and (isinstance(total, bool) or not isinstance(total, int) or total < 0):
+                raise SourceDataError(f"{where}: 'total' is {total!r}, expected a count of dossiers")
             return body
 
     def _again(self, retry: BoundedRetry, exc: Exception, where: str, what: str | None = None) -> BoundedRetry:
@@ -179,6 +186,8 @@ class PassResult:
     totals: list[int] = field(default_factory=list)
     repeated: int = 0
     max_updated: str | None = None
+    # records that cannot be landed (not an object, no MaHoSo): (page, index, reason, kept fields)
+    rejected: list[tuple[int, int, str, dict | None]] = field(default_factory=list)
 
     def drift(self) -> str | None:
         """Why this pass cannot be trusted, or None."""
@@ -186,13 +195,26 @@ class PassResult:
             return f"the reported total changed while paging ({self.totals[0]} → {self.totals[-1]})"
         if self.repeated:
             return f"{self.repeated} records came again or out of {KEY} order"
-        if self.totals and self.rows != self.totals[-1]:
-            return f"the API reported {self.totals[-1]} dossiers but {self.rows} were extracted"
+        if self.totals and self.rows + len(self.rejected) != self.totals[-1]:
+            return f"the API reported {self.totals[-1]} dossiers but {self.rows + len(self.rejected)} were extracted"
         return None
 
 
+def _rejection(record) -> tuple[str | None, dict | None]:
+    """Why a record cannot be landed (None when it can), and the fields that may be kept of it."""
+    if not isinstance(record, dict):
+        return f"the record is a JSON {type(record).__name__}, not an object", None
+    kept = {n: record.get(n) for n in KEPT_FIELDS if n in record}
+    dossier_id = record.get(KEY)
+    if dossier_id is None or dossier_id == "":
+        return f"no {KEY} (the dossier code)", kept
+    if not isinstance(dossier_id, str):
+        return f"{KEY} is {dossier_id!r} (a JSON {type(dossier_id).__name__}), expected the dossier code as text", kept
+    return None, kept
+
+
 def extract(source: Source, period: Period, folder: Path, run_id: str,
-            updated_since: datetime | None = None) -> Manifest:
+            updated_since: datetime | None = None, quarantine_dir: Path | None = None) -> Manifest:
     """Land the period's dossiers (or, with `updated_since`, those updated since then)."""
     spec = source.spec
     style = spec.get("pagination", "page")
@@ -227,10 +249,21 @@ def extract(source: Source, period: Period, folder: Path, run_id: str,
     finally:
         client.close()
     file_info = landing.close()
+    errors = [{"message": f"{source.id}: {client.url} page {page} record {index}: {why}: not landed",
+               "file": f"{client.url} page {page}", "sheet": None, "row": index, "column": KEY,
+               "record_id": (fields or {}).get(KEY), "unit_code": (fields or {}).get("MaCoQuan"),
+               "where": f"{source.id}: page {page}, record {index}"}
+              for page, index, why, fields in result.rejected]
+    if result.rejected and quarantine_dir is not None:
+        path = quarantine_rejected(quarantine_dir, f"{source.id}_rejected_records.jsonl", [
+            {"page": page, "record": index, "reason": why, "fields": fields}
+            for page, index, why, fields in result.rejected])
+        for error in errors:
+            error["quarantined"] = str(path)
     return Manifest(
         source_id=source.id, kind=source.kind, period=period.as_dict(), status="ok", extracted_at=now_utc(),
-        run_id=run_id, files=[file_info], rows=file_info["rows"],
-        stats={"pagination": style, "pages": result.pages, "passes": len(drifts) + 1, "drift": drifts,
+        run_id=run_id, files=[file_info], rows=file_info["rows"], errors=errors,
+        stats={"rejected_records": len(result.rejected), "pagination": style, "pages": result.pages, "passes": len(drifts) + 1, "drift": drifts,
                "reported_total": result.totals[-1] if result.totals else None, "duplicates_dropped": result.repeated,
                "http_calls": client.calls,
                "max_updated_at": _moment(result.max_updated),
@@ -270,9 +303,11 @@ def _one_pass(client: Client, params: dict, style: str, landing: ParquetLanding,
             result.pages += 1
             kept = []
             for i, record in enumerate(records):
-                dossier_id = record.get(KEY) if isinstance(record, dict) else None
-                if not isinstance(dossier_id, str) or not dossier_id:
-                    raise SourceDataError(f"{where} record {i + 1}: no {KEY}")
+                why, fields = _rejection(record)
+                if why is not None:
+                    result.rejected.append((page, i + 1, why, fields))
+                    continue
+                dossier_id = record[KEY]
                 if seen is not None:
                     if dossier_id in seen:
                         result.repeated += 1

@@ -34,7 +34,8 @@ def extract_source(source: Source, period: Period, var: Path, run_id: str, setti
         with staged_landing(final) as folder:
             if source.kind in RECORD_EXTRACTORS:
                 module, key = RECORD_EXTRACTORS[source.kind]
-                manifest = module.extract(source, period, folder, run_id, updated_since=since)
+                manifest = module.extract(source, period, folder, run_id, updated_since=since,
+                                          quarantine_dir=var / "quarantine" / period.label / source.id)
                 if since is not None:
                     manifest = _merge(manifest, final, folder, key)
                 manifest.stats.setdefault("mode", "full")

@@ -11,6 +11,7 @@ whole and goes to quarantine.
 """
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import os
@@ -49,7 +50,11 @@ _REF = re.compile(r"^\$?([A-Z]{1,3})\$?(\d+)$")
 _ROMAN = {"i": 1, "ii": 2, "iii": 3, "iv": 4}
 _TOTAL_LABELS = ("tổng cộng", "tổng số", "cộng")
 _END_LABELS = ("ghi chú", "người lập biểu", "chủ tịch", "thủ trưởng")
-MAX_FILE_BYTES = 20 * 1024 * 1024
+MAX_FILE_BYTES = 20 * 1024 * 1024  # registry option max_file_bytes
+MAX_UNPACKED_BYTES = 200 * 1024 * 1024  # registry option max_unpacked_bytes: what an .xlsx may declare it unpacks to
+MAX_RATIO = 100  # a workbook part compressed more than this (and over 1 MB unpacked) is a zip bomb
+# a formula that reads another workbook: ='[1]Sheet1'!C5, ='C:\x\[book.xlsx]Sheet1'!C5, =[book.xlsx]Sheet1!C5
+_EXTERNAL_REF = re.compile(r"\[[^\]]+\][^!]*!")
 
 # What the header above each numbered column may say (domain.md §3); a header that names
 # another group or another part is a different layout.
@@ -118,29 +123,58 @@ def normalise(text) -> str:
     return re.sub(r"\s+", " ", unicodedata.normalize("NFC", str(text or ""))).strip().lower()
 
 
-def load_sheets(path: Path) -> list[Sheet]:
+@dataclass(frozen=True)
+class Limits:
+    """How big an input may be before it is refused unread (registry options of the source)."""
+
+    max_file_bytes: int = MAX_FILE_BYTES
+    max_unpacked_bytes: int = MAX_UNPACKED_BYTES
+    max_ratio: float = MAX_RATIO
+
+    @classmethod
+    def from_spec(cls, spec: dict) -> "Limits":
+        return cls(**{k: type(getattr(cls, k))(spec[k]) for k in cls.__dataclass_fields__ if spec.get(k) is not None})
+
+
+def load_sheets(path: Path, limits: Limits = Limits()) -> list[Sheet]:
     """The sheets of a .xlsx or .csv file; LayoutError when it cannot be read as one."""
     size = path.stat().st_size
     if size == 0:
         raise LayoutError("the file is empty")
-    if size > MAX_FILE_BYTES:
-        raise LayoutError(f"the file is {size} bytes, more than the {MAX_FILE_BYTES} a Biểu 06 can be")
+    if size > limits.max_file_bytes:
+        raise LayoutError(f"the file is {size} bytes, more than the {limits.max_file_bytes} a Biểu 06 can be "
+                          f"(registry option max_file_bytes): not read")
     suffix = path.suffix.lower()
     if suffix == ".csv":
         return [_csv_sheet(path)]
     if suffix not in SUFFIXES:
         raise LayoutError(f"unsupported file type {path.suffix!r}: expected a .xlsx or .csv Biểu 06")
-    return _xlsx_sheets(path)
+    return _xlsx_sheets(path, limits)
 
 
-def _xlsx_sheets(path: Path) -> list[Sheet]:
+def check_zip(path: Path, limits: Limits = Limits()) -> None:
+    """Refuse a zip bomb from the archive's directory alone, before any part is inflated: the
+    sizes the members declare, and how much each claims to expand."""
     try:
         with zipfile.ZipFile(path) as archive:
-            unpacked = sum(info.file_size for info in archive.infolist())
-    except zipfile.BadZipFile:
-        raise LayoutError("not an .xlsx workbook (not a zip archive)") from None
-    if unpacked > 20 * MAX_FILE_BYTES:
-        raise LayoutError(f"the workbook unpacks to {unpacked} bytes: refused as a possible zip bomb")
+            members = archive.infolist()
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, OSError) as exc:
+        raise LayoutError(f"not an .xlsx workbook (not a zip archive: {exc})") from None
+    unpacked = sum(info.file_size for info in members)
+    if unpacked > limits.max_unpacked_bytes:
+        raise LayoutError(f"the workbook declares it unpacks to {unpacked} bytes ({len(members)} parts), more than "
+                          f"{limits.max_unpacked_bytes} (registry option max_unpacked_bytes): refused as a zip bomb, "
+                          f"not unpacked")
+    for info in members:
+        ratio = info.file_size / max(info.compress_size, 1)
+        if info.file_size > 1024 * 1024 and ratio > limits.max_ratio:
+            raise LayoutError(f"part {info.filename!r} expands {ratio:.0f} times ({info.compress_size} → "
+                              f"{info.file_size} bytes), more than {limits.max_ratio:g} (registry option max_ratio): "
+                              f"refused as a zip bomb, not unpacked")
+
+
+def _xlsx_sheets(path: Path, limits: Limits = Limits()) -> list[Sheet]:
+    check_zip(path, limits)
     try:
         workbook = CalamineWorkbook.from_path(str(path))
         formulas = load_workbook(path, read_only=True, data_only=False)
@@ -166,33 +200,61 @@ def _xlsx_sheets(path: Path) -> list[Sheet]:
     return sheets
 
 
-def _csv_sheet(path: Path) -> Sheet:
-    raw = path.read_bytes()
+def decode_csv(raw: bytes) -> str:
+    """UTF-8 (with or without BOM), UTF-16 with a BOM (Excel's "Unicode text"), else
+    Windows-1258; anything else is refused with the offending byte's offset."""
+    if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        try:
+            return raw.decode("utf-16")
+        except UnicodeDecodeError as exc:
+            raise LayoutError(f"the CSV starts with a UTF-16 byte-order mark but is not UTF-16: {exc.reason} "
+                              f"at byte {exc.start}") from None
+    if b"\x00" in raw[:65536]:
+        at = raw.index(b"\x00")
+        guess = "UTF-16 without a byte-order mark" if raw[1:200:2].count(0) > 40 or raw[0:200:2].count(0) > 40 \
+            else "a binary file"
+        raise LayoutError(f"the CSV has NUL bytes (first at byte {at}): it looks like {guess}; expected text in "
+                          f"UTF-8 or Windows-1258 (save it as 'CSV UTF-8')")
     try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        text = raw.decode("cp1258")  # Excel on Vietnamese Windows; NFC normalisation handles its combining marks
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as utf8:
+        try:
+            return raw.decode("cp1258")  # Excel on Vietnamese Windows; NFC normalisation handles its combining marks
+        except UnicodeDecodeError as exc:
+            raise LayoutError(
+                f"the CSV is neither UTF-8 (byte 0x{raw[utf8.start]:02x} at {utf8.start}) nor Windows-1258 "
+                f"(byte 0x{raw[exc.start]:02x} at {exc.start} is not a character there): save it as 'CSV UTF-8'"
+            ) from None
+
+
+def _csv_sheet(path: Path) -> Sheet:
+    text = decode_csv(path.read_bytes())
     try:
         dialect = csv.Sniffer().sniff(text[:8192], delimiters=",;\t")
     except csv.Error:
         dialect = csv.excel
     cells = {}
-    for r, row in enumerate(csv.reader(io.StringIO(text), dialect), start=1):
-        for c, value in enumerate(row, start=1):
-            if value.strip():
-                cells[(r, c)] = unicodedata.normalize("NFC", value)
+    r = 1
+    try:
+        for r, row in enumerate(csv.reader(io.StringIO(text), dialect), start=1):
+            for c, value in enumerate(row, start=1):
+                if value.strip():
+                    cells[(r, c)] = unicodedata.normalize("NFC", value)
+    except csv.Error as exc:
+        raise LayoutError(f"the CSV cannot be read at line {r}: {exc}") from None
     return Sheet(path.stem, cells)
 
 
 def read_workbook(path: Path, field_codes: dict[str, str],
-                  quarter: Callable[[str], Period] | None = None) -> tuple[list[dict], list[ExtractError], list[ExtractError]]:
+                  quarter: Callable[[str], Period] | None = None,
+                  limits: Limits = Limits()) -> tuple[list[dict], list[ExtractError], list[ExtractError]]:
     """Rows of one file (one per field, plus its total row), the cell errors and the warnings."""
     rows: list[dict] = []
     errors: list[ExtractError] = []
     warnings: list[ExtractError] = []
     found_sheet = False
     placed: dict[tuple, tuple[str, int]] = {}
-    for sheet in load_sheets(path):
+    for sheet in load_sheets(path, limits):
         header_row, columns = _find_column_numbers(sheet)
         if header_row is None:
             continue
@@ -213,6 +275,8 @@ def read_workbook(path: Path, field_codes: dict[str, str],
             values = {n: sheet.value(r, c) for n, c in columns.items() if n >= 3}
             empty = all(v is None or str(v).strip() in ("", "-") for v in values.values())
             if empty and not label_text:
+                continue
+            if context.merged_in_row(r):
                 continue
             is_total = label_text in _TOTAL_LABELS
             field_code = None if is_total else field_codes.get(label_text)
@@ -258,6 +322,37 @@ class _Context:
     errors: list[ExtractError]
     warnings: list[ExtractError]
     uncached: list[tuple] = field(default_factory=list)
+    reported_merges: set = field(default_factory=set)
+    blanked: set = field(default_factory=set)  # cells of a merged range in the table: their figures are unknown
+
+    def merged_in_row(self, r: int) -> bool:
+        """A merged range in a row of the table (a field or total row) is an error naming it: a
+        figure per cell is expected, so its figures are unknown. True when the row is not read
+        at all (its label is the lower part of a range merged across rows)."""
+        figures = {c for n, c in self.columns.items() if n >= 3}
+        label_col = self.columns[2]
+        skip = False
+        for r1, c1, r2, c2 in self.sheet.merged:
+            across_figures = any(c1 <= c <= c2 for c in figures)
+            down_labels = r2 > r1 and c1 <= label_col <= c2
+            if not (r1 <= r <= r2) or not (across_figures or down_labels):
+                continue  # STT and label merged side by side is harmless
+            span = f"{get_column_letter(c1)}{r1}:{get_column_letter(c2)}{r2}"
+            if r > r1 and c1 <= label_col <= c2:
+                skip = True
+            if (r1, c1, r2, c2) not in self.reported_merges:
+                self.reported_merges.add((r1, c1, r2, c2))
+                shown = self.sheet.value(r1, c1)
+                self.errors.append(ExtractError(
+                    f"cells {span} are merged inside the table (showing {shown!r}): each figure and each field "
+                    f"needs its own cell; the figures of the merged cells are not read"
+                    + ((f", nor row {r2}" if r2 == r1 + 1 else f", nor rows {r1 + 1}–{r2}") + " under the merged label"
+                       if r2 > r1 and c1 <= label_col <= c2 else ""),
+                    file=self.path.name, sheet=self.sheet.title, row=r1, column=get_column_letter(c1),
+                    unit_code=self.unit_code))
+            self.blanked.update((rr, cc) for rr in range(r1, r2 + 1) for cc in range(c1, c2 + 1)
+                                if cc != label_col and cc != self.columns.get(1))
+        return skip
 
     def report_uncached(self) -> None:
         """One warning per sheet: a file never recalculated has every formula without a value."""
@@ -273,8 +368,16 @@ class _Context:
 
     def figure(self, r: int, number: int, name: str) -> int | None:
         c = self.columns[number]
+        if (r, c) in self.blanked:
+            return None
         cached = self.sheet.value(r, c)
         formula = self.sheet.formulas.get((r, c))
+        if formula is not None and _EXTERNAL_REF.search(formula):
+            self.errors.append(ExtractError(
+                f"{name}: the formula {formula} reads another workbook (an external link): its value "
+                f"({cached!r} when last saved) cannot be checked here; type the figure or copy the values in",
+                **self._where(r, number)))
+            return None
         try:
             value = parse_count(cached)
         except NotACount as exc:
@@ -446,6 +549,7 @@ def extract(source: Source, period: Period, folder: Path, run_id: str, settings:
     base = repo_path(os.environ.get(f"TTHC_SOURCE_{source.id.upper()}_PATH") or source.spec["path"])
     inbox = base / period.label
     codes = field_codes_by_name(settings)
+    limits = Limits.from_spec(source.spec)
     landing = ParquetLanding(folder / "figures.parquet", LANDING_SCHEMA)
     errors: list[ExtractError] = []
     warnings: list[ExtractError] = []
@@ -453,13 +557,15 @@ def extract(source: Source, period: Period, folder: Path, run_id: str, settings:
     read = 0
     for path in files:
         try:
-            rows, cell_errors, cell_warnings = read_workbook(path, codes, settings.period)
+            rows, cell_errors, cell_warnings = read_workbook(path, codes, settings.period, limits)
             mismatched = {(r["period_start"], r["period_end"]) for r in rows} - {(period.start, period.end)}
             if mismatched:
                 start, end = next(iter(mismatched))
+                future = f"; that period has not ended yet (today is {date.today():%d/%m/%Y})" \
+                    if end > date.today() else ""
                 raise LayoutError(
                     f"the workbook reports {start:%d/%m/%Y} – {end:%d/%m/%Y}, expected {period.label} "
-                    f"({period.start:%d/%m/%Y} – {period.end:%d/%m/%Y})")
+                    f"({period.start:%d/%m/%Y} – {period.end:%d/%m/%Y}){future}")
         except LayoutError as exc:
             message = f"{path.name}: {exc}"
             errors.append(ExtractError(message, path.name, quarantined=quarantine(path, quarantine_dir, message)))

@@ -6,7 +6,9 @@ kept with the value unknown.
 """
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import duckdb
 import pyarrow as pa
@@ -27,19 +29,28 @@ PORTAL_COLUMNS = {
     "results_digitised": "DanhSachGiayToKetQua", "updated_at": "NgayCapNhat",
 }
 DATE_COLUMNS = ("received_at", "due_at", "finished_at", "returned_at", "updated_at")
+FUTURE_CHECKED = ("received_at", "finished_at", "returned_at", "updated_at")
+LOCAL = ZoneInfo("Asia/Ho_Chi_Minh")
 EXAMPLES = 5
 
 
 def canonical_dossiers(landed: dict[str, Manifest], settings: Settings, var: Path, period: Period,
-                       out: Path) -> tuple[int, list[Finding]]:
-    """Write every record source's canonical dossiers to `out`; returns the row count and findings."""
+                       out: Path, now: datetime | None = None) -> tuple[int, list[Finding]]:
+    """Write every record source's canonical dossiers to `out`; returns the row count and findings.
+    `now` (local time; the current time by default) is when a date becomes a date in the future."""
     con = duckdb.connect()
     findings: list[Finding] = []
     selects = []
+    now = now or datetime.now(LOCAL).replace(tzinfo=None)
     for source_id, manifest in sorted(landed.items()):
         source = settings.source(source_id)
         if source.kind not in ("http_api", "agency_db"):
             continue
+        for error in manifest.errors:  # records the extractor could not land (no dossier code…)
+            findings.append(Finding(
+                "extract.rejected_record", "warning", error["message"], period.start, period.end,
+                source_id=source_id, unit_code=error.get("unit_code"), columns=[error["column"]] if error.get("column") else [],
+                location=error.get("where")))
         path = var / "landing" / period.label / source_id / manifest.files[0]["path"]
         view = f"raw_{len(selects)}"
         con.read_parquet(str(path)).create_view(view)
@@ -64,7 +75,7 @@ def canonical_dossiers(landed: dict[str, Manifest], settings: Settings, var: Pat
                    st.canonical::SMALLINT AS status,
                    try_cast({q('fee_amount')} AS BIGINT) AS fee_amount,
                    coalesce({paid}, false) AS paid_online, {digitised} AS results_digitised,
-                   {q('channel')} AS raw_channel, {q('status')} AS raw_status,
+                   {q('channel')} AS raw_channel, {q('status')} AS raw_status, {q('fee_amount')} AS raw_fee_amount,
                    {', '.join(f'{q(c)} AS raw_{c}' for c in DATE_COLUMNS)}
             FROM {view} r
             LEFT JOIN {view}_status st ON st.raw = r."{names['status']}"
@@ -72,7 +83,7 @@ def canonical_dossiers(landed: dict[str, Manifest], settings: Settings, var: Pat
             LEFT JOIN (SELECT canonical FROM {view}_channel WHERE raw IS NULL) nullch ON true
         """
         con.execute(f"CREATE TEMP TABLE canon_{view} AS {select}", [source_id]).fetchall()
-        findings += _problems(con, f"canon_{view}", source_id, period)
+        findings += _problems(con, f"canon_{view}", source_id, period, now)
         selects.append(f"SELECT {', '.join(DOSSIER_COLUMNS)} FROM canon_{view}")
     if not selects:
         pq.write_table(DOSSIER_SCHEMA.empty_table(), out)
@@ -94,8 +105,10 @@ def _register_codes(con: duckdb.DuckDBPyConnection, name: str, codes: dict) -> N
     con.register(name, pa.table({"raw": pa.array(raw, pa.string()), "canonical": pa.array(canonical, pa.string())}))
 
 
-def _problems(con: duckdb.DuckDBPyConnection, table: str, source_id: str, period: Period) -> list[Finding]:
+def _problems(con: duckdb.DuckDBPyConnection, table: str, source_id: str, period: Period,
+              now: datetime) -> list[Finding]:
     checks = {
+        "fee_amount": ("raw_fee_amount IS NOT NULL AND fee_amount IS NULL", "raw_fee_amount", "a fee in VND"),
         "status": ("raw_status IS NOT NULL AND status IS NULL", "raw_status", "a status code of the source's mapping"),
         "channel": ("raw_channel IS NOT NULL AND channel IS NULL", "raw_channel", "a channel code of the source's mapping"),
         "unit_code": ("unit_code IS NULL", "NULL", "a unit code"),
@@ -114,6 +127,19 @@ def _problems(con: duckdb.DuckDBPyConnection, table: str, source_id: str, period
                 f"{source_id}: {count} hồ sơ có giá trị {column} không đọc được (cần {expected}); ví dụ: {shown}",
                 period.start, period.end, source_id=source_id, columns=[column], observed=str(count), expected=expected,
                 location=f"{source_id} landing, column {column}"))
+    # a moment that has not happened yet: a wrong clock or a typing error; due dates may be ahead
+    stamp = f"TIMESTAMP '{now:%Y-%m-%d %H:%M:%S}'"
+    for column in FUTURE_CHECKED:
+        count, examples = con.execute(
+            f"SELECT count(*), (list(struct_pack(id := dossier_id, value := raw_{column}::VARCHAR) ORDER BY dossier_id))"
+            f"[1:{EXAMPLES}] FROM {table} WHERE {column} > {stamp}").fetchall()[0]
+        if count:
+            shown = ", ".join(f"{e['id']}={e['value']!r}" for e in examples)
+            findings.append(Finding(
+                "records.date_in_future", "warning",
+                f"{source_id}: {count} hồ sơ có {column} sau thời điểm chạy ({now:%d/%m/%Y %H:%M}): ngày trong tương lai; "
+                f"ví dụ: {shown}", period.start, period.end, source_id=source_id, columns=[column], observed=str(count),
+                expected=f"{column} no later than {now:%Y-%m-%d %H:%M}", location=f"{source_id} landing, column {column}"))
     return findings
 
 
