@@ -38,7 +38,7 @@ def engine_url(conn: ConnectionInfo) -> sa.URL:
 
 
 def _identifier(name: str, what: str, source_id: str) -> str:
-    if not isinstance(name, str) or not _IDENTIFIER.match(name):
+    if not isinstance(name, str) or not _IDENTIFIER.fullmatch(name):  # fullmatch: "$" lets a newline through
         raise SourceDataError(f"{source_id}: {what} {name!r} is not a plain SQL identifier")
     return name
 
@@ -71,7 +71,8 @@ def extract(source: Source, period: Period, folder: Path, run_id: str,
             updated_since: datetime | None = None, quarantine_dir: Path | None = None) -> Manifest:
     """Land the period's dossiers (or, with `updated_since`, those updated since then)."""
     spec = source.spec
-    columns: dict[str, str] = {k: _identifier(v, f"column for {k}", source.id) for k, v in spec["columns"].items()}
+    columns: dict[str, str] = {_identifier(k, "canonical column name", source.id): _identifier(v, f"column for {k}", source.id)
+                               for k, v in spec["columns"].items()}
     for required in (KEY, "received_at", "finished_at") + (("updated_at",) if updated_since else ()):
         if required not in columns:
             raise SourceDataError(f"{source.id}: the registry's columns need {required!r}")
@@ -79,7 +80,7 @@ def extract(source: Source, period: Period, folder: Path, run_id: str,
     if personal:
         raise SourceDataError(f"{source.id}: the registry maps personal-data columns {sorted(personal)}: never selected")
     table = sa.table(_identifier(spec["table"], "table", source.id), *[sa.column(c) for c in columns.values()],
-                     schema=spec.get("schema"))
+                     schema=_identifier(spec["schema"], "schema", source.id) if spec.get("schema") else None)
     c = table.c
     start = datetime.combine(period.start, time.min)
     end = datetime.combine(period.end + timedelta(days=1), time.min)

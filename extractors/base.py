@@ -213,19 +213,23 @@ def merge_by_key(previous: Path, delta: Path, out: Path, key: str, schema: pa.Sc
     ordered by key; streamed through DuckDB so memory stays bounded."""
     import duckdb
 
+    from warehouse.sqlsafe import quote_identifier
+
     if key not in schema.names:
         raise ValueError(f"merge key {key!r} is not a landed column")
     con = duckdb.connect()
     try:
         con.execute("SET memory_limit = '512MB'")
         con.execute("SET preserve_insertion_order = true")
-        names = ", ".join(f'"{n}"' for n in schema.names)  # landed column names, fixed in code
+        # landed column names (wire fields, or the registry's canonical keys): checked and quoted
+        names = ", ".join(quote_identifier(n, what="landed column") for n in schema.names)
+        key_q = quote_identifier(key, what="merge key")
         reader = con.sql(
             f"""SELECT {names} FROM (
                     SELECT {names} FROM read_parquet($previous) p
-                    WHERE NOT EXISTS (SELECT 1 FROM read_parquet($delta) d WHERE d."{key}" = p."{key}")
+                    WHERE NOT EXISTS (SELECT 1 FROM read_parquet($delta) d WHERE d.{key_q} = p.{key_q})
                     UNION ALL SELECT {names} FROM read_parquet($delta))
-                ORDER BY "{key}" """,
+                ORDER BY {key_q} """,
             params={"previous": str(previous), "delta": str(delta)}).to_arrow_reader(10_000)
         landing = ParquetLanding(out, schema)
         for batch in reader:

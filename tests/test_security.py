@@ -256,3 +256,115 @@ def test_a_failing_source_does_not_echo_its_credentials(
     assert any(k.endswith("failed.json") for k in texts)
     secrets_ = secret_forms(wrong_token) | secret_forms(wrong_basic, BASIC_LOGIN) | secret_forms(wrong_db)
     assert find(secrets_, texts) == []
+
+
+# ---------------------------------------------------------------------------------------------
+# SQL is never assembled from configuration or data
+
+# path::function → why its formatted SQL takes nothing from configuration or data
+SQL_FORMATTING_ALLOWED = {
+    "bench/load_postgres.py::fresh_database": "benchmark script: the database name is made by the script (uuid)",
+    "bench/load_postgres.py::drop_database": "benchmark script: the database name is made by the script (uuid)",
+    "bench/validate.py::make_records": "benchmark script: sizes are integers of the script, paths are its own",
+    "transforms/canonicalize.py::canonical_dossiers":
+        "view names are raw_<n>; columns come from PORTAL_COLUMNS or the model through a local lambda, never from config",
+    "transforms/canonicalize.py::_problems":
+        "conditions and columns from the function's own table of checks (DATE_COLUMNS); the moment is a datetime",
+    "warehouse/db.py::copy_csv": "target is built by _bulk_insert from quote_qualified/quote_identifier",
+    "warehouse/load.py::_replace_reference": "table is one of the warehouse's own names written in load_period",
+    "warehouse/load.py::_stage_partition":
+        "partition names are fact_dossier_p<yyyymmdd>_<hex> made from a date and uuid; DDL takes no bind parameters",
+    "warehouse/load.py::_swap_partition": "same partition names; the FOR VALUES literal is date.isoformat()",
+    "warehouse/load.py::_load_period":
+        "target/staged come from PERIOD_TABLES (unknown names are refused first); columns from information_schema",
+    "warehouse/migrations/versions/0004_publish_views.py::upgrade": "migration DDL: column lists from FIGURES",
+}
+
+
+def test_no_sql_is_formatted_from_configuration_or_data():
+    from tests.sql_formatting import scan
+
+    offenders = scan(REPO)
+    unexplained = [f"{o.path}:{o.line} {o.function}: {o.code}" for o in offenders if o.key not in SQL_FORMATTING_ALLOWED]
+    assert unexplained == [], "SQL formatted from values: use bind parameters or warehouse.sqlsafe.quote_identifier"
+    stale = sorted(set(SQL_FORMATTING_ALLOWED) - {o.key for o in offenders})
+    assert stale == [], f"allowlist entries that no longer format SQL: remove them: {stale}"
+
+
+def test_the_sql_checker_catches_formatting_from_values(tmp_path):
+    from tests.sql_formatting import scan
+
+    (tmp_path / "bad.py").write_text('''
+import sqlalchemy as sa
+TABLE = "core.x"
+def f(conn, table, value, spec):
+    conn.execute(sa.text(f"SELECT * FROM {table}"))                  # a parameter
+    conn.exec_driver_sql("DELETE FROM x WHERE a = '%s'" % value)     # %-format
+    conn.execute("SELECT * FROM " + spec["table"])                    # concatenation from config
+    sql = "SELECT {} FROM t".format(value)
+    conn.execute(sql)                                                 # through a variable
+    for name in spec["columns"]:
+        conn.execute(f"SELECT {name} FROM t")                          # loop over config
+''', encoding="utf-8")
+    (tmp_path / "good.py").write_text('''
+import sqlalchemy as sa
+from warehouse.sqlsafe import quote_identifier
+TABLES = ("a", "b")
+def f(conn, name, value):
+    conn.execute(sa.text("SELECT * FROM t WHERE a = :v"), {"v": value})
+    for table in TABLES:
+        conn.execute(sa.text(f"DELETE FROM {table}"))
+    cols = ", ".join(quote_identifier(c) for c in name)
+    conn.execute(f"SELECT {cols} FROM {TABLES[0]}")
+''', encoding="utf-8")
+    found = scan(tmp_path)
+    assert {o.path for o in found} == {"bad.py"} and len(found) == 5, found
+
+
+@pytest.mark.parametrize("name", ["x; DROP TABLE y", '"a"', "a b", "a.b", "", "1abc", "a--", "é", "a" * 64, "a\n", None, 3])
+def test_identifiers_that_are_not_plain_are_refused(name):
+    from warehouse.sqlsafe import UnsafeIdentifier, quote_identifier
+
+    with pytest.raises(UnsafeIdentifier):
+        quote_identifier(name)
+
+
+@pytest.mark.parametrize("where", ["table", "column", "key", "schema"])
+@pytest.mark.parametrize("name", ["x; DROP TABLE y", '"a"', "a b", "hs_hoso --", "hs_hoso\n"])
+def test_the_agency_registry_refuses_identifiers_that_are_not_plain(where, name, tmp_path):
+    from extractors.agency_db import extract
+    from extractors.base import SourceDataError
+    from tthc.config import Source, load_settings
+
+    spec = dict(load_settings().source("agency_db_xd_tnmt").spec)
+    spec["columns"] = dict(spec["columns"])
+    if where == "table":
+        spec["table"] = name
+    elif where == "column":
+        spec["columns"]["field_code"] = name
+    elif where == "key":
+        spec["columns"][name] = "linh_vuc"
+    else:
+        spec["schema"] = name
+    period = load_settings().period(PERIOD)
+    with pytest.raises(SourceDataError, match="not a plain SQL identifier"):
+        extract(Source("agency_db_xd_tnmt", "agency_db", spec), period, tmp_path, "r1")
+
+
+@pytest.mark.parametrize("source_id", ["../x", "a/b", "A", "x y", "/etc", "", "portal\n", "..", 7])
+def test_source_ids_that_would_name_other_folders_are_refused(source_id, tmp_path):
+    from tthc.config import ConfigError, Settings
+
+    path = tmp_path / "sources.yaml"
+    path.write_text(yaml.safe_dump({"sources": [{"id": source_id, "kind": "spreadsheet"}]}), encoding="utf-8")
+    settings = Settings(REPO / "config" / "province.yaml", path)
+    with pytest.raises(ConfigError, match=r"sources\.yaml: sources\[0\]\.id"):
+        settings.sources
+
+
+@pytest.mark.parametrize("label", ["2024-Q2\n", "../2024-Q2", "2024-Q2/..", "2024-Q5", "2024-q2 ", "x"])
+def test_period_labels_that_are_not_quarters_are_refused(label):
+    from tthc.config import load_settings
+
+    with pytest.raises(ValueError, match="expected a quarter label"):
+        load_settings().period(label)

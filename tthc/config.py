@@ -6,6 +6,7 @@ config file, then the embedded default. Credentials are never read from config f
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -16,6 +17,7 @@ import yaml
 from tthc.periods import CONVENTIONS, Period, quarter
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+SOURCE_ID = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 
 
 class ConfigError(ValueError):
@@ -103,8 +105,18 @@ class Settings:
         doc = _read_yaml(self.sources_file)
         sources = []
         for i, spec in enumerate(doc.get("sources", [])):
-            if "id" not in spec or "kind" not in spec:
+            if not isinstance(spec, dict) or "id" not in spec or "kind" not in spec:
                 raise ConfigError(f"{self.sources_file}: source #{i + 1} needs an id and a kind")
+            # a source id names folders (landing, quarantine, watermarks) and rows: a plain name only
+            if not isinstance(spec["id"], str) or not SOURCE_ID.fullmatch(spec["id"]):
+                raise ConfigError(f"{self.sources_file}: sources[{i}].id {spec['id']!r} must match {SOURCE_ID.pattern} "
+                                  "(lower-case letters, digits, _): it names folders under var/")
+            if any(s.id == spec["id"] for s in sources):
+                raise ConfigError(f"{self.sources_file}: sources[{i}].id {spec['id']!r} is used twice")
+            for key in ("connection_id",):
+                if key in spec and not (isinstance(spec[key], str) and SOURCE_ID.fullmatch(spec[key])):
+                    raise ConfigError(f"{self.sources_file}: sources[{i}].{key} {spec[key]!r} must match "
+                                      f"{SOURCE_ID.pattern}: it names an Airflow connection / AIRFLOW_CONN_ variable")
             sources.append(Source(spec["id"], spec["kind"], spec))
         return sources
 

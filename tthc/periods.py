@@ -28,7 +28,7 @@ class Period:
 
 def quarter(label: str, convention: str) -> Period:
     """The quarter named by `label` under the province's cut-off convention."""
-    match = _LABEL.match(label or "")
+    match = _LABEL.fullmatch(label) if isinstance(label, str) else None  # fullmatch: no trailing newline
     if not match:
         raise ValueError(f"period {label!r}: expected a quarter label like 2024-Q3")
     year, q = int(match.group(1)), int(match.group(2))

@@ -10,6 +10,8 @@ from typing import Iterator
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import sqlalchemy as sa
+
+from warehouse.sqlsafe import quote_identifier, quote_qualified
 from alembic import command
 from alembic.config import Config
 from alembic.ddl.impl import DefaultImpl
@@ -104,18 +106,19 @@ def bulk_insert(conn: sa.Connection, table: str, data: pa.Table) -> int:
 def _bulk_insert(conn: sa.Connection, table: str, data: pa.Table) -> None:
     schema, name = table.split(".")
     columns = data.column_names
-    quoted = ", ".join(f'"{c}"' for c in columns)
+    quoted = ", ".join(quote_identifier(c, conn.dialect, "column") for c in columns)
+    target_q = quote_qualified(table, conn.dialect)
     dialect = conn.dialect.name
     if dialect == "duckdb":
         raw = conn.connection.dbapi_connection
         raw.register("_incoming", data)
         try:
             # DuckDB refuses new work on a connection with an unfetched result: close each one
-            conn.exec_driver_sql(f'INSERT INTO "{schema}"."{name}" ({quoted}) SELECT {quoted} FROM _incoming').close()
+            conn.exec_driver_sql(f"INSERT INTO {target_q} ({quoted}) SELECT {quoted} FROM _incoming").close()
         finally:
             raw.unregister("_incoming")
     elif dialect == "postgresql":
-        copy_csv(conn.connection.dbapi_connection.cursor(), f'"{schema}"."{name}" ({quoted})', data)
+        copy_csv(conn.connection.dbapi_connection.cursor(), f"{target_q} ({quoted})", data)
     else:
         target = sa.table(name, *[sa.column(c) for c in columns], schema=schema)
         conn.execute(sa.insert(target), data.to_pylist())

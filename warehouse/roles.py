@@ -6,13 +6,15 @@ import re
 
 import sqlalchemy as sa
 
+from warehouse.sqlsafe import quote_identifier
+
 _ROLE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 WRITABLE = ("staging", "core", "quality", "publish")
 READABLE = ("publish", "quality")
 
 
 def _role(name: str) -> str:
-    if not _ROLE.match(name):
+    if not isinstance(name, str) or not _ROLE.fullmatch(name):
         raise ValueError(f"role name {name!r}: expected lower-case letters, digits and underscores")
     return f'"{name}"'
 
@@ -27,7 +29,8 @@ def setup_roles(engine: sa.Engine, loader: str = "tthc_loader", analyst: str = "
             if not exists:
                 conn.exec_driver_sql(f"CREATE ROLE {_role(name)} NOLOGIN")
         database = conn.exec_driver_sql("SELECT current_database()").scalar()
-        conn.exec_driver_sql(f'GRANT CONNECT ON DATABASE "{database}" TO {loader_q}, {analyst_q}')
+        database_q = quote_identifier(database, conn.dialect, "database", plain=False)
+        conn.exec_driver_sql(f"GRANT CONNECT ON DATABASE {database_q} TO {loader_q}, {analyst_q}")
         for schema in WRITABLE:
             conn.exec_driver_sql(f"REVOKE ALL ON SCHEMA {schema} FROM PUBLIC")
             conn.exec_driver_sql(f"GRANT USAGE, CREATE ON SCHEMA {schema} TO {loader_q}")
