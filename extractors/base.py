@@ -8,8 +8,11 @@ records in the same order always give the same bytes and checksum.
 """
 from __future__ import annotations
 
+import errno
+import fcntl
 import hashlib
 import json
+import logging
 import os
 import shutil
 import uuid
@@ -33,6 +36,28 @@ class SourceUnavailable(RuntimeError):
 
 class SourceDataError(ValueError):
     """A source answered with data that cannot be read; the message names where."""
+
+
+class LandingWriteError(OSError):
+    """The landing area cannot be written (disk full, file too large, read-only, not a
+    folder); the message names the path. Nothing half-written is left in the landing."""
+
+
+# errors of the file system, not of the source (a network error is an OSError too)
+_DISK_ERRNOS = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOTDIR,
+                errno.EEXIST, errno.EIO}
+
+
+def _landing_error(exc: BaseException, path: Path) -> LandingWriteError | None:
+    if isinstance(exc, LandingWriteError) or not isinstance(exc, OSError) or isinstance(exc, ConnectionError):
+        return None
+    if exc.errno not in _DISK_ERRNOS:
+        return None
+    detail = exc.strerror or str(exc)
+    named = f" ({exc.filename})" if exc.filename and str(exc.filename) != str(path) else ""
+    error = LandingWriteError(f"cannot write the landing {path}: {detail}{named}")
+    error.errno = exc.errno
+    return error
 
 
 @dataclass
@@ -144,26 +169,84 @@ class ParquetLanding:
         self._writer.close()
 
 
+_IN_USE = ".in-use"
+
+
+def _sweep_abandoned(parent: Path, name: str) -> None:
+    """Remove the staging and old folders of `name` that no live process holds: left by an
+    extraction killed before it could clean up. A live one holds a `flock` on its `.in-use`."""
+    for stale in list(parent.glob(f".staging-{name}-*")) + list(parent.glob(f".old-{name}-*")):
+        marker = stale / _IN_USE
+        try:
+            fd = os.open(marker, os.O_RDONLY)
+        except FileNotFoundError:
+            fd = None
+        except OSError:
+            continue
+        try:
+            if fd is not None:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    continue  # another extraction of the same source is writing it now
+            shutil.rmtree(stale, ignore_errors=True)
+        finally:
+            if fd is not None:
+                os.close(fd)
+
+
 @contextmanager
 def staged_landing(final: Path) -> Iterator[Path]:
-    """A fresh folder that replaces `final` only if the block succeeds."""
-    final.parent.mkdir(parents=True, exist_ok=True)
+    """A fresh folder that replaces `final` only if the block succeeds. A file-system error
+    (disk full, file too large, not writable) becomes a LandingWriteError naming the path;
+    folders abandoned by a killed extraction are swept first."""
     staging = final.parent / f".staging-{final.name}-{uuid.uuid4().hex[:8]}"
-    staging.mkdir()
+    fd = None
     try:
-        yield staging
-    except BaseException:
+        final.parent.mkdir(parents=True, exist_ok=True)
+        _sweep_abandoned(final.parent, final.name)
+        staging.mkdir()
+        fd = os.open(staging / _IN_USE, os.O_RDWR | os.O_CREAT, 0o644)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+    except OSError as exc:
+        if fd is not None:
+            os.close(fd)
         shutil.rmtree(staging, ignore_errors=True)
-        raise
-    old = final.parent / f".old-{final.name}-{uuid.uuid4().hex[:8]}"
-    if final.exists():
-        os.replace(final, old)
-    os.replace(staging, final)
-    shutil.rmtree(old, ignore_errors=True)
+        raise (_landing_error(exc, final) or exc) from exc
+    try:
+        try:
+            yield staging
+        except BaseException as exc:
+            shutil.rmtree(staging, ignore_errors=True)
+            wrapped = _landing_error(exc, final)
+            if wrapped is not None:
+                raise wrapped from exc
+            raise
+        (staging / _IN_USE).unlink()
+        old = final.parent / f".old-{final.name}-{uuid.uuid4().hex[:8]}"
+        if final.exists():
+            os.replace(final, old)
+        os.replace(staging, final)
+        shutil.rmtree(old, ignore_errors=True)
+    finally:
+        os.close(fd)
 
 
 def record_failure(final: Path, manifest: Manifest) -> None:
-    """Note a failed extraction without destroying what an earlier run landed."""
+    """Note a failed extraction without destroying what an earlier run landed. When the
+    landing cannot be written at all (disk full, not a folder) the note is skipped with a log
+    line: the error being raised already says why."""
+    try:
+        _record_failure(final, manifest)
+    except OSError as exc:
+        try:
+            (final / ".failed.json.tmp").unlink(missing_ok=True)
+        except OSError:
+            pass
+        logging.getLogger(__name__).error("%s: could not record the failure in %s: %s", manifest.source_id, final, exc)
+
+
+def _record_failure(final: Path, manifest: Manifest) -> None:
     final.mkdir(parents=True, exist_ok=True)
     failed = final / "failed.json"
     tmp = final / ".failed.json.tmp"

@@ -32,14 +32,20 @@ def cmd_run(args) -> int:
     from tthc import pipeline
     from tthc.local_sources import ensure_sample, sample_connections
 
+    from tthc.locks import RunInProgress
+
     ctx = pipeline.make_context(args.period, warehouse_url=args.warehouse, note=args.reason,
                                  full_extract=args.full_extract)
-    if args.sample:
-        ensure_sample(args.seed, args.scale)
-        with sample_connections():
+    try:
+        if args.sample:
+            ensure_sample(args.seed, args.scale)
+            with sample_connections():
+                summary = pipeline.run(ctx)
+        else:
             summary = pipeline.run(ctx)
-    else:
-        summary = pipeline.run(ctx)
+    except RunInProgress as exc:
+        print(f"refused: {exc}", file=sys.stderr)
+        return 3
     _print_summary(summary)
     if args.json:
         print(json.dumps(summary, ensure_ascii=False, indent=1, default=str))

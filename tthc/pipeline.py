@@ -222,15 +222,20 @@ _FINDING_FILES = ("findings_canonicalize.parquet", "findings_validate.parquet", 
 
 
 def run(ctx: RunContext) -> dict:
-    """Every stage in order without a scheduler; a source that fails does not stop the others."""
-    for source_id in source_ids(ctx.settings):
-        try:
-            extract(ctx, source_id)
-        except Exception as exc:  # noqa: BLE001 - recorded in the landing area, reported as missing
-            log.error("source %s failed: %s", source_id, exc)
-    for stage in STAGES:
-        globals()[stage](ctx)
-    return summary(ctx)
+    """Every stage in order without a scheduler; a source that fails does not stop the others.
+    One run per period at a time: a second one raises `tthc.locks.RunInProgress` at once
+    (var/locks/<period>.lock); load and publish also wait on the warehouse's period lock."""
+    from tthc.locks import run_lock
+
+    with run_lock(ctx.var, ctx.period.label, ctx.run_id):
+        for source_id in source_ids(ctx.settings):
+            try:
+                extract(ctx, source_id)
+            except Exception as exc:  # noqa: BLE001 - recorded in the landing area, reported as missing
+                log.error("source %s failed: %s", source_id, exc)
+        for stage in STAGES:
+            globals()[stage](ctx)
+        return summary(ctx)
 
 
 def _with_lineage(table: pa.Table, ctx: RunContext) -> pa.Table:

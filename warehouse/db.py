@@ -56,7 +56,7 @@ def engine_for(url: str) -> Iterator[sa.Engine]:
 def migrate(engine: sa.Engine, revision: str = "head") -> None:
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
-    with engine.begin() as conn:
+    with _duckdb_lock(engine, "migrate"), engine.begin() as conn:
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, revision)
 
@@ -122,3 +122,62 @@ def _bulk_insert(conn: sa.Connection, table: str, data: pa.Table) -> None:
     else:
         target = sa.table(name, *[sa.column(c) for c in columns], schema=schema)
         conn.execute(sa.insert(target), data.to_pylist())
+
+
+def _advisory_key(name: str) -> int:
+    """A stable signed 64-bit key for pg_advisory_lock from a name."""
+    import hashlib
+
+    return int.from_bytes(hashlib.sha256(f"tthc:{name}".encode("utf-8")).digest()[:8], "big", signed=True)
+
+
+@contextmanager
+def warehouse_lock(engine: sa.Engine, period_label: str, what: str) -> Iterator[None]:
+    """Serialise the loads and publications of one period across processes and machines.
+
+    PostgreSQL: a session advisory lock keyed on the period, held on a connection of its own
+    for the block (a load is two transactions: staging, then the swap) and released by the
+    server if the process dies. DuckDB: a `flock` on `<file>.lock` beside the warehouse file
+    (DuckDB allows one writing process per file, and a load or publish opens it once per
+    transaction). Both wait for the other holder; other dialects take no lock.
+    """
+    dialect = engine.dialect.name
+    if dialect == "postgresql":
+        import logging
+
+        key = _advisory_key(f"period:{period_label}")
+        with engine.connect() as conn:
+            conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+            if not conn.execute(sa.text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar():
+                holder = conn.execute(sa.text(
+                    "SELECT a.pid, a.application_name, a.client_addr, a.backend_start FROM pg_locks l "
+                    "JOIN pg_stat_activity a ON a.pid = l.pid WHERE l.locktype = 'advisory' AND l.granted "
+                    "AND l.classid::bigint = :hi AND l.objid::bigint = :lo AND l.objsubid = 1"),
+                    {"hi": (key >> 32) & 0xFFFFFFFF, "lo": key & 0xFFFFFFFF}).first()
+                logging.getLogger(__name__).warning(
+                    "%s of %s waits for the warehouse lock held by server process %s", what, period_label,
+                    holder.pid if holder else "?")
+                conn.execute(sa.text("SELECT pg_advisory_lock(:k)"), {"k": key})
+            try:
+                yield
+            finally:
+                conn.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+    elif dialect == "duckdb":
+        with _duckdb_lock(engine, f"{what} of {period_label}"):
+            yield
+    else:
+        yield
+
+
+@contextmanager
+def _duckdb_lock(engine: sa.Engine, what: str) -> Iterator[None]:
+    """The writers' lock of a DuckDB warehouse file (`<file>.lock`); nothing for other warehouses.
+    Not reentrant: take it once per block."""
+    from tthc.locks import file_lock
+
+    path = engine.url.database if engine.dialect.name == "duckdb" else None
+    if not path or path == ":memory:":
+        yield
+        return
+    with file_lock(Path(f"{path}.lock"), f"the DuckDB warehouse {path} ({what})"):
+        yield

@@ -12,7 +12,7 @@ import pyarrow as pa
 import sqlalchemy as sa
 
 from tthc.periods import Period
-from warehouse.db import WarehouseLoadError, bulk_insert
+from warehouse.db import WarehouseLoadError, bulk_insert, warehouse_lock
 
 # target table → its staging twin
 PERIOD_TABLES = {
@@ -97,10 +97,19 @@ def _swap_partition(conn: sa.Connection, period: Period, staged: str) -> None:
 def load_period(engine: sa.Engine, period: Period, run_id: str, *, units: pd.DataFrame,
                 conversion: pd.DataFrame | None = None, fields: pd.DataFrame | None = None,
                 tables: dict[str, pa.Table | pd.DataFrame]) -> dict[str, int]:
-    """`tables` maps each of PERIOD_TABLES to this run's rows for the period."""
+    """`tables` maps each of PERIOD_TABLES to this run's rows for the period. Loads and
+    publications of one period wait for each other (`warehouse_lock`): two loads never
+    interleave their staging and swap."""
     unknown = set(tables) - set(PERIOD_TABLES)
     if unknown:
         raise ValueError(f"not period tables of the warehouse: {sorted(unknown)}")
+    with warehouse_lock(engine, period.label, f"load {run_id}"):
+        return _load_period(engine, period, run_id, units=units, conversion=conversion, fields=fields, tables=tables)
+
+
+def _load_period(engine: sa.Engine, period: Period, run_id: str, *, units: pd.DataFrame,
+                 conversion: pd.DataFrame | None, fields: pd.DataFrame | None,
+                 tables: dict[str, pa.Table | pd.DataFrame]) -> dict[str, int]:
     period_filter = {"start": period.start, "end": period.end}
     counts: dict[str, int] = {}
     partitioned = engine.dialect.name == "postgresql" and PARTITIONED_ON_POSTGRES in tables

@@ -23,7 +23,7 @@ import sqlalchemy as sa
 from tthc.model import FIGURES
 from tthc.periods import Period
 from transforms.indicators import INDICATOR_COLUMNS, indicators, record_counts_sql
-from warehouse.db import bulk_insert
+from warehouse.db import bulk_insert, warehouse_lock
 
 PUBLISHED_STATUSES = ("ok", "warning")
 UNIT_COLUMNS = ["unit_code", "unit_name", "unit_level", "period_start", "period_end", "vintage", "quality_status",
@@ -116,7 +116,14 @@ def publish_period(engine: sa.Engine, period: Period, run_id: str, publish_root:
                    sources: dict[str, str] | None = None, note: str | None = None,
                    publication: Publication | None = None) -> dict:
     """`sources`: a checksum of each source's landed data for the period, kept with the vintage
-    so that the next one can say which sources changed; `note`: the operator's reason."""
+    so that the next one can say which sources changed; `note`: the operator's reason.
+    Publications and loads of one period wait for each other (`warehouse_lock`)."""
+    with warehouse_lock(engine, period.label, f"publish {run_id}"):
+        return _publish_period(engine, period, run_id, publish_root, sources, note, publication)
+
+
+def _publish_period(engine: sa.Engine, period: Period, run_id: str, publish_root: Path,
+                    sources: dict[str, str] | None, note: str | None, publication: Publication | None) -> dict:
     sources = sources or {}
     publication = publication or Publication("", "", {})
     reason = None
@@ -241,6 +248,8 @@ def write_vintage_files(conn: sa.Connection, period: Period, vintage: int, folde
     form = form_rows(conn, period, publication.field_names)
     report = report_data(conn, period, vintage, tables, publication)
     folder.parent.mkdir(parents=True, exist_ok=True)
+    for stale in folder.parent.glob(f".staging-{folder.name}-*"):  # a publication killed while writing
+        shutil.rmtree(stale, ignore_errors=True)  # (publish_period holds the period's warehouse lock)
     staging = folder.parent / f".staging-{folder.name}-{uuid.uuid4().hex[:8]}"
     staging.mkdir()
     try:
