@@ -107,6 +107,17 @@ class Manifest:
         return path
 
 
+def inside(root: Path, name: str) -> Path:
+    """`root / name` for a name that came from a source (a file name, a quarantine name): it
+    must be a plain name that stays in `root`, never a path that writes elsewhere."""
+    if not name or name in (".", "..") or "/" in name or "\0" in name or os.sep in name:
+        raise ValueError(f"{name!r} is not a plain file name: nothing is written for it outside {root}")
+    path = root / name
+    if not path.resolve().is_relative_to(root.resolve()):
+        raise ValueError(f"{name!r} resolves outside {root}: nothing is written for it")
+    return path
+
+
 def landing_dir(var: Path, period: Period, source_id: str) -> Path:
     return var / "landing" / period.label / source_id
 

@@ -153,7 +153,7 @@ class Client:
                 got = f"'data' is a JSON {type(body.get('data')).__name__}" if isinstance(body, dict) \
                     else f"a JSON {type(body).__name__}"
                 raise SourceDataError(f"{where}: expected a JSON object with a 'data' list, got {got}: "
-                                      f"{response.text[:200]}")
+                                      f"{self.redact(response.text[:200])}")
             total = body.get("total")
             if total is not None and (isinstance(total, bool) or not isinstance(total, int) or total < 0):
                 raise SourceDataError(f"{where}: 'total' is {total!r}, expected a count of dossiers")

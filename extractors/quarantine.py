@@ -10,16 +10,18 @@ import json
 import os
 from pathlib import Path
 
+from extractors.base import inside
+
 
 def quarantine_rejected(quarantine_dir: Path, name: str, records: list[dict]) -> Path:
     quarantine_dir.mkdir(parents=True, exist_ok=True)
-    path = quarantine_dir / name
-    tmp = quarantine_dir / f".{name}.tmp"
+    path = inside(quarantine_dir, name)
+    tmp = inside(quarantine_dir, f".{name}.tmp")
     with open(tmp, "w", encoding="utf-8") as fh:
         for record in records:
             fh.write(json.dumps(record, ensure_ascii=False, default=str, sort_keys=True) + "\n")
     os.replace(tmp, path)
     reasons = sorted({r["reason"] for r in records})
-    (quarantine_dir / f"{name}.reason.txt").write_text(
+    inside(quarantine_dir, f"{name}.reason.txt").write_text(
         f"{len(records)} records not landed:\n" + "\n".join(f"- {r}" for r in reasons) + "\n", encoding="utf-8")
     return path

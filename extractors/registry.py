@@ -8,7 +8,7 @@ landed file (docs/extractors.md).
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from extractors import agency_db, http_api, spreadsheet
@@ -92,9 +92,22 @@ def _merge(delta: Manifest, final: Path, folder: Path, key: str) -> Manifest:
     return delta
 
 
+# Update moments are the source's wall clock, in its time zone: beyond a day ahead of now is no clock skew.
+FUTURE_WATERMARK = timedelta(days=1)
+
+
 def _keep_watermark(source: Source, period: Period, var: Path, manifest: Manifest, since: datetime | None) -> None:
+    """A watermark in the future (a record with an update moment typed years ahead) would make
+    every later incremental extraction skip the updates it should fetch: such a watermark is
+    not kept, so the next extraction of the period is a whole-period one."""
+    newest = manifest.stats.get("max_updated_at")
+    if newest and datetime.fromisoformat(newest).replace(tzinfo=None) > \
+            datetime.now(timezone.utc).replace(tzinfo=None) + FUTURE_WATERMARK:
+        log.warning("%s: newest update moment %s is in the future: no watermark kept, the next extraction "
+                    "of %s is a whole-period one", source.id, newest, period.label)
+        newest = None
     write_watermark(var, source.id, period, {
-        "max_updated_at": manifest.stats.get("max_updated_at"),
+        "max_updated_at": newest,
         "overlap_minutes": _overlap(source).total_seconds() / 60,
         "updated_since": since.isoformat() if since else None,
         "mode": manifest.stats["mode"],

@@ -29,7 +29,7 @@ from openpyxl import load_workbook
 from python_calamine import CalamineWorkbook, SheetTypeEnum, SheetVisibleEnum
 from openpyxl.utils import column_index_from_string, get_column_letter
 
-from extractors.base import ExtractError, Manifest, ParquetLanding, now_utc
+from extractors.base import ExtractError, Manifest, ParquetLanding, inside, now_utc
 from tthc.config import Settings, Source, repo_path
 from tthc.model import FIGURES, SUM_IDENTITIES
 from tthc.numbers import NotACount, parse_count
@@ -535,9 +535,9 @@ def field_codes_by_name(settings: Settings) -> dict[str, str]:
 
 def quarantine(path: Path, quarantine_dir: Path, reason: str) -> str:
     quarantine_dir.mkdir(parents=True, exist_ok=True)
-    target = quarantine_dir / path.name
+    target = inside(quarantine_dir, path.name)
     shutil.copy2(path, target)
-    (quarantine_dir / f"{path.name}.reason.txt").write_text(reason + "\n", encoding="utf-8")
+    inside(quarantine_dir, f"{path.name}.reason.txt").write_text(reason + "\n", encoding="utf-8")
     return str(target)
 
 

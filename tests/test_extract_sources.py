@@ -36,3 +36,18 @@ def test_sources_land_the_same_files_again_and_no_personal_data(small_sample, va
     blob = "\n".join(texts)
     assert len(texts) >= 8 and values
     assert [v for v in values if v in blob] == []
+
+
+def test_an_update_moment_in_the_future_keeps_no_watermark(var):
+    from extractors.base import read_watermark
+    from extractors.registry import _keep_watermark
+
+    settings = load_settings()
+    source, period = settings.source("portal_dvc"), settings.period("2024-Q2")
+    for newest, kept in (("2024-06-30T16:00:00", "2024-06-30T16:00:00"), ("2031-01-01T08:00:00", None)):
+        manifest = Manifest(source_id=source.id, kind=source.kind, period=period.as_dict(), status="ok",
+                            extracted_at="2024-07-02T00:00:00+00:00", run_id="r1",
+                            files=[{"path": "dossiers.parquet", "sha256": "x", "rows": 1}], rows=1,
+                            stats={"mode": "full", "max_updated_at": newest})
+        _keep_watermark(source, period, var, manifest, None)
+        assert read_watermark(var, source.id, period)["max_updated_at"] == kept

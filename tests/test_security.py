@@ -368,3 +368,52 @@ def test_period_labels_that_are_not_quarters_are_refused(label):
 
     with pytest.raises(ValueError, match="expected a quarter label"):
         load_settings().period(label)
+
+
+@pytest.mark.parametrize("name", ["../x", "../../etc/cron.d/x", "/tmp/x", "..", ".", "", "a/../../x", "x\0y"])
+def test_names_from_sources_cannot_write_outside_their_folder(name, tmp_path):
+    from extractors.base import inside
+    from extractors.quarantine import quarantine_rejected
+
+    root = tmp_path / "quarantine"
+    root.mkdir()
+    with pytest.raises(ValueError, match="plain file name|resolves outside"):
+        inside(root, name)
+    with pytest.raises(ValueError):
+        quarantine_rejected(root, name, [{"reason": "r", "MaHoSo": "1"}])
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["quarantine"]
+
+
+@pytest.mark.parametrize("run_id", ["..", ".", "../../../x", "manual__2024/../..", "a\nb"])
+def test_run_ids_cannot_name_a_folder_outside_the_runs(run_id, var):
+    from tthc.pipeline import make_context
+
+    ctx = make_context("2024-Q2", run_id=run_id)
+    runs = (var / "runs" / "2024-Q2").resolve()
+    assert ctx.run_dir.resolve().parent == runs
+
+
+def test_hostile_workbook_names_stay_in_quarantine(var, tmp_path, monkeypatch):
+    """File names are the one thing a commune fully controls: odd ones are read or refused in
+    place, and copies of refused ones land inside the quarantine folder."""
+    from extractors.registry import extract_source
+    from tthc.config import load_settings
+
+    inbox = tmp_path / "inbox" / "2024-Q2"
+    inbox.mkdir(parents=True)
+    monkeypatch.setenv("TTHC_SOURCE_COMMUNE_SPREADSHEETS_PATH", str(inbox.parent))
+    names = ["Bieu06_01279\n.xlsx", "-rf .xlsx", "Bieu06_01279 ..  .csv", "Bieu06_01279\\..\\..\\x.csv"]
+    for name in names + ["..xlsx"]:  # a dot file is skipped like Excel's ~$ lock files
+        (inbox / name).write_bytes(b"not a workbook")
+    outside = tmp_path / "outside.xlsx"
+    outside.write_bytes(b"not a workbook either")
+    (inbox / "link.xlsx").symlink_to(outside)
+    settings = load_settings()
+    extract_source(settings.source("commune_spreadsheets"), settings.period("2024-Q2"), var, "t1", settings)
+    quarantine = var / "quarantine" / "2024-Q2" / "commune_spreadsheets"
+    assert sorted(p.name for p in quarantine.iterdir() if not p.name.endswith(".reason.txt")) == \
+        sorted(names + ["link.xlsx"])
+    written = {p.resolve() for p in tmp_path.rglob("*") if p.is_file() and not p.is_symlink()}
+    allowed = (var.resolve(), inbox.resolve())
+    assert all(any(p.is_relative_to(a) for a in allowed) or p == outside.resolve() for p in written)
+    assert outside.read_bytes() == b"not a workbook either"

@@ -38,7 +38,8 @@ class RunContext:
 
     @property
     def run_dir(self) -> Path:
-        path = self.var / "runs" / self.period.label / re.sub(r"[^A-Za-z0-9_.-]+", "_", self.run_id)
+        name = re.sub(r"[^A-Za-z0-9_.-]+", "_", self.run_id).lstrip(".") or "_"
+        path = self.var / "runs" / self.period.label / name
         path.mkdir(parents=True, exist_ok=True)
         return path
 
