@@ -3,6 +3,7 @@
 Expected figures are computed here, independently of the pipeline, from the simulator's
 ground truth: every true dossier and the figures each commune wrote in its workbook.
 """
+import json
 import os
 from datetime import datetime, time, timedelta
 
@@ -27,12 +28,14 @@ def run(tmp_path_factory):
         from tthc.local_sources import ensure_sample, sample_connections
 
         sample = ensure_sample(seed=11, scale=0.05)
-        with sample_connections():
+        with sample_connections() as env:
+            token = json.loads(env["AIRFLOW_CONN_TTHC_PORTAL_DVC"])["password"]
             first = dags_test(PERIOD)
             tables_after_first = snapshot(var)
             second = dags_test(PERIOD)
         consumer = dags_test(PERIOD, "tthc_published_consumer")
-        yield {"var": var, "sample": sample, "codes": (first, second, consumer), "first": tables_after_first}
+        yield {"var": var, "sample": sample, "codes": (first, second, consumer), "first": tables_after_first,
+               "token": token}
     finally:
         if saved is None:
             os.environ.pop("TTHC_VAR_DIR", None)
@@ -207,6 +210,16 @@ def test_no_personal_data_reaches_landing_or_the_warehouse(run):
     blob = "\n".join(texts)
     leaked = [v for v in values if v in blob]
     assert leaked == [], f"personal values reached the pipeline's outputs: {leaked[:3]}"
+
+
+def test_the_api_token_is_in_no_airflow_log_or_output(run):
+    """Airflow's own task logs and metadata database too, not only what the pipeline writes."""
+    token = run["token"].encode()
+    files = [p for p in run["var"].rglob("*") if p.is_file()]
+    assert any(p.is_relative_to(run["var"] / "airflow") for p in files)
+    leaked = [str(p) for p in files if token in p.read_bytes()]
+    leaked += [str(p) for p in files if p.suffix == ".parquet" and run["token"] in pd.read_parquet(p).to_csv()]
+    assert leaked == []
 
 
 def test_the_official_workbook_carries_the_published_figures(run):
