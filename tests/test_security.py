@@ -270,6 +270,9 @@ SQL_FORMATTING_ALLOWED = {
         "view names are raw_<n>; columns come from PORTAL_COLUMNS or the model through a local lambda, never from config",
     "transforms/canonicalize.py::_problems":
         "conditions and columns from the function's own table of checks (DATE_COLUMNS); the moment is a datetime",
+    "warehouse/db.py::_bulk_insert":
+        "ParquetRows.select_sql: identifiers are the Parquet file's column names through quote_identifier, types "
+        "from SQL_TYPES; every value (constants, lookups, the file path) is a bind parameter",
     "warehouse/db.py::copy_csv": "target is built by _bulk_insert from quote_qualified/quote_identifier",
     "warehouse/load.py::_replace_reference": "table is one of the warehouse's own names written in load_period",
     "warehouse/load.py::_stage_partition":

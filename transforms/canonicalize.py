@@ -11,13 +11,17 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import duckdb
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from extractors.base import Manifest
+from tthc import duck
 from tthc.config import Settings
 from tthc.findings import Finding
 from tthc.model import BIEU06_COLUMNS, BIEU06_SCHEMA, DOSSIER_COLUMNS, DOSSIER_SCHEMA, FIGURES
+from tthc.duck import write_parquet
 from tthc.periods import Period
 
 # the national-portal sync shape is a standard: its names are fixed here, not per source
@@ -38,7 +42,7 @@ def canonical_dossiers(landed: dict[str, Manifest], settings: Settings, var: Pat
                        out: Path, now: datetime | None = None) -> tuple[int, list[Finding]]:
     """Write every record source's canonical dossiers to `out`; returns the row count and findings.
     `now` (local time; the current time by default) is when a date becomes a date in the future."""
-    con = duckdb.connect()
+    con = duck.connect()
     findings: list[Finding] = []
     selects = []
     now = now or datetime.now(LOCAL).replace(tzinfo=None)
@@ -68,35 +72,131 @@ def canonical_dossiers(landed: dict[str, Manifest], settings: Settings, var: Pat
             paid = f"{q('paid_online')} IN ('1', 'true', 'True')"
             digitised = f"{q('results_digitised')} IN ('1', 'true', 'True')"
         select = f"""
-            SELECT ? AS source_id, {q('dossier_id')} AS dossier_id, {q('procedure_code')} AS procedure_code,
+            SELECT src.source_id AS source_id, {q('dossier_id')} AS dossier_id, {q('procedure_code')} AS procedure_code,
                    {q('field_code')} AS field_code, {q('unit_code')} AS unit_code,
-                   coalesce(ch.canonical, CASE WHEN {q('channel')} IS NULL THEN nullch.canonical END) AS channel,
+                   coalesce(map_extract_value((SELECT map(list(raw), list(canonical)) FROM {view}_channel WHERE raw IS NOT NULL),
+                                              {q('channel')}),
+                            CASE WHEN {q('channel')} IS NULL THEN (SELECT any_value(canonical) FROM {view}_channel WHERE raw IS NULL) END)
+                       AS channel,
                    {', '.join(f'{date_expr(q(c))}::TIMESTAMP_S AS {c}' for c in DATE_COLUMNS)},
-                   st.canonical::SMALLINT AS status,
+                   map_extract_value((SELECT map(list(raw), list(canonical)) FROM {view}_status WHERE raw IS NOT NULL),
+                                     {q('status')})::SMALLINT AS status,
                    try_cast({q('fee_amount')} AS BIGINT) AS fee_amount,
                    coalesce({paid}, false) AS paid_online, {digitised} AS results_digitised,
                    {q('channel')} AS raw_channel, {q('status')} AS raw_status, {q('fee_amount')} AS raw_fee_amount,
                    {', '.join(f'{q(c)} AS raw_{c}' for c in DATE_COLUMNS)}
-            FROM {view} r
-            LEFT JOIN {view}_status st ON st.raw = r."{names['status']}"
-            LEFT JOIN {view}_channel ch ON ch.raw = r."{names['channel']}"
-            LEFT JOIN (SELECT canonical FROM {view}_channel WHERE raw IS NULL) nullch ON true
+            FROM {view} r CROSS JOIN {view}_source src
         """
-        con.execute(f"CREATE TEMP TABLE canon_{view} AS {select}", [source_id]).fetchall()
+        con.register(f"{view}_source", pa.table({"source_id": pa.array([source_id], pa.string())}))
+        # a view, not a table: the landed file is read once for the checks and once for the output;
+        # codes are looked up in maps, not joined, so that records keep the landing's order
+        con.execute(f"CREATE TEMP VIEW canon_{view} AS {select}").fetchall()
         findings += _problems(con, f"canon_{view}", source_id, period, now)
         selects.append(f"SELECT {', '.join(DOSSIER_COLUMNS)} FROM canon_{view}")
     if not selects:
         pq.write_table(DOSSIER_SCHEMA.empty_table(), out)
         return 0, findings
-    # one row per dossier and source: a later update of the same dossier replaces the earlier
+    # one row per dossier and source: a later update of the same dossier replaces the earlier.
+    # Landings are ordered by dossier id (docs/extractors.md): then the records stream through in
+    # order and repeated ids, which are adjacent, are settled as they pass, with no sort of the
+    # whole set. A landing out of order falls back to a window over every record.
     union = " UNION ALL ".join(selects)
-    table = con.sql(f"""
-        SELECT {', '.join(DOSSIER_COLUMNS)} FROM ({union})
-        QUALIFY row_number() OVER (PARTITION BY source_id, dossier_id ORDER BY updated_at DESC NULLS LAST) = 1
-        ORDER BY source_id, dossier_id
-    """).to_arrow_table()
-    pq.write_table(table.cast(DOSSIER_SCHEMA), out, compression="zstd")
-    return table.num_rows, findings
+    rows = _write_in_order(con.sql(f"SELECT {', '.join(DOSSIER_COLUMNS)} FROM ({union})"), out)
+    if rows is None:
+        rows = write_parquet(con.sql(f"""
+            SELECT {', '.join(DOSSIER_COLUMNS)} FROM ({union})
+            QUALIFY row_number() OVER (PARTITION BY source_id, dossier_id ORDER BY updated_at DESC NULLS LAST) = 1
+            ORDER BY source_id, dossier_id
+        """), out, DOSSIER_SCHEMA, compression="zstd")
+    return rows, findings
+
+
+class _OutOfOrder(Exception):
+    pass
+
+
+def _latest_of_runs(table: pa.Table) -> pa.Table:
+    """`table` ordered by (source_id, dossier_id): one row per key, the one updated last (nulls
+    last; ties: the first)."""
+    n = table.num_rows
+    if n < 2:
+        return table
+    keys = pc.binary_join_element_wise(table.column("source_id"), table.column("dossier_id"), "\x00")
+    same = np.asarray(pc.equal(keys.slice(0, n - 1), keys.slice(1)).to_numpy(zero_copy_only=False), dtype=bool)
+    if not same.any():
+        return table
+    in_run = np.concatenate([same, [False]]) | np.concatenate([[False], same])
+    rows = np.flatnonzero(in_run)  # the rows of every repeated key (few), in order
+    updated = table.column("updated_at").take(pa.array(rows)).to_pylist()
+    keep = np.ones(n, dtype=bool)
+    run: list[int] = []
+    for position, row in enumerate(rows):
+        run.append(position)
+        if row == n - 1 or not same[row]:  # the run ends here
+            best = max(run, key=lambda p: (updated[p] is not None, updated[p] or 0, -p))
+            for p in run:
+                keep[rows[p]] = p == best
+            run = []
+    return table.filter(pa.array(keep))
+
+
+def _write_in_order(relation, out: Path) -> int | None:
+    """Streams the records to `out` if they come ordered by (source_id, dossier_id), keeping the
+    latest update of a repeated id; None (and nothing written) if they do not."""
+    from tthc.duck import ROW_GROUP_ROWS
+
+    reader = relation.to_arrow_reader(100_000)
+    rows = 0
+    previous_key = None
+    carry: pa.Table | None = None
+    try:
+        with pq.ParquetWriter(out, DOSSIER_SCHEMA, compression="zstd") as writer:
+            pending: list[pa.Table] = []
+            pending_rows = 0
+
+            def emit(table: pa.Table, final: bool = False) -> None:
+                nonlocal pending, pending_rows, rows
+                if table.num_rows:
+                    pending.append(table)
+                    pending_rows += table.num_rows
+                while pending_rows >= ROW_GROUP_ROWS or (final and pending_rows):
+                    whole = pa.concat_tables(pending)
+                    take = min(ROW_GROUP_ROWS, whole.num_rows)
+                    writer.write_table(whole.slice(0, take), row_group_size=ROW_GROUP_ROWS)
+                    rows += take
+                    rest = whole.slice(take)
+                    pending, pending_rows = ([rest] if rest.num_rows else []), rest.num_rows
+
+            for batch in reader:
+                table = pa.Table.from_batches([batch]).cast(DOSSIER_SCHEMA)
+                if not table.num_rows:
+                    continue
+                keys = pc.binary_join_element_wise(table.column("source_id"), table.column("dossier_id"), "\x00")
+                n = table.num_rows
+                if n > 1 and not pc.all(pc.less_equal(keys.slice(0, n - 1), keys.slice(1))).as_py():
+                    raise _OutOfOrder()
+                first = keys[0].as_py()
+                if previous_key is not None and first < previous_key:
+                    raise _OutOfOrder()
+                last = keys[n - 1].as_py()
+                if carry is not None:
+                    table = pa.concat_tables([carry, table])
+                    keys = pc.binary_join_element_wise(table.column("source_id"), table.column("dossier_id"), "\x00")
+                    n = table.num_rows
+                # hold back the last key's rows: its run may go on in the next batch
+                tail = int(pc.sum(pc.equal(keys, last)).as_py())
+                carry = table.slice(n - tail)
+                emit(_latest_of_runs(table.slice(0, n - tail)))
+                previous_key = last
+            if carry is not None:
+                emit(_latest_of_runs(carry))
+            emit(DOSSIER_SCHEMA.empty_table(), final=True)
+            if rows == 0:
+                writer.write_table(DOSSIER_SCHEMA.empty_table())
+    except _OutOfOrder:
+        out.unlink(missing_ok=True)
+        return None
+    return rows
 
 
 def _register_codes(con: duckdb.DuckDBPyConnection, name: str, codes: dict) -> None:
@@ -115,11 +215,20 @@ def _problems(con: duckdb.DuckDBPyConnection, table: str, source_id: str, period
         "dossier_id": ("dossier_id IS NULL", "NULL", "a dossier code"),
         **{c: (f"raw_{c} IS NOT NULL AND {c} IS NULL", f"raw_{c}", "a date and time") for c in DATE_COLUMNS},
     }
-    findings = []
+    # every check in one pass over the records
+    stamp = f"TIMESTAMP '{now:%Y-%m-%d %H:%M:%S}'"
+    parts = []
     for column, (condition, raw, expected) in checks.items():
-        count, examples = con.execute(
-            f"SELECT count(*), (list(struct_pack(id := dossier_id, value := {raw}::VARCHAR)))[1:{EXAMPLES}] "
-            f"FROM {table} WHERE {condition}").fetchall()[0]
+        parts.append(f"count(*) FILTER (WHERE {condition})")
+        parts.append(f"(list(struct_pack(id := dossier_id, value := {raw}::VARCHAR)) FILTER (WHERE {condition}))[1:{EXAMPLES}]")
+    for column in FUTURE_CHECKED:
+        parts.append(f"count(*) FILTER (WHERE {column} > {stamp})")
+        parts.append(f"(list(struct_pack(id := dossier_id, value := raw_{column}::VARCHAR) ORDER BY dossier_id) "
+                     f"FILTER (WHERE {column} > {stamp}))[1:{EXAMPLES}]")
+    values = con.execute(f"SELECT {', '.join(parts)} FROM {table}").fetchall()[0]
+    findings = []
+    for i, (column, (condition, raw, expected)) in enumerate(checks.items()):
+        count, examples = values[2 * i], values[2 * i + 1]
         if count:
             shown = ", ".join(f"{e['id']}={e['value']!r}" for e in examples)
             findings.append(Finding(
@@ -128,11 +237,8 @@ def _problems(con: duckdb.DuckDBPyConnection, table: str, source_id: str, period
                 period.start, period.end, source_id=source_id, columns=[column], observed=str(count), expected=expected,
                 location=f"{source_id} landing, column {column}"))
     # a moment that has not happened yet: a wrong clock or a typing error; due dates may be ahead
-    stamp = f"TIMESTAMP '{now:%Y-%m-%d %H:%M:%S}'"
-    for column in FUTURE_CHECKED:
-        count, examples = con.execute(
-            f"SELECT count(*), (list(struct_pack(id := dossier_id, value := raw_{column}::VARCHAR) ORDER BY dossier_id))"
-            f"[1:{EXAMPLES}] FROM {table} WHERE {column} > {stamp}").fetchall()[0]
+    for j, column in enumerate(FUTURE_CHECKED):
+        count, examples = values[2 * (len(checks) + j)], values[2 * (len(checks) + j) + 1]
         if count:
             shown = ", ".join(f"{e['id']}={e['value']!r}" for e in examples)
             findings.append(Finding(

@@ -6,6 +6,7 @@ from pathlib import Path
 import duckdb
 import pyarrow.parquet as pq
 
+from tthc import duck
 from tthc.model import BIEU06_COLUMNS, BIEU06_SCHEMA, STATUSES_FINISHED, STATUSES_NOT_TAKEN_ON, \
     STATUSES_RESOLVED, STATUSES_RETURNED_WITHDRAWN
 from tthc.periods import Period
@@ -65,7 +66,7 @@ def derivation_sql(on_time_compare: str = "day") -> str:
 
 
 def derive_figures(dossiers_path: Path, period: Period, out: Path, on_time_compare: str = "day") -> int:
-    con = duckdb.connect()
+    con = duck.connect()
     con.read_parquet(str(dossiers_path)).create_view("dossiers")
     params = {
         "start": f"{period.start} 00:00:00",

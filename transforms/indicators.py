@@ -24,29 +24,45 @@ FROM_RECORDS = [
      "hồ sơ đã giải quyết trong kỳ (theo dữ liệu hồ sơ)"),
 ]
 
+# each dossier (source, id) once: first one row per unit and dossier saying what it was, then
+# counts of those rows (group aggregates, which spill to disk, rather than DISTINCT over every row)
 RECORD_COUNTS_SQL = """
-    SELECT {group} ,
-           count(DISTINCT d.source_id || '|' || d.dossier_id) FILTER (WHERE {received} AND d.fee_amount > 0) AS fee_dossiers,
-           count(DISTINCT d.source_id || '|' || d.dossier_id) FILTER (WHERE {received} AND d.fee_amount > 0
-                                                               AND d.paid_online) AS paid_online,
-           count(DISTINCT d.source_id || '|' || d.dossier_id) FILTER (WHERE {resolved}) AS resolved_records,
-           count(DISTINCT d.source_id || '|' || d.dossier_id) FILTER (WHERE {resolved} AND d.results_digitised) AS results_digitised
-    FROM core.fact_dossier d
-    JOIN core.unit_period_status s
-      ON s.unit_code = d.unit_code AND s.source_id = d.source_id
-     AND s.period_start = d.period_start AND s.period_end = d.period_end
-    WHERE d.period_start = :start AND d.period_end = :end AND s.basis = 'records'
-      AND s.quality_status IN ('ok', 'warning')
-    {group_by}
+    WITH per_unit AS (
+        SELECT d.unit_code, d.source_id, d.dossier_id,
+               bool_or({received} AND d.fee_amount > 0) AS fee,
+               bool_or({received} AND d.fee_amount > 0 AND d.paid_online) AS paid,
+               bool_or({resolved}) AS resolved,
+               bool_or({resolved} AND d.results_digitised) AS digitised
+        FROM core.fact_dossier d
+        JOIN core.unit_period_status s
+          ON s.unit_code = d.unit_code AND s.source_id = d.source_id
+         AND s.period_start = d.period_start AND s.period_end = d.period_end
+        WHERE d.period_start = :start AND d.period_end = :end AND s.basis = 'records'
+          AND s.quality_status IN ('ok', 'warning') AND d.source_id IS NOT NULL AND d.dossier_id IS NOT NULL
+        GROUP BY d.unit_code, d.source_id, d.dossier_id
+    ){outer}
+"""
+BY_UNIT = """
+    SELECT unit_code,
+           count(*) FILTER (WHERE fee) AS fee_dossiers, count(*) FILTER (WHERE paid) AS paid_online,
+           count(*) FILTER (WHERE resolved) AS resolved_records, count(*) FILTER (WHERE digitised) AS results_digitised
+    FROM per_unit GROUP BY unit_code
+"""
+WHOLE = """, per_dossier AS (
+        SELECT bool_or(fee) AS fee, bool_or(paid) AS paid, bool_or(resolved) AS resolved, bool_or(digitised) AS digitised
+        FROM per_unit GROUP BY source_id, dossier_id
+    )
+    SELECT (SELECT count(DISTINCT unit_code) FROM per_unit) AS units,
+           count(*) FILTER (WHERE fee) AS fee_dossiers, count(*) FILTER (WHERE paid) AS paid_online,
+           count(*) FILTER (WHERE resolved) AS resolved_records, count(*) FILTER (WHERE digitised) AS results_digitised
+    FROM per_dossier
 """
 RECEIVED = "d.received_at >= :first AND d.received_at < :after AND d.status NOT IN (1, 3)"
 RESOLVED = "d.finished_at >= :first AND d.finished_at < :after AND d.status IN (9, 10)"
 
 
 def record_counts_sql(by_unit: bool) -> str:
-    return RECORD_COUNTS_SQL.format(
-        group="d.unit_code" if by_unit else "count(DISTINCT d.unit_code) AS units",
-        group_by="GROUP BY d.unit_code" if by_unit else "", received=RECEIVED, resolved=RESOLVED)
+    return RECORD_COUNTS_SQL.format(outer=BY_UNIT if by_unit else WHOLE, received=RECEIVED, resolved=RESOLVED)
 
 
 def _rate(numerator, denominator):

@@ -14,6 +14,7 @@ import duckdb
 import pandas as pd
 import pyarrow as pa
 
+from tthc import duck
 from tthc.model import FIGURES
 from tthc.periods import Period
 from transforms.derive import derivation_sql
@@ -23,10 +24,12 @@ ROLLUP_COLUMNS = ["parent_code", "parent_level", "field_code", *FIGURES, "units_
                   "duplicates_removed"]
 
 
-def memberships(units: pd.DataFrame, province_code: str) -> pd.DataFrame:
-    """(parent, member) pairs: a district and its communes and itself; the province and every unit."""
+def memberships(units: pd.DataFrame, province_code: str | None) -> pd.DataFrame:
+    """(parent, member) pairs: a district and its communes and itself; the province and every unit.
+    With `province_code` None (national scope) each unit's parent is its own `province_code`."""
     reporting = units[units["level"].isin(LEVEL_RANK)]
-    province = reporting.assign(parent_code=province_code, parent_level="province")
+    province = reporting.assign(parent_code=province_code if province_code is not None else reporting["province_code"],
+                                parent_level="province")
     districts = reporting[reporting["level"] == "district"]
     in_district = reporting[(reporting["level"] == "commune") & reporting["parent_code"].isin(districts["unit_code"])]
     district_rows = pd.concat([
@@ -38,7 +41,7 @@ def memberships(units: pd.DataFrame, province_code: str) -> pd.DataFrame:
 
 
 def rollup(dossiers_path: Path, unit_status: pd.DataFrame, reconciled: pd.DataFrame, units: pd.DataFrame,
-           province_code: str, period: Period, on_time_compare: str = "day") -> pd.DataFrame:
+           province_code: str | None, period: Period, on_time_compare: str = "day") -> pd.DataFrame:
     members = memberships(units, province_code).merge(
         unit_status[["unit_code", "source_id", "basis", "quality_status"]], on="unit_code", how="left")
     published = members["quality_status"].isin(["ok", "warning"])
@@ -47,26 +50,38 @@ def rollup(dossiers_path: Path, unit_status: pd.DataFrame, reconciled: pd.DataFr
     counts["units_not_published"] = counts["units_total"] - counts["units_included"]
 
     record_members = members[published & (members["basis"] == "records")]
-    con = duckdb.connect()
+    con = duck.connect()
     try:
         con.register("members", pa.Table.from_pandas(
             record_members.assign(level_rank=record_members["unit_level"].map(LEVEL_RANK)), preserve_index=False))
         con.read_parquet(str(dossiers_path)).create_view("all_dossiers")
+        # a dossier kept once per parent: only the keys that repeat within a parent (few, or none)
+        # go through the window; every other record streams straight into the derivation
         con.execute("""
-            CREATE TEMP TABLE member_dossiers AS
+            CREATE TEMP VIEW member_dossiers AS
             SELECT m.parent_code, m.parent_level, m.level_rank, d.*
             FROM all_dossiers d JOIN members m ON m.unit_code = d.unit_code AND m.source_id = d.source_id
         """).fetchall()
         con.execute("""
+            CREATE TEMP TABLE repeated AS
+            SELECT parent_code, parent_level, source_id, dossier_id, count(*) AS n
+            FROM member_dossiers GROUP BY ALL HAVING count(*) > 1
+        """).fetchall()
+        con.execute("""
             CREATE TEMP VIEW dossiers AS
             SELECT * EXCLUDE (unit_code, parent_level, level_rank), parent_code || '|' || parent_level AS unit_code
-            FROM member_dossiers
-            QUALIFY row_number() OVER (PARTITION BY parent_code, parent_level, source_id, dossier_id
-                                       ORDER BY level_rank DESC, updated_at DESC NULLS LAST, unit_code) = 1
+            FROM (
+                SELECT md.* FROM member_dossiers md
+                ANTI JOIN repeated r USING (parent_code, parent_level, source_id, dossier_id)
+                UNION ALL BY NAME
+                SELECT * FROM (
+                    SELECT md.* FROM member_dossiers md
+                    SEMI JOIN repeated r USING (parent_code, parent_level, source_id, dossier_id))
+                QUALIFY row_number() OVER (PARTITION BY parent_code, parent_level, source_id, dossier_id
+                                           ORDER BY level_rank DESC, updated_at DESC NULLS LAST, unit_code) = 1)
         """).fetchall()
         duplicates = con.sql("""
-            SELECT parent_code, parent_level, count(*) - count(DISTINCT (source_id, dossier_id)) AS duplicates_removed
-            FROM member_dossiers GROUP BY ALL
+            SELECT parent_code, parent_level, sum(n - 1)::BIGINT AS duplicates_removed FROM repeated GROUP BY ALL
         """).df()
         params = {"start": f"{period.start} 00:00:00",
                   "end": f"{period.end.fromordinal(period.end.toordinal() + 1)} 00:00:00",

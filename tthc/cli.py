@@ -106,6 +106,22 @@ def cmd_validate(args) -> int:
     return validate_offline(args.files, args.format, load_settings())
 
 
+def cmd_bench(args) -> int:
+    """The core pipeline on N national synthetic dossiers against DuckDB alone (tthc/bench.py)."""
+    from pathlib import Path
+
+    from tthc.bench import bench, format_result
+
+    result = bench(args.records, seed=args.seed, warehouse=args.warehouse,
+                   memory_limit=args.memory_limit or None, threads=args.threads)
+    print(format_result(result))
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(result, ensure_ascii=False, indent=1, default=str), encoding="utf-8")
+        print(f"written to {args.json}")
+    return 0
+
+
 def _latest_run_dir(ctx) -> str | None:
     folder = var_dir() / "runs" / ctx.period.label
     runs = sorted((p for p in folder.glob("*") if (p / "published.json").exists()), key=lambda p: p.stat().st_mtime)
@@ -148,6 +164,15 @@ def main(argv: list[str] | None = None) -> int:
     validate.add_argument("files", nargs="+", metavar="FILE")
     validate.add_argument("--format", choices=("text", "json"), default="text")
     validate.set_defaults(func=cmd_validate)
+
+    bench = sub.add_parser("bench", help="national-scale benchmark: core stages on N synthetic dossiers vs DuckDB alone")
+    bench.add_argument("--records", type=int, required=True, help="synthetic dossier records to land")
+    bench.add_argument("--json", default=None, metavar="PATH", help="also write the figures as JSON")
+    bench.add_argument("--seed", type=int, default=2025)
+    bench.add_argument("--warehouse", default=None, help="SQLAlchemy URL (default: a fresh DuckDB file under var/bench)")
+    bench.add_argument("--memory-limit", default="1500MB", help="DuckDB memory_limit of every connection ('' for none)")
+    bench.add_argument("--threads", type=int, default=None, help="DuckDB threads (default: every core)")
+    bench.set_defaults(func=cmd_bench)
 
     for p in (run, sample, airflow_run):
         p.add_argument("--seed", type=int, default=2024)

@@ -70,6 +70,15 @@ class Settings:
         return str(self.province["code"])
 
     @property
+    def national(self) -> bool:
+        """`scope: national`: every province and commune of the unit lists, departments in each province."""
+        return self.province.get("scope", "province") == "national"
+
+    @property
+    def departments_per_province(self) -> list[dict[str, str]]:
+        return self.province_doc.get("departments_per_province", [])
+
+    @property
     def timezone(self) -> str:
         return self.province.get("timezone", "Asia/Ho_Chi_Minh")
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from tthc.config import Settings, default_warehouse_url, load_settings, var_dir
@@ -138,7 +139,9 @@ def reconcile(ctx: RunContext) -> dict:
     reconciled.to_parquet(ctx.path("reconciled.parquet"), index=False)
     decisions.to_parquet(ctx.path("unit_status.parquet"), index=False)
     _write_findings(ctx.path("findings_reconcile.parquet"), new)
-    rolled = rollup(ctx.path("dossiers.parquet"), decisions, reconciled, ctx.units_in_force, ctx.settings.province_code,
+    # national scope: each unit rolls up to its own province (for one province that is the configured one)
+    parent = None if ctx.settings.national else ctx.settings.province_code
+    rolled = rollup(ctx.path("dossiers.parquet"), decisions, reconciled, ctx.units_in_force, parent,
                     ctx.period, ctx.settings.on_time_compare)
     rolled.to_parquet(ctx.path("rollup.parquet"), index=False)
     audit = audit_reconciled(ctx, reconciled)
@@ -147,7 +150,7 @@ def reconcile(ctx: RunContext) -> dict:
 
 
 def load(ctx: RunContext) -> dict:
-    from warehouse.db import engine_for, migrate
+    from warehouse.db import ParquetRows, engine_for, migrate
     from warehouse.load import load_period
 
     decisions = pd.read_parquet(ctx.path("unit_status.parquet"))
@@ -155,7 +158,8 @@ def load(ctx: RunContext) -> dict:
     bieu06 = pa.concat_tables([_with_lineage(pq.read_table(ctx.path("derived.parquet")), ctx),
                                pq.read_table(ctx.path("self_reported.parquet"))])
     tables = {
-        "core.fact_dossier": _with_lineage(pq.read_table(ctx.path("dossiers.parquet")), ctx),
+        # streamed from the run's file batch by batch: memory does not grow with the dossiers
+        "core.fact_dossier": ParquetRows(ctx.path("dossiers.parquet"), {"landed_file": _lineage_lookup(ctx)}),
         "core.fact_bieu06": bieu06,
         "core.unit_period_status": decisions.drop(columns=["has_rows"]),
         "core.bieu06_reconciled": pd.read_parquet(ctx.path("reconciled.parquet")).drop(columns=["unit_name", "unit_level"]),
@@ -178,6 +182,8 @@ def _conversion(ctx: RunContext) -> pd.DataFrame:
     for problem in problems:
         log.warning("reference data: %s", problem)
     reform = ReferenceFiles.find(ctx.settings.reference_data).reform_date
+    if ctx.settings.national:
+        return table.assign(effective_from=reform)
     codes = set(ctx.units["unit_code"])
     mine = table[table["new_code"].isin(codes) | table["old_code"].isin(codes)]
     mine = mine[(mine["new_province_code"] == ctx.settings.province_code) |
@@ -239,11 +245,25 @@ def run(ctx: RunContext) -> dict:
         return summary(ctx)
 
 
+def _landed_files(ctx: RunContext) -> dict[str, str]:
+    landed = json.loads(ctx.path("sources.json").read_text(encoding="utf-8"))["landed"]
+    return {source: f"landing/{ctx.period.label}/{source}/{info['files'][0]['path']}" for source, info in landed.items()}
+
+
+def _lineage_lookup(ctx: RunContext):
+    from warehouse.db import Lookup
+
+    return Lookup("source_id", tuple(_landed_files(ctx).items()))
+
+
 def _with_lineage(table: pa.Table, ctx: RunContext) -> pa.Table:
     """Names the landed file each record-based row came from."""
     landed = json.loads(ctx.path("sources.json").read_text(encoding="utf-8"))["landed"]
     files = {source: f"landing/{ctx.period.label}/{source}/{info['files'][0]['path']}" for source, info in landed.items()}
-    column = pa.array([files.get(s) for s in table.column("source_id").to_pylist()], pa.string())
+    sources = pa.array(list(files), pa.string())
+    # vectorised lookup: a source without a landed file gives null
+    column = pc.take(pa.array(list(files.values()), pa.string()),
+                     pc.index_in(table.column("source_id").cast(pa.string()), value_set=sources))
     if "landed_file" in table.column_names:
         return table.set_column(table.column_names.index("landed_file"), "landed_file", column)
     return table.append_column("landed_file", column)

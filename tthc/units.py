@@ -92,22 +92,26 @@ def units_for_province(settings: Settings) -> pd.DataFrame:
     """Unit dimension rows (both unit systems) for the configured province."""
     files = ReferenceFiles.find(settings.reference_data)
     code = settings.province_code
+    national = settings.national
     old_codes = [str(c).zfill(2) for c in settings.province.get("codes_before_reform", [code])]
     last_old_day = files.reform_date - timedelta(days=1)
     rows: list[dict] = []
 
     old = _old_communes(files.old_communes)
-    old = old[old["Mã TP"].isin(old_codes)]
+    if not national:
+        old = old[old["Mã TP"].isin(old_codes)]
     for (pcode, pname), _ in old.groupby(["Mã TP", "Tỉnh Thành Phố"]):
         rows.append(_unit(pcode, pname, "province", None, pcode, BEGINNING, last_old_day))
     for (dcode, dname, pcode), _ in old.groupby(["Mã QH", "Quận Huyện", "Mã TP"]):
         rows.append(_unit(dcode, dname, "district", pcode, pcode, BEGINNING, last_old_day))
     for rec in old.itertuples(index=False):
+        if not _clean(rec[5]):
+            continue  # a district without communes (island districts) has a row with no commune code
         rows.append(_unit(rec[5], rec[4], "commune", rec[3], rec[1], BEGINNING, last_old_day))
 
     for province in _new_units(files.new_units):
         pcode = str(province["code"]).zfill(2)
-        if pcode != code:
+        if pcode != code and not national:
             continue
         rows.append(_unit(pcode, province["name"], "province", None, pcode, files.reform_date, OPEN_END))
         for ward in province.get("wards", []):
@@ -115,10 +119,22 @@ def units_for_province(settings: Settings) -> pd.DataFrame:
 
     for dept in settings.departments:
         rows.append(_unit(dept["code"], dept["name"], "department", code, code, BEGINNING, OPEN_END))
+    if national:  # the same departments in every province of the new system, under the province's suffix
+        for province in _new_units(files.new_units):
+            pcode = str(province["code"]).zfill(2)
+            for dept in settings.departments_per_province:
+                dcode = national_department_code(dept["code"], pcode)
+                rows.append(_unit(dcode, f"{dept['name']} {province['name']}", "department", pcode, pcode,
+                                  BEGINNING, OPEN_END))
     frame = pd.DataFrame(rows, columns=UNIT_COLUMNS)
     if frame.empty:
         raise ReferenceDataError(f"{settings.reference_data}: no units for province {code}")
     return frame
+
+
+def national_department_code(number: str, province_code: str) -> str:
+    """An illustrative electronic identifier of a province's department: `000.00.<number>.H<province>`."""
+    return f"000.00.{number}.H{province_code}"
 
 
 def _unit(code, name, level, parent, province, valid_from, valid_to) -> dict:

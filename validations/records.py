@@ -12,6 +12,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
+from tthc import duck
 from tthc.model import STATUSES_FINISHED, STATUS_REFUSED
 from tthc.periods import Period
 
@@ -50,7 +51,7 @@ def record_counts(dossiers: Path, period: Period, field_codes: list[str],
     `landed_ids` maps a source to its landed Parquet file and the names of its dossier-id and
     unit columns there, before de-duplication (canonicalize keeps one record per source and id, so a dossier that a source
     lists under two units is only visible there)."""
-    con = duckdb.connect()
+    con = duck.connect()
     con.execute("SET threads TO 2")
     con.read_parquet(str(dossiers)).create_view("dossiers")
     con.register("fields", pd.DataFrame({"code": pd.Series(field_codes, dtype="string")}))

@@ -3,12 +3,16 @@ warehouse/migrations; `migrate()` brings any warehouse to the newest one."""
 from __future__ import annotations
 
 import io
+import os
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
 import sqlalchemy as sa
 
 from warehouse.sqlsafe import quote_identifier, quote_qualified
@@ -39,6 +43,11 @@ def make_engine(url: str) -> sa.Engine:
         path = Path(url.removeprefix("duckdb:///"))
         if str(path) not in ("", ":memory:"):
             path.parent.mkdir(parents=True, exist_ok=True)
+        # the same bounds as the stages' own connections (tthc.duck), when they are set
+        config = {key: os.environ[env] for key, env in (("memory_limit", "TTHC_DUCKDB_MEMORY_LIMIT"),
+                  ("threads", "TTHC_DUCKDB_THREADS"), ("temp_directory", "TTHC_DUCKDB_TEMP_DIR")) if os.environ.get(env)}
+        if config:
+            return sa.create_engine(url, poolclass=sa.pool.NullPool, connect_args={"config": config})
         return sa.create_engine(url, poolclass=sa.pool.NullPool)
     return sa.create_engine(url, pool_pre_ping=True)
 
@@ -76,7 +85,7 @@ def current_revision(engine: sa.Engine) -> str | None:
         return conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar()
 
 
-def copy_csv(cursor, target: str, data: pa.Table, batch_rows: int = 100_000) -> None:
+def copy_csv(cursor, target: str, data: "pa.Table | ParquetRows", batch_rows: int = 100_000) -> None:
     """PostgreSQL COPY fed with CSV that Arrow encodes batch by batch (an empty unquoted field
     is NULL, a quoted one an empty string)."""
     options = pacsv.WriteOptions(include_header=False)
@@ -87,11 +96,111 @@ def copy_csv(cursor, target: str, data: pa.Table, batch_rows: int = 100_000) -> 
             copy.write(sink.getbuffer())
 
 
+@dataclass(frozen=True)
+class Constant:
+    """A column with one value on every row."""
+
+    value: object
+    type: pa.DataType
+
+
+@dataclass(frozen=True)
+class Lookup:
+    """A text column looked up from another text column of the row (null where the key is not in `mapping`)."""
+
+    key: str
+    mapping: tuple[tuple[str, str], ...]
+
+
+SQL_TYPES = {pa.string(): "VARCHAR", pa.date32(): "DATE"}
+
+
+class ParquetRows:
+    """The rows of a Parquet file plus columns set on every row (`Constant`, `Lookup`; a column
+    of the file with the same name is replaced), never read whole into memory: DuckDB reads
+    the file itself (`select_sql`), PostgreSQL gets it batch by batch through COPY."""
+
+    def __init__(self, path: Path, columns: dict | None = None, batch_rows: int = 100_000):
+        self.path, self.columns, self.batch_rows = Path(path), dict(columns or {}), batch_rows
+
+    def with_columns(self, **columns) -> "ParquetRows":
+        return ParquetRows(self.path, {**self.columns, **columns}, self.batch_rows)
+
+    def _apply(self, table: pa.Table) -> pa.Table:
+        for name, spec in self.columns.items():
+            if isinstance(spec, Constant):
+                column = pa.array([spec.value] * table.num_rows, spec.type)
+            else:
+                keys = pa.array([k for k, _ in spec.mapping], pa.string())
+                values = pa.array([v for _, v in spec.mapping], pa.string())
+                column = pc.take(values, pc.index_in(table.column(spec.key).cast(pa.string()), value_set=keys))
+            if name in table.column_names:
+                table = table.set_column(table.column_names.index(name), name, column)
+            else:
+                table = table.append_column(name, column)
+        return table
+
+    @property
+    def num_rows(self) -> int:
+        return pq.read_metadata(self.path).num_rows
+
+    @property
+    def schema(self) -> pa.Schema:
+        return self._apply(pq.read_schema(self.path).empty_table()).schema
+
+    @property
+    def column_names(self) -> list[str]:
+        return self.schema.names
+
+    def to_batches(self, batch_rows: int | None = None) -> Iterator[pa.RecordBatch]:
+        for batch in pq.ParquetFile(self.path).iter_batches(batch_size=batch_rows or self.batch_rows):
+            yield from self._apply(pa.Table.from_batches([batch])).to_batches()
+
+    def reader(self) -> pa.RecordBatchReader:
+        return pa.RecordBatchReader.from_batches(self.schema, self.to_batches())
+
+    def to_pylist(self) -> list[dict]:
+        return [row for batch in self.to_batches() for row in batch.to_pylist()]
+
+    def select_sql(self, dialect) -> tuple[str, list[str], list]:
+        """`SELECT … FROM read_parquet(?)` for DuckDB: the column names, the statement's
+        parameters (the file path last). Identifiers are the file's and checked, values are bound."""
+        names = pq.read_schema(self.path).names
+        params: list = []
+        expressions = {}
+        for name, spec in self.columns.items():
+            if isinstance(spec, Constant):
+                expressions[name] = "CAST(? AS " + SQL_TYPES[spec.type] + ")"
+                params.append(spec.value)
+            else:
+                key = quote_identifier(spec.key, dialect, "column")
+                expressions[name] = f"list_extract(CAST(? AS VARCHAR[]), list_position(CAST(? AS VARCHAR[]), {key}))"
+                params += [[v for _, v in spec.mapping], [k for k, _ in spec.mapping]]
+        ordered, parts = [], []
+        for name in names:
+            ordered.append(name)
+            parts.append(expressions.get(name) or quote_identifier(name, dialect, "column"))
+        for name in self.columns:
+            if name not in names:
+                ordered.append(name)
+                parts.append(expressions[name])
+        # parameters in the order the placeholders appear
+        by_name = {}
+        i = 0
+        for name, spec in self.columns.items():
+            n = 1 if isinstance(spec, Constant) else 2
+            by_name[name] = params[i:i + n]
+            i += n
+        bound = [p for name in ordered if name in self.columns for p in by_name[name]]
+        select = ", ".join(parts)
+        return f"SELECT {select} FROM read_parquet(?)", ordered, [*bound, str(self.path)]
+
+
 class WarehouseLoadError(RuntimeError):
     """Rows were refused by the warehouse; the transaction they were part of is rolled back."""
 
 
-def bulk_insert(conn: sa.Connection, table: str, data: pa.Table) -> int:
+def bulk_insert(conn: sa.Connection, table: str, data: "pa.Table | ParquetRows") -> int:
     """Insert an Arrow table in bulk inside the caller's transaction: DuckDB reads the Arrow
     data directly, PostgreSQL gets COPY. `table` is one of the warehouse's own qualified names."""
     if data.num_rows == 0:
@@ -103,7 +212,7 @@ def bulk_insert(conn: sa.Connection, table: str, data: pa.Table) -> int:
     return data.num_rows
 
 
-def _bulk_insert(conn: sa.Connection, table: str, data: pa.Table) -> None:
+def _bulk_insert(conn: sa.Connection, table: str, data: "pa.Table | ParquetRows") -> None:
     schema, name = table.split(".")
     columns = data.column_names
     quoted = ", ".join(quote_identifier(c, conn.dialect, "column") for c in columns)
@@ -111,6 +220,11 @@ def _bulk_insert(conn: sa.Connection, table: str, data: pa.Table) -> None:
     dialect = conn.dialect.name
     if dialect == "duckdb":
         raw = conn.connection.dbapi_connection
+        if isinstance(data, ParquetRows):  # DuckDB reads the file itself, in parallel, in bounded memory
+            select, names, params = data.select_sql(conn.dialect)
+            quoted = ", ".join(quote_identifier(c, conn.dialect, "column") for c in names)
+            conn.exec_driver_sql(f"INSERT INTO {target_q} ({quoted}) {select}", tuple(params)).close()
+            return
         raw.register("_incoming", data)
         try:
             # DuckDB refuses new work on a connection with an unfetched result: close each one

@@ -12,7 +12,7 @@ import pyarrow as pa
 import sqlalchemy as sa
 
 from tthc.periods import Period
-from warehouse.db import WarehouseLoadError, bulk_insert, warehouse_lock
+from warehouse.db import Constant, ParquetRows, WarehouseLoadError, bulk_insert, warehouse_lock
 
 # target table → its staging twin
 PERIOD_TABLES = {
@@ -26,8 +26,8 @@ PERIOD_TABLES = {
 }
 
 
-def _arrow(data) -> pa.Table:
-    return data if isinstance(data, pa.Table) else pa.Table.from_pandas(data, preserve_index=False)
+def _arrow(data) -> pa.Table | ParquetRows:
+    return data if isinstance(data, (pa.Table, ParquetRows)) else pa.Table.from_pandas(data, preserve_index=False)
 
 
 def _with_run_and_period(table: pa.Table, run_id: str, period: Period) -> pa.Table:
@@ -38,6 +38,13 @@ def _with_run_and_period(table: pa.Table, run_id: str, period: Period) -> pa.Tab
         table = table.append_column("period_start", pa.array([period.start] * table.num_rows, pa.date32()))
         table = table.append_column("period_end", pa.array([period.end] * table.num_rows, pa.date32()))
     return table
+
+
+def _rows_with_run_and_period(rows: ParquetRows, run_id: str, period: Period) -> ParquetRows:
+    extra = {"run_id": Constant(run_id, pa.string())}
+    if "period_start" not in rows.column_names:
+        extra.update(period_start=Constant(period.start, pa.date32()), period_end=Constant(period.end, pa.date32()))
+    return rows.with_columns(**extra)
 
 
 def _replace_reference(conn: sa.Connection, table: str, data: pd.DataFrame) -> None:
@@ -120,7 +127,11 @@ def _load_period(engine: sa.Engine, period: Period, run_id: str, *, units: pd.Da
                          period_filter).close()
             if target not in tables:
                 continue
-            data = _with_run_and_period(_arrow(tables[target]), run_id, period)
+            data = _arrow(tables[target])
+            if isinstance(data, ParquetRows):  # streamed: never read whole into memory
+                data = _rows_with_run_and_period(data, run_id, period)
+            else:
+                data = _with_run_and_period(data, run_id, period)
             if partitioned and target == PARTITIONED_ON_POSTGRES:
                 staged_partition = _stage_partition(conn, period, data)
                 counts[target] = data.num_rows
