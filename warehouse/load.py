@@ -121,6 +121,8 @@ def _load_period(engine: sa.Engine, period: Period, run_id: str, *, units: pd.Da
     counts: dict[str, int] = {}
     partitioned = engine.dialect.name == "postgresql" and PARTITIONED_ON_POSTGRES in tables
     staged_partition = None
+    direct = engine.dialect.name == "duckdb"
+    streamed: dict[str, ParquetRows] = {}
     with engine.begin() as conn:
         for target, staged in PERIOD_TABLES.items():
             conn.execute(sa.text(f"DELETE FROM {staged} WHERE period_start = :start AND period_end = :end"),
@@ -134,6 +136,11 @@ def _load_period(engine: sa.Engine, period: Period, run_id: str, *, units: pd.Da
                 data = _with_run_and_period(data, run_id, period)
             if partitioned and target == PARTITIONED_ON_POSTGRES:
                 staged_partition = _stage_partition(conn, period, data)
+                counts[target] = data.num_rows
+            elif direct and isinstance(data, ParquetRows):
+                # DuckDB: streamed rows go straight into core inside the swap transaction, which is
+                # their staging (rolled back whole if anything fails): they are written once, not twice
+                streamed[target] = data
                 counts[target] = data.num_rows
             else:
                 counts[target] = bulk_insert(conn, staged, data)
@@ -151,6 +158,12 @@ def _load_period(engine: sa.Engine, period: Period, run_id: str, *, units: pd.Da
             columns = _columns(conn, target)
             conn.execute(sa.text(f"DELETE FROM {target} WHERE period_start = :start AND period_end = :end"),
                          period_filter).close()
+            if target in streamed:
+                try:
+                    bulk_insert(conn, target, streamed[target])
+                except WarehouseLoadError as exc:
+                    raise WarehouseLoadError(f"{target}: rows of run {run_id} refused: {exc}") from exc
+                continue
             try:
                 conn.execute(sa.text(
                     f"INSERT INTO {target} ({columns}) SELECT {columns} FROM {staged} "
