@@ -180,7 +180,9 @@ def _batch(w: NationalWorld, period: Period, start_id: int, n: int, rng: np.rand
     second_unit = np.flatnonzero(rng.random(n) < SECOND_UNIT_SHARE)
     if len(resent) or len(second_unit):
         older = table.take(pa.array(resent))
-        older = older.set_column(KEPT_FIELDS.index("NgayCapNhat"), "NgayCapNhat", older.column("NgayTiepNhan"))
+        received = older.column("NgayTiepNhan")
+        older = older.set_column(KEPT_FIELDS.index("NgayCapNhat"), "NgayCapNhat",
+                                 pc.if_else(pc.utf8_is_digit(received), received, older.column("NgayCapNhat")))
         other = table.take(pa.array(second_unit))
         moved = pa.array(w.unit_codes[rng.integers(0, len(w.unit_codes), len(second_unit))], pa.string())
         other = other.set_column(KEPT_FIELDS.index("MaCoQuan"), "MaCoQuan", moved)
@@ -208,7 +210,8 @@ def land(settings: Settings, period: Period, var: Path, records: int, seed: int 
             n = min(BATCH, records - start)
             batch = _batch(w, period, start + 1, n, np.random.default_rng([seed, 2, i]))
             landing.write_batch(batch)
-            top = pc.max(batch.column("NgayCapNhat")).as_py()
+            stamps = batch.column("NgayCapNhat")
+            top = pc.max(stamps.filter(pc.utf8_is_digit(stamps))).as_py()
             newest = max(filter(None, [newest, top]), default=None)
         info = landing.close()
     except BaseException:
