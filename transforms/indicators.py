@@ -65,6 +65,39 @@ def record_counts_sql(by_unit: bool) -> str:
     return RECORD_COUNTS_SQL.format(outer=BY_UNIT if by_unit else WHOLE, received=RECEIVED, resolved=RESOLVED)
 
 
+# both in one statement: the per-unit rows (whole = false), then the one row of every dossier once
+BOTH = """, per_dossier AS (
+        SELECT bool_or(fee) AS fee, bool_or(paid) AS paid, bool_or(resolved) AS resolved, bool_or(digitised) AS digitised
+        FROM per_unit GROUP BY source_id, dossier_id
+    )
+    SELECT false AS whole, unit_code, NULL AS units,
+           count(*) FILTER (WHERE fee) AS fee_dossiers, count(*) FILTER (WHERE paid) AS paid_online,
+           count(*) FILTER (WHERE resolved) AS resolved_records, count(*) FILTER (WHERE digitised) AS results_digitised
+    FROM per_unit GROUP BY unit_code
+    UNION ALL
+    SELECT true AS whole, NULL AS unit_code, (SELECT count(DISTINCT unit_code) FROM per_unit) AS units,
+           count(*) FILTER (WHERE fee) AS fee_dossiers, count(*) FILTER (WHERE paid) AS paid_online,
+           count(*) FILTER (WHERE resolved) AS resolved_records, count(*) FILTER (WHERE digitised) AS results_digitised
+    FROM per_dossier
+"""
+COUNT_COLUMNS = ["fee_dossiers", "paid_online", "resolved_records", "results_digitised"]
+
+
+def record_counts_both_sql() -> str:
+    """`record_counts_sql(True)` and `(False)` in one statement, reading the dossiers once."""
+    return RECORD_COUNTS_SQL.format(outer=BOTH, received=RECEIVED, resolved=RESOLVED)
+
+
+def split_record_counts(frame: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
+    """The result of `record_counts_both_sql` as (per-unit counts, the whole's counts)."""
+    whole = frame["whole"].astype(bool)
+    units = frame.loc[~whole, ["unit_code", *COUNT_COLUMNS]].reset_index(drop=True)
+    for name in COUNT_COLUMNS:
+        units[name] = units[name].astype("int64")
+    row = frame.loc[whole].iloc[0]
+    return units, {"units": int(row["units"]), **{name: int(row[name]) for name in COUNT_COLUMNS}}
+
+
 def _rate(numerator, denominator):
     return None if denominator in (None, 0) or pd.isna(denominator) else round(float(numerator) / float(denominator), 6)
 
