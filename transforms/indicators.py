@@ -24,8 +24,12 @@ FROM_RECORDS = [
      "hồ sơ đã giải quyết trong kỳ (theo dữ liệu hồ sơ)"),
 ]
 
-# each dossier (source, id) once: first one row per unit and dossier saying what it was, then
-# counts of those rows (group aggregates, which spill to disk, rather than DISTINCT over every row)
+# Each dossier (source, id) once: first one row per unit and dossier saying what it was, then
+# counts of those rows (group aggregates, which spill to disk, rather than DISTINCT over every
+# row). One statement gives both the per-unit rows (whole = false) and the one row of the whole,
+# where a dossier listed under several units counts once: the dossiers are read once for both.
+COUNTS = """count(*) FILTER (WHERE fee) AS fee_dossiers, count(*) FILTER (WHERE paid) AS paid_online,
+           count(*) FILTER (WHERE resolved) AS resolved_records, count(*) FILTER (WHERE digitised) AS results_digitised"""
 RECORD_COUNTS_SQL = """
     WITH per_unit AS (
         SELECT d.unit_code, d.source_id, d.dossier_id,
@@ -40,56 +44,28 @@ RECORD_COUNTS_SQL = """
         WHERE d.period_start = :start AND d.period_end = :end AND s.basis = 'records'
           AND s.quality_status IN ('ok', 'warning') AND d.source_id IS NOT NULL AND d.dossier_id IS NOT NULL
         GROUP BY d.unit_code, d.source_id, d.dossier_id
-    ){outer}
-"""
-BY_UNIT = """
-    SELECT unit_code,
-           count(*) FILTER (WHERE fee) AS fee_dossiers, count(*) FILTER (WHERE paid) AS paid_online,
-           count(*) FILTER (WHERE resolved) AS resolved_records, count(*) FILTER (WHERE digitised) AS results_digitised
-    FROM per_unit GROUP BY unit_code
-"""
-WHOLE = """, per_dossier AS (
+    ), per_dossier AS (
         SELECT bool_or(fee) AS fee, bool_or(paid) AS paid, bool_or(resolved) AS resolved, bool_or(digitised) AS digitised
         FROM per_unit GROUP BY source_id, dossier_id
     )
-    SELECT (SELECT count(DISTINCT unit_code) FROM per_unit) AS units,
-           count(*) FILTER (WHERE fee) AS fee_dossiers, count(*) FILTER (WHERE paid) AS paid_online,
-           count(*) FILTER (WHERE resolved) AS resolved_records, count(*) FILTER (WHERE digitised) AS results_digitised
+    SELECT false AS whole, unit_code, NULL AS units, {counts}
+    FROM per_unit GROUP BY unit_code
+    UNION ALL
+    SELECT true AS whole, NULL AS unit_code, (SELECT count(DISTINCT unit_code) FROM per_unit) AS units, {counts}
     FROM per_dossier
 """
 RECEIVED = "d.received_at >= :first AND d.received_at < :after AND d.status NOT IN (1, 3)"
 RESOLVED = "d.finished_at >= :first AND d.finished_at < :after AND d.status IN (9, 10)"
-
-
-def record_counts_sql(by_unit: bool) -> str:
-    return RECORD_COUNTS_SQL.format(outer=BY_UNIT if by_unit else WHOLE, received=RECEIVED, resolved=RESOLVED)
-
-
-# both in one statement: the per-unit rows (whole = false), then the one row of every dossier once
-BOTH = """, per_dossier AS (
-        SELECT bool_or(fee) AS fee, bool_or(paid) AS paid, bool_or(resolved) AS resolved, bool_or(digitised) AS digitised
-        FROM per_unit GROUP BY source_id, dossier_id
-    )
-    SELECT false AS whole, unit_code, NULL AS units,
-           count(*) FILTER (WHERE fee) AS fee_dossiers, count(*) FILTER (WHERE paid) AS paid_online,
-           count(*) FILTER (WHERE resolved) AS resolved_records, count(*) FILTER (WHERE digitised) AS results_digitised
-    FROM per_unit GROUP BY unit_code
-    UNION ALL
-    SELECT true AS whole, NULL AS unit_code, (SELECT count(DISTINCT unit_code) FROM per_unit) AS units,
-           count(*) FILTER (WHERE fee) AS fee_dossiers, count(*) FILTER (WHERE paid) AS paid_online,
-           count(*) FILTER (WHERE resolved) AS resolved_records, count(*) FILTER (WHERE digitised) AS results_digitised
-    FROM per_dossier
-"""
 COUNT_COLUMNS = ["fee_dossiers", "paid_online", "resolved_records", "results_digitised"]
 
 
-def record_counts_both_sql() -> str:
-    """`record_counts_sql(True)` and `(False)` in one statement, reading the dossiers once."""
-    return RECORD_COUNTS_SQL.format(outer=BOTH, received=RECEIVED, resolved=RESOLVED)
+def record_counts_sql() -> str:
+    """The Decision 766 record counts per unit and for the whole (`split_record_counts` parts them)."""
+    return RECORD_COUNTS_SQL.format(counts=COUNTS, received=RECEIVED, resolved=RESOLVED)
 
 
 def split_record_counts(frame: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
-    """The result of `record_counts_both_sql` as (per-unit counts, the whole's counts)."""
+    """The result of `record_counts_sql` as (per-unit counts, the whole's counts)."""
     whole = frame["whole"].astype(bool)
     units = frame.loc[~whole, ["unit_code", *COUNT_COLUMNS]].reset_index(drop=True)
     for name in COUNT_COLUMNS:

@@ -22,7 +22,7 @@ import sqlalchemy as sa
 
 from tthc.model import FIGURES
 from tthc.periods import Period
-from transforms.indicators import INDICATOR_COLUMNS, indicators, record_counts_both_sql, split_record_counts
+from transforms.indicators import INDICATOR_COLUMNS, indicators, record_counts_sql, split_record_counts
 from warehouse.db import bulk_insert, warehouse_lock
 
 PUBLISHED_STATUSES = ("ok", "warning")
@@ -107,7 +107,7 @@ def _freeze_rollup_and_indicators(conn: sa.Connection, period: Period, vintage: 
     province = {"province_code": province_code, **{f: province_rows[f].sum(min_count=1) for f in FIGURES}}
     # the dossiers are read once for both: per unit, and each dossier once for the province
     unit_counts, province_counts = split_record_counts(
-        pd.read_sql(sa.text(record_counts_both_sql()), conn, params=params))
+        pd.read_sql(sa.text(record_counts_sql()), conn, params=params))
     table = indicators(units, unit_counts, province, province_counts)
     table = table.assign(period_start=period.start, period_end=period.end, vintage=vintage)
     bulk_insert(conn, "core.published_indicators", pa.Table.from_pandas(table, preserve_index=False))
