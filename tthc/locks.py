@@ -52,20 +52,22 @@ def _stamp(fd: int, **extra) -> None:
 
 
 @contextmanager
-def run_lock(var: Path, period_label: str, run_id: str | None = None) -> Iterator[Path]:
-    """Hold the period's run lock for the block, or raise RunInProgress at once."""
-    path = Path(var) / "locks" / f"{period_label}.lock"
+def _flock(path: Path, on_busy, **stamp) -> Iterator[None]:
+    """An exclusive `flock` on `path` (created if missing) for the block, its holder written into
+    the file; `on_busy(holder description)` is called when another process holds it, and either
+    raises or returns to wait for it."""
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise RunInProgress(f"another run for {period_label} is in progress ({_describe(_holder(fd))}); "
-                                f"lock file {path}") from None
-        _stamp(fd, run_id=run_id)
+            on_busy(_describe(_holder(fd)))
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        _stamp(fd, **stamp)
         try:
-            yield path
+            yield
         finally:
             os.ftruncate(fd, 0)
             fcntl.flock(fd, fcntl.LOCK_UN)
@@ -74,22 +76,22 @@ def run_lock(var: Path, period_label: str, run_id: str | None = None) -> Iterato
 
 
 @contextmanager
+def run_lock(var: Path, period_label: str, run_id: str | None = None) -> Iterator[Path]:
+    """Hold the period's run lock for the block, or raise RunInProgress at once."""
+    path = Path(var) / "locks" / f"{period_label}.lock"
+
+    def refuse(holder: str) -> None:
+        raise RunInProgress(f"another run for {period_label} is in progress ({holder}); lock file {path}") from None
+
+    with _flock(path, refuse, run_id=run_id):
+        yield path
+
+
+@contextmanager
 def file_lock(path: Path, what: str) -> Iterator[None]:
     """Wait for an exclusive `flock` on `path` (created if missing) for the block."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            log.warning("waiting for %s: held by %s (lock file %s)", what, _describe(_holder(fd)), path)
-            fcntl.flock(fd, fcntl.LOCK_EX)
-        _stamp(fd, what=what)
-        try:
-            yield
-        finally:
-            os.ftruncate(fd, 0)
-            fcntl.flock(fd, fcntl.LOCK_UN)
-    finally:
-        os.close(fd)
+    def wait(holder: str) -> None:
+        log.warning("waiting for %s: held by %s (lock file %s)", what, holder, path)
+
+    with _flock(path, wait, what=what):
+        yield
