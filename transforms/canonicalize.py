@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
+from typing import Iterator
 from zoneinfo import ZoneInfo
 
 import duckdb
@@ -21,7 +22,7 @@ from tthc import duck
 from tthc.config import Settings
 from tthc.findings import Finding
 from tthc.model import BIEU06_COLUMNS, BIEU06_SCHEMA, DOSSIER_COLUMNS, DOSSIER_SCHEMA, FIGURES
-from tthc.duck import write_parquet
+from tthc.duck import write_parquet, write_tables
 from tthc.periods import Period
 
 # the national-portal sync shape is a standard: its names are fixed here, not per source
@@ -140,63 +141,44 @@ def _latest_of_runs(table: pa.Table) -> pa.Table:
     return table.filter(pa.array(keep))
 
 
+def _latest_in_order(reader: pa.RecordBatchReader) -> Iterator[pa.Table]:
+    """The records, ordered by (source_id, dossier_id), with only the latest update of a repeated
+    id; raises _OutOfOrder at the first record out of that order."""
+    previous_key = None
+    carry: pa.Table | None = None
+    for batch in reader:
+        table = pa.Table.from_batches([batch]).cast(DOSSIER_SCHEMA)
+        if not table.num_rows:
+            continue
+        keys = pc.binary_join_element_wise(table.column("source_id"), table.column("dossier_id"), "\x00")
+        n = table.num_rows
+        if n > 1 and not pc.all(pc.less_equal(keys.slice(0, n - 1), keys.slice(1))).as_py():
+            raise _OutOfOrder()
+        if previous_key is not None and keys[0].as_py() < previous_key:
+            raise _OutOfOrder()
+        last = keys[n - 1].as_py()
+        if carry is not None:
+            table = pa.concat_tables([carry, table])
+            keys = pc.binary_join_element_wise(table.column("source_id"), table.column("dossier_id"), "\x00")
+            n = table.num_rows
+        # hold back the last key's rows: its run may go on in the next batch
+        tail = int(pc.sum(pc.equal(keys, last)).as_py())
+        carry = table.slice(n - tail)
+        yield _latest_of_runs(table.slice(0, n - tail))
+        previous_key = last
+    if carry is not None:
+        yield _latest_of_runs(carry)
+
+
 def _write_in_order(relation, out: Path) -> int | None:
     """Streams the records to `out` if they come ordered by (source_id, dossier_id), keeping the
     latest update of a repeated id; None (and nothing written) if they do not."""
-    from tthc.duck import ROW_GROUP_ROWS
-
-    reader = relation.to_arrow_reader(100_000)
-    rows = 0
-    previous_key = None
-    carry: pa.Table | None = None
     try:
-        with pq.ParquetWriter(out, DOSSIER_SCHEMA, compression="zstd") as writer:
-            pending: list[pa.Table] = []
-            pending_rows = 0
-
-            def emit(table: pa.Table, final: bool = False) -> None:
-                nonlocal pending, pending_rows, rows
-                if table.num_rows:
-                    pending.append(table)
-                    pending_rows += table.num_rows
-                while pending_rows >= ROW_GROUP_ROWS or (final and pending_rows):
-                    whole = pa.concat_tables(pending)
-                    take = min(ROW_GROUP_ROWS, whole.num_rows)
-                    writer.write_table(whole.slice(0, take), row_group_size=ROW_GROUP_ROWS)
-                    rows += take
-                    rest = whole.slice(take)
-                    pending, pending_rows = ([rest] if rest.num_rows else []), rest.num_rows
-
-            for batch in reader:
-                table = pa.Table.from_batches([batch]).cast(DOSSIER_SCHEMA)
-                if not table.num_rows:
-                    continue
-                keys = pc.binary_join_element_wise(table.column("source_id"), table.column("dossier_id"), "\x00")
-                n = table.num_rows
-                if n > 1 and not pc.all(pc.less_equal(keys.slice(0, n - 1), keys.slice(1))).as_py():
-                    raise _OutOfOrder()
-                first = keys[0].as_py()
-                if previous_key is not None and first < previous_key:
-                    raise _OutOfOrder()
-                last = keys[n - 1].as_py()
-                if carry is not None:
-                    table = pa.concat_tables([carry, table])
-                    keys = pc.binary_join_element_wise(table.column("source_id"), table.column("dossier_id"), "\x00")
-                    n = table.num_rows
-                # hold back the last key's rows: its run may go on in the next batch
-                tail = int(pc.sum(pc.equal(keys, last)).as_py())
-                carry = table.slice(n - tail)
-                emit(_latest_of_runs(table.slice(0, n - tail)))
-                previous_key = last
-            if carry is not None:
-                emit(_latest_of_runs(carry))
-            emit(DOSSIER_SCHEMA.empty_table(), final=True)
-            if rows == 0:
-                writer.write_table(DOSSIER_SCHEMA.empty_table())
+        return write_tables(_latest_in_order(relation.to_arrow_reader(100_000)), out, DOSSIER_SCHEMA,
+                            compression="zstd")
     except _OutOfOrder:
         out.unlink(missing_ok=True)
         return None
-    return rows
 
 
 def _register_codes(con: duckdb.DuckDBPyConnection, name: str, codes: dict) -> None:

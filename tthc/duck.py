@@ -8,7 +8,7 @@ aggregations to the temporary folder instead of growing with the input.
 from __future__ import annotations
 
 import os
-from typing import Iterator
+from typing import Iterable, Iterator
 
 import duckdb
 import pyarrow as pa
@@ -17,39 +17,49 @@ import pyarrow.parquet as pq
 ROW_GROUP_ROWS = 1 << 20  # pyarrow's default: a file written in one go has the same row groups
 
 
-def connect() -> duckdb.DuckDBPyConnection:
-    config: dict[str, str | int] = {}
+def config() -> dict[str, str | int]:
+    """The DuckDB settings the TTHC_DUCKDB_* variables ask for (none when they are unset); the
+    warehouse engine (warehouse.db) uses the same."""
+    settings: dict[str, str | int] = {}
     if os.environ.get("TTHC_DUCKDB_MEMORY_LIMIT"):
-        config["memory_limit"] = os.environ["TTHC_DUCKDB_MEMORY_LIMIT"]
+        settings["memory_limit"] = os.environ["TTHC_DUCKDB_MEMORY_LIMIT"]
     if os.environ.get("TTHC_DUCKDB_THREADS"):
-        config["threads"] = int(os.environ["TTHC_DUCKDB_THREADS"])
+        settings["threads"] = int(os.environ["TTHC_DUCKDB_THREADS"])
     if os.environ.get("TTHC_DUCKDB_TEMP_DIR"):
-        config["temp_directory"] = os.environ["TTHC_DUCKDB_TEMP_DIR"]
-    return duckdb.connect(config=config)
+        settings["temp_directory"] = os.environ["TTHC_DUCKDB_TEMP_DIR"]
+    return settings
 
 
-def _groups(reader: pa.RecordBatchReader, rows: int) -> Iterator[pa.Table]:
+def connect() -> duckdb.DuckDBPyConnection:
+    return duckdb.connect(config=config())
+
+
+def _groups(pieces: Iterable[pa.Table | pa.RecordBatch], rows: int, schema: pa.Schema) -> Iterator[pa.Table]:
     pending: list[pa.RecordBatch] = []
     count = 0
-    for batch in reader:
-        pending.append(batch)
-        count += batch.num_rows
-        if count >= rows:
+    for piece in pieces:
+        pending += piece.to_batches() if isinstance(piece, pa.Table) else [piece]
+        count += piece.num_rows
+        while count >= rows:
             table = pa.Table.from_batches(pending)
             yield table.slice(0, rows)
             rest = table.slice(rows)
             pending, count = (rest.to_batches() if rest.num_rows else []), rest.num_rows
     if pending or count == 0:
-        yield pa.Table.from_batches(pending, schema=reader.schema)
+        yield pa.Table.from_batches(pending) if pending else schema.empty_table()
 
 
-def write_parquet(relation: duckdb.DuckDBPyRelation, out, schema: pa.Schema, **options) -> int:
-    """A query's rows to Parquet, cast to `schema`, one row group at a time: memory holds one
-    row group, and the file is the one `pq.write_table(whole table)` would have written."""
-    reader = relation.to_arrow_reader(100_000)
+def write_tables(pieces: Iterable[pa.Table | pa.RecordBatch], out, schema: pa.Schema, **options) -> int:
+    """Rows arriving in pieces to Parquet, cast to `schema`, one row group at a time: memory holds
+    one row group, and the file is the one `pq.write_table(whole table)` would have written."""
     rows = 0
     with pq.ParquetWriter(out, schema, **options) as writer:
-        for table in _groups(reader, ROW_GROUP_ROWS):
+        for table in _groups(pieces, ROW_GROUP_ROWS, schema):
             writer.write_table(table.cast(schema), row_group_size=ROW_GROUP_ROWS)
             rows += table.num_rows
     return rows
+
+
+def write_parquet(relation: duckdb.DuckDBPyRelation, out, schema: pa.Schema, **options) -> int:
+    """A query's rows to Parquet, cast to `schema` (see `write_tables`)."""
+    return write_tables(relation.to_arrow_reader(100_000), out, schema, **options)

@@ -15,7 +15,6 @@ from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from tthc.config import Settings, default_warehouse_url, load_settings, var_dir
@@ -258,12 +257,7 @@ def _lineage_lookup(ctx: RunContext):
 
 def _with_lineage(table: pa.Table, ctx: RunContext) -> pa.Table:
     """Names the landed file each record-based row came from."""
-    landed = json.loads(ctx.path("sources.json").read_text(encoding="utf-8"))["landed"]
-    files = {source: f"landing/{ctx.period.label}/{source}/{info['files'][0]['path']}" for source, info in landed.items()}
-    sources = pa.array(list(files), pa.string())
-    # vectorised lookup: a source without a landed file gives null
-    column = pc.take(pa.array(list(files.values()), pa.string()),
-                     pc.index_in(table.column("source_id").cast(pa.string()), value_set=sources))
+    column = _lineage_lookup(ctx).column(table)  # a source without a landed file gives null
     if "landed_file" in table.column_names:
         return table.set_column(table.column_names.index("landed_file"), "landed_file", column)
     return table.append_column("landed_file", column)

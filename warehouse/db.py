@@ -3,7 +3,6 @@ warehouse/migrations; `migrate()` brings any warehouse to the newest one."""
 from __future__ import annotations
 
 import io
-import os
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +14,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import sqlalchemy as sa
 
+from tthc import duck
 from warehouse.sqlsafe import quote_identifier, quote_qualified
 from alembic import command
 from alembic.config import Config
@@ -43,9 +43,7 @@ def make_engine(url: str) -> sa.Engine:
         path = Path(url.removeprefix("duckdb:///"))
         if str(path) not in ("", ":memory:"):
             path.parent.mkdir(parents=True, exist_ok=True)
-        # the same bounds as the stages' own connections (tthc.duck), when they are set
-        config = {key: os.environ[env] for key, env in (("memory_limit", "TTHC_DUCKDB_MEMORY_LIMIT"),
-                  ("threads", "TTHC_DUCKDB_THREADS"), ("temp_directory", "TTHC_DUCKDB_TEMP_DIR")) if os.environ.get(env)}
+        config = duck.config()  # the same bounds as the stages' own connections, when they are set
         if config:
             return sa.create_engine(url, poolclass=sa.pool.NullPool, connect_args={"config": config})
         return sa.create_engine(url, poolclass=sa.pool.NullPool)
@@ -111,6 +109,11 @@ class Lookup:
     key: str
     mapping: tuple[tuple[str, str], ...]
 
+    def column(self, table: pa.Table) -> pa.Array:
+        keys = pa.array([k for k, _ in self.mapping], pa.string())
+        values = pa.array([v for _, v in self.mapping], pa.string())
+        return pc.take(values, pc.index_in(table.column(self.key).cast(pa.string()), value_set=keys))
+
 
 SQL_TYPES = {pa.string(): "VARCHAR", pa.date32(): "DATE"}
 
@@ -131,9 +134,7 @@ class ParquetRows:
             if isinstance(spec, Constant):
                 column = pa.array([spec.value] * table.num_rows, spec.type)
             else:
-                keys = pa.array([k for k, _ in spec.mapping], pa.string())
-                values = pa.array([v for _, v in spec.mapping], pa.string())
-                column = pc.take(values, pc.index_in(table.column(spec.key).cast(pa.string()), value_set=keys))
+                column = spec.column(table)
             if name in table.column_names:
                 table = table.set_column(table.column_names.index(name), name, column)
             else:
@@ -165,35 +166,21 @@ class ParquetRows:
     def select_sql(self, dialect) -> tuple[str, list[str], list]:
         """`SELECT … FROM read_parquet(?)` for DuckDB: the column names, the statement's
         parameters (the file path last). Identifiers are the file's and checked, values are bound."""
-        names = pq.read_schema(self.path).names
-        params: list = []
-        expressions = {}
-        for name, spec in self.columns.items():
-            if isinstance(spec, Constant):
-                expressions[name] = "CAST(? AS " + SQL_TYPES[spec.type] + ")"
+        file_names = pq.read_schema(self.path).names
+        ordered = [*file_names, *(name for name in self.columns if name not in file_names)]
+        parts, params = [], []  # parameters in the order their placeholders appear
+        for name in ordered:
+            spec = self.columns.get(name)
+            if spec is None:
+                parts.append(quote_identifier(name, dialect, "column"))
+            elif isinstance(spec, Constant):
+                parts.append("CAST(? AS " + SQL_TYPES[spec.type] + ")")
                 params.append(spec.value)
             else:
                 key = quote_identifier(spec.key, dialect, "column")
-                expressions[name] = f"list_extract(CAST(? AS VARCHAR[]), list_position(CAST(? AS VARCHAR[]), {key}))"
+                parts.append(f"list_extract(CAST(? AS VARCHAR[]), list_position(CAST(? AS VARCHAR[]), {key}))")
                 params += [[v for _, v in spec.mapping], [k for k, _ in spec.mapping]]
-        ordered, parts = [], []
-        for name in names:
-            ordered.append(name)
-            parts.append(expressions.get(name) or quote_identifier(name, dialect, "column"))
-        for name in self.columns:
-            if name not in names:
-                ordered.append(name)
-                parts.append(expressions[name])
-        # parameters in the order the placeholders appear
-        by_name = {}
-        i = 0
-        for name, spec in self.columns.items():
-            n = 1 if isinstance(spec, Constant) else 2
-            by_name[name] = params[i:i + n]
-            i += n
-        bound = [p for name in ordered if name in self.columns for p in by_name[name]]
-        select = ", ".join(parts)
-        return f"SELECT {select} FROM read_parquet(?)", ordered, [*bound, str(self.path)]
+        return f"SELECT {', '.join(parts)} FROM read_parquet(?)", ordered, [*params, str(self.path)]
 
 
 class WarehouseLoadError(RuntimeError):
