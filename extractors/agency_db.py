@@ -129,9 +129,9 @@ def extract(source: Source, period: Period, folder: Path, run_id: str,
             try:
                 result = conn.execution_options(stream_results=True, yield_per=chunk).execute(query)
                 for rows in result.partitions(chunk):
-                    if any(r[ident] is None or str(r[ident]).strip() == "" for r in rows):
-                        rejected += [dict(zip(keys, (None if v is None else str(v) for v in r)))
-                                     for r in rows if r[ident] is None or str(r[ident]).strip() == ""]
+                    without_id = [r for r in rows if r[ident] is None or str(r[ident]).strip() == ""]
+                    if without_id:
+                        rejected += [dict(zip(keys, (None if v is None else str(v) for v in r))) for r in without_id]
                         rows = [r for r in rows if r[ident] is not None and str(r[ident]).strip() != ""]
                     landing.write({k: [None if r[i] is None else str(r[i]) for r in rows] for i, k in enumerate(keys)})
                     stamps = [r[updated] for r in rows if r[updated] is not None] if updated is not None else []
