@@ -163,10 +163,10 @@ def test_record_level_checks_in_sql(tmp_path, session):
     ]
     path = tmp_path / "dossiers.parquet"
     pq.write_table(pa.Table.from_pylist(records, schema=DOSSIER_SCHEMA), path)
-    landed = tmp_path / "landed.parquet"
-    pq.write_table(pa.table({"MaHoSo": ["W", "W", "G1"], "MaCoQuan": ["within", "within2", "good"]}), landed)
+    several_units = tmp_path / "ids_under_several_units.parquet"  # as canonicalize finds them in the landing
+    pq.write_table(pa.table({"source_id": ["portal_dvc"], "dossier_id": ["W"]}), several_units)
     pq.write_table(pa.Table.from_pylist(records + [dossier("portal_dvc", "W", "within")], schema=DOSSIER_SCHEMA), path)
-    counts = record_counts(path, PERIOD, ["HT"], {"portal_dvc": (landed, "MaHoSo", "MaCoQuan")})
+    counts = record_counts(path, PERIOD, ["HT"], several_units)
     counts["row_id"] = range(len(counts))
     failed = session.validate(counts, dossier_records_suite())
     found = {check: set(counts.iloc[ids]["unit_code"]) for check, _, _, ids in failed}

@@ -6,6 +6,7 @@ kept with the value unknown.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Iterator
@@ -40,13 +41,17 @@ EXAMPLES = 5
 
 
 def canonical_dossiers(landed: dict[str, Manifest], settings: Settings, var: Path, period: Period,
-                       out: Path, now: datetime | None = None) -> tuple[int, list[Finding]]:
+                       out: Path, now: datetime | None = None,
+                       several_units_out: Path | None = None) -> tuple[int, list[Finding]]:
     """Write every record source's canonical dossiers to `out`; returns the row count and findings.
-    `now` (local time; the current time by default) is when a date becomes a date in the future."""
+    `now` (local time; the current time by default) is when a date becomes a date in the future.
+    `several_units_out` receives the (source_id, dossier_id) that a source lists under more than
+    one unit: de-duplication keeps one of them, so validation could not see it afterwards."""
     con = duck.connect()
     findings: list[Finding] = []
-    selects = []
+    views: list[tuple[str, str]] = []
     now = now or datetime.now(LOCAL).replace(tzinfo=None)
+    checks = _checks(now)
     for source_id, manifest in sorted(landed.items()):
         source = settings.source(source_id)
         if source.kind not in ("http_api", "agency_db"):
@@ -57,7 +62,7 @@ def canonical_dossiers(landed: dict[str, Manifest], settings: Settings, var: Pat
                 source_id=source_id, unit_code=error.get("unit_code"), columns=[error["column"]] if error.get("column") else [],
                 location=error.get("where")))
         path = var / "landing" / period.label / source_id / manifest.files[0]["path"]
-        view = f"raw_{len(selects)}"
+        view = f"raw_{len(views)}"
         con.read_parquet(str(path)).create_view(view)
         names = PORTAL_COLUMNS if source.kind == "http_api" else {k: k for k in DOSSIER_COLUMNS if k != "source_id"}
         mapping = source.spec.get("mapping", {})
@@ -89,26 +94,40 @@ def canonical_dossiers(landed: dict[str, Manifest], settings: Settings, var: Pat
             FROM {view} r CROSS JOIN {view}_source src
         """
         con.register(f"{view}_source", pa.table({"source_id": pa.array([source_id], pa.string())}))
-        # a view, not a table: the landed file is read once for the checks and once for the output;
         # codes are looked up in maps, not joined, so that records keep the landing's order
         con.execute(f"CREATE TEMP VIEW canon_{view} AS {select}").fetchall()
-        findings += _problems(con, f"canon_{view}", source_id, period, now)
-        selects.append(f"SELECT {', '.join(DOSSIER_COLUMNS)} FROM canon_{view}")
-    if not selects:
+        views.append((f"canon_{view}", source_id))
+    if not views:
         pq.write_table(DOSSIER_SCHEMA.empty_table(), out)
+        _write_ids(several_units_out, [])
         return 0, findings
     # one row per dossier and source: a later update of the same dossier replaces the earlier.
     # Landings are ordered by dossier id (docs/extractors.md): then the records stream through in
-    # order and repeated ids, which are adjacent, are settled as they pass, with no sort of the
-    # whole set. A landing out of order falls back to a window over every record.
-    union = " UNION ALL ".join(selects)
-    rows = _write_in_order(con.sql(f"SELECT {', '.join(DOSSIER_COLUMNS)} FROM ({union})"), out)
-    if rows is None:
+    # order, once, and repeated ids, which are adjacent, are settled as they pass, with no sort of
+    # the whole set; the same pass counts the values that cannot be read. A landing out of order
+    # falls back to a window over every record and a pass of its own for the checks.
+    flagged = " UNION ALL ".join(
+        f"SELECT {', '.join(DOSSIER_COLUMNS)}, {_flags_sql(checks)} FROM {name}" for name, _ in views)
+    tally = _Tally(len(checks))
+    several: list[tuple[str, str]] = []
+    rows = _write_in_order(con.sql(flagged), out, tally, several)
+    if rows is not None:
+        for _, source_id in views:
+            findings += _findings(checks, tally.counts(source_id), tally.examples(source_id), source_id, period, now)
+    else:
+        union = " UNION ALL ".join(f"SELECT {', '.join(DOSSIER_COLUMNS)} FROM {name}" for name, _ in views)
+        for name, source_id in views:
+            findings += _problems(con, checks, name, source_id, period, now)
         rows = write_parquet(con.sql(f"""
             SELECT {', '.join(DOSSIER_COLUMNS)} FROM ({union})
             QUALIFY row_number() OVER (PARTITION BY source_id, dossier_id ORDER BY updated_at DESC NULLS LAST) = 1
             ORDER BY source_id, dossier_id
         """), out, DOSSIER_SCHEMA, compression="zstd")
+        several = con.sql(f"""
+            SELECT source_id, dossier_id FROM ({union}) GROUP BY ALL HAVING min(unit_code) <> max(unit_code)
+            ORDER BY ALL
+        """).fetchall()
+    _write_ids(several_units_out, several)
     return rows, findings
 
 
@@ -116,19 +135,28 @@ class _OutOfOrder(Exception):
     pass
 
 
-def _latest_of_runs(table: pa.Table) -> pa.Table:
-    """`table` ordered by (source_id, dossier_id): one row per key, the one updated last (nulls
-    last; ties: the first)."""
+def _keys(table: pa.Table) -> pa.ChunkedArray:
+    """The order of canonical records: (source_id, dossier_id); a piece of one source (the
+    usual case) is ordered by its dossier ids alone, which need no joined copy."""
+    sources = table.column("source_id")
+    bounds = pc.min_max(sources)
+    if bounds["min"].as_py() == bounds["max"].as_py():
+        return table.column("dossier_id")
+    return pc.binary_join_element_wise(sources, table.column("dossier_id"), "\x00")
+
+
+def _latest_of_runs(table: pa.Table, same: np.ndarray, several: list[tuple[str, str]]) -> pa.Table:
+    """`table` ordered by (source_id, dossier_id), `same[i]` whether row i+1 has row i's key: one
+    row per key, the one updated last (nulls last; ties: the first). Keys whose rows name more
+    than one unit are added to `several`."""
     n = table.num_rows
-    if n < 2:
-        return table
-    keys = pc.binary_join_element_wise(table.column("source_id"), table.column("dossier_id"), "\x00")
-    same = np.asarray(pc.equal(keys.slice(0, n - 1), keys.slice(1)).to_numpy(zero_copy_only=False), dtype=bool)
-    if not same.any():
+    if n < 2 or not same.any():
         return table
     in_run = np.concatenate([same, [False]]) | np.concatenate([[False], same])
     rows = np.flatnonzero(in_run)  # the rows of every repeated key (few), in order
-    updated = table.column("updated_at").take(pa.array(rows)).to_pylist()
+    picked = pa.array(rows)
+    updated = table.column("updated_at").take(picked).to_pylist()
+    units = table.column("unit_code").take(picked).to_pylist()
     keep = np.ones(n, dtype=bool)
     run: list[int] = []
     for position, row in enumerate(rows):
@@ -137,48 +165,60 @@ def _latest_of_runs(table: pa.Table) -> pa.Table:
             best = max(run, key=lambda p: (updated[p] is not None, updated[p] or 0, -p))
             for p in run:
                 keep[rows[p]] = p == best
+            if len({units[p] for p in run} - {None}) > 1:
+                first = int(rows[run[0]])
+                several.append((table.column("source_id")[first].as_py(), table.column("dossier_id")[first].as_py()))
             run = []
     return table.filter(pa.array(keep))
 
 
-def _latest_in_order(reader: pa.RecordBatchReader) -> Iterator[pa.Table]:
+def _latest_in_order(reader: pa.RecordBatchReader, tally: "_Tally",
+                     several: list[tuple[str, str]]) -> Iterator[pa.Table]:
     """The records, ordered by (source_id, dossier_id), with only the latest update of a repeated
-    id; raises _OutOfOrder at the first record out of that order."""
-    previous_key = None
-    carry: pa.Table | None = None
+    id; raises _OutOfOrder at the first record out of that order. Every record, repeated or
+    not, is counted in `tally` first."""
+    carry: pa.Table | None = None  # the last key's rows: its run may go on in the next batch
     for batch in reader:
-        table = pa.Table.from_batches([batch]).cast(DOSSIER_SCHEMA)
-        if not table.num_rows:
+        if not batch.num_rows:
             continue
-        keys = pc.binary_join_element_wise(table.column("source_id"), table.column("dossier_id"), "\x00")
-        n = table.num_rows
-        if n > 1 and not pc.all(pc.less_equal(keys.slice(0, n - 1), keys.slice(1))).as_py():
-            raise _OutOfOrder()
-        if previous_key is not None and keys[0].as_py() < previous_key:
-            raise _OutOfOrder()
-        last = keys[n - 1].as_py()
+        table = pa.Table.from_batches([batch])
+        tally.add(table)
+        table = table.select(DOSSIER_COLUMNS).cast(DOSSIER_SCHEMA)
         if carry is not None:
             table = pa.concat_tables([carry, table])
-            keys = pc.binary_join_element_wise(table.column("source_id"), table.column("dossier_id"), "\x00")
-            n = table.num_rows
-        # hold back the last key's rows: its run may go on in the next batch
-        tail = int(pc.sum(pc.equal(keys, last)).as_py())
+        keys = _keys(table)
+        n = table.num_rows
+        same = np.zeros(0, dtype=bool)
+        if n > 1:
+            head, rest = keys.slice(0, n - 1), keys.slice(1)
+            if not pc.all(pc.less_equal(head, rest)).as_py():
+                raise _OutOfOrder()
+            same = np.asarray(pc.equal(head, rest).to_numpy(zero_copy_only=False), dtype=bool)
+        breaks = np.flatnonzero(~same)
+        tail = n - 1 - int(breaks[-1]) if breaks.size else n
         carry = table.slice(n - tail)
-        yield _latest_of_runs(table.slice(0, n - tail))
-        previous_key = last
+        yield _latest_of_runs(table.slice(0, n - tail), same[:max(n - tail - 1, 0)], several)
     if carry is not None:
-        yield _latest_of_runs(carry)
+        yield _latest_of_runs(carry, np.ones(carry.num_rows - 1, dtype=bool), several)
 
 
-def _write_in_order(relation, out: Path) -> int | None:
+def _write_in_order(relation, out: Path, tally: "_Tally", several: list[tuple[str, str]]) -> int | None:
     """Streams the records to `out` if they come ordered by (source_id, dossier_id), keeping the
-    latest update of a repeated id; None (and nothing written) if they do not."""
+    latest update of a repeated id; None (and nothing written or counted) if they do not."""
     try:
-        return write_tables(_latest_in_order(relation.to_arrow_reader(100_000)), out, DOSSIER_SCHEMA,
-                            compression="zstd")
+        return write_tables(_latest_in_order(relation.to_arrow_reader(100_000), tally, several), out,
+                            DOSSIER_SCHEMA, compression="zstd")
     except _OutOfOrder:
         out.unlink(missing_ok=True)
+        tally.clear()
+        several.clear()
         return None
+
+
+def _write_ids(out: Path | None, ids: list[tuple[str, str]]) -> None:
+    if out is not None:
+        pq.write_table(pa.table({"source_id": pa.array([s for s, _ in ids], pa.string()),
+                                 "dossier_id": pa.array([d for _, d in ids], pa.string())}), out)
 
 
 def _register_codes(con: duckdb.DuckDBPyConnection, name: str, codes: dict) -> None:
@@ -187,9 +227,20 @@ def _register_codes(con: duckdb.DuckDBPyConnection, name: str, codes: dict) -> N
     con.register(name, pa.table({"raw": pa.array(raw, pa.string()), "canonical": pa.array(canonical, pa.string())}))
 
 
-def _problems(con: duckdb.DuckDBPyConnection, table: str, source_id: str, period: Period,
-              now: datetime) -> list[Finding]:
-    checks = {
+@dataclass(frozen=True)
+class _Check:
+    check_id: str
+    column: str
+    condition: str  # SQL over a canonical view (canonical and raw_ columns)
+    raw: str  # the value shown in examples
+    expected: str
+
+
+def _checks(now: datetime) -> list[_Check]:
+    """Values that cannot be read, then moments that have not happened yet at `now` (a wrong
+    clock or a typing error; due dates may be ahead)."""
+    stamp = f"TIMESTAMP '{now:%Y-%m-%d %H:%M:%S}'"
+    unreadable = {
         "fee_amount": ("raw_fee_amount IS NOT NULL AND fee_amount IS NULL", "raw_fee_amount", "a fee in VND"),
         "status": ("raw_status IS NOT NULL AND status IS NULL", "raw_status", "a status code of the source's mapping"),
         "channel": ("raw_channel IS NOT NULL AND channel IS NULL", "raw_channel", "a channel code of the source's mapping"),
@@ -197,37 +248,88 @@ def _problems(con: duckdb.DuckDBPyConnection, table: str, source_id: str, period
         "dossier_id": ("dossier_id IS NULL", "NULL", "a dossier code"),
         **{c: (f"raw_{c} IS NOT NULL AND {c} IS NULL", f"raw_{c}", "a date and time") for c in DATE_COLUMNS},
     }
-    # every check in one pass over the records
-    stamp = f"TIMESTAMP '{now:%Y-%m-%d %H:%M:%S}'"
+    return [_Check("records.unreadable_value", column, condition, raw, expected)
+            for column, (condition, raw, expected) in unreadable.items()] + [
+        _Check("records.date_in_future", column, f"{column} > {stamp}", f"raw_{column}",
+               f"{column} no later than {now:%Y-%m-%d %H:%M}") for column in FUTURE_CHECKED]
+
+
+def _flags_sql(checks: list[_Check]) -> str:
+    """Two columns beside each record: `problems`, bit i set when it fails check i, and, for a
+    record with any, `problem_values`, the value each check would show."""
+    bits = " | ".join(f"(coalesce({c.condition}, false)::INTEGER << {i})" for i, c in enumerate(checks))
+    values = ", ".join(f"{c.raw}::VARCHAR" for c in checks)
+    return f"({bits}) AS problems, CASE WHEN ({bits}) <> 0 THEN [{values}] END AS problem_values"
+
+
+class _Tally:
+    """Per source and check, the records failing it and the first few of them, in stream order
+    (the landing's, by dossier id)."""
+
+    def __init__(self, checks: int):
+        self.checks = checks
+        self._counts: dict[str, list[int]] = {}
+        self._examples: dict[str, list[list[dict]]] = {}
+
+    def add(self, table: pa.Table) -> None:
+        problems = np.asarray(table.column("problems").to_numpy(zero_copy_only=False))
+        flagged = np.flatnonzero(problems)
+        if not flagged.size:
+            return
+        picked = pa.array(flagged)
+        sources = table.column("source_id").take(picked).to_numpy(zero_copy_only=False)
+        ids = table.column("dossier_id").take(picked)
+        values = table.column("problem_values").take(picked)
+        bits = problems[flagged]
+        for source_id in dict.fromkeys(sources):
+            counts = self._counts.setdefault(source_id, [0] * self.checks)
+            examples = self._examples.setdefault(source_id, [[] for _ in range(self.checks)])
+            of_source = sources == source_id
+            for i in range(self.checks):
+                failing = np.flatnonzero(of_source & ((bits >> i) & 1).astype(bool))
+                counts[i] += int(failing.size)
+                for row in failing[:EXAMPLES - len(examples[i])]:
+                    examples[i].append({"id": ids[int(row)].as_py(), "value": values[int(row)].as_py()[i]})
+
+    def counts(self, source_id: str) -> list[int]:
+        return self._counts.get(source_id, [0] * self.checks)
+
+    def examples(self, source_id: str) -> list[list[dict]]:
+        return self._examples.get(source_id, [[] for _ in range(self.checks)])
+
+    def clear(self) -> None:
+        self._counts.clear()
+        self._examples.clear()
+
+
+def _problems(con: duckdb.DuckDBPyConnection, checks: list[_Check], table: str, source_id: str, period: Period,
+              now: datetime) -> list[Finding]:
+    """The checks in a pass of their own over `table` (records out of order)."""
     parts = []
-    for column, (condition, raw, expected) in checks.items():
-        parts.append(f"count(*) FILTER (WHERE {condition})")
-        parts.append(f"(list(struct_pack(id := dossier_id, value := {raw}::VARCHAR)) FILTER (WHERE {condition}))[1:{EXAMPLES}]")
-    for column in FUTURE_CHECKED:
-        parts.append(f"count(*) FILTER (WHERE {column} > {stamp})")
-        parts.append(f"(list(struct_pack(id := dossier_id, value := raw_{column}::VARCHAR) ORDER BY dossier_id) "
-                     f"FILTER (WHERE {column} > {stamp}))[1:{EXAMPLES}]")
+    for check in checks:
+        parts.append(f"count(*) FILTER (WHERE {check.condition})")
+        parts.append(f"(list(struct_pack(id := dossier_id, value := {check.raw}::VARCHAR) ORDER BY dossier_id) "
+                     f"FILTER (WHERE {check.condition}))[1:{EXAMPLES}]")
     values = con.execute(f"SELECT {', '.join(parts)} FROM {table}").fetchall()[0]
+    return _findings(checks, list(values[0::2]), list(values[1::2]), source_id, period, now)
+
+
+def _findings(checks: list[_Check], counts: list[int], examples: list[list[dict]], source_id: str, period: Period,
+              now: datetime) -> list[Finding]:
     findings = []
-    for i, (column, (condition, raw, expected)) in enumerate(checks.items()):
-        count, examples = values[2 * i], values[2 * i + 1]
-        if count:
-            shown = ", ".join(f"{e['id']}={e['value']!r}" for e in examples)
-            findings.append(Finding(
-                "records.unreadable_value", "warning",
-                f"{source_id}: {count} hồ sơ có giá trị {column} không đọc được (cần {expected}); ví dụ: {shown}",
-                period.start, period.end, source_id=source_id, columns=[column], observed=str(count), expected=expected,
-                location=f"{source_id} landing, column {column}"))
-    # a moment that has not happened yet: a wrong clock or a typing error; due dates may be ahead
-    for j, column in enumerate(FUTURE_CHECKED):
-        count, examples = values[2 * (len(checks) + j)], values[2 * (len(checks) + j) + 1]
-        if count:
-            shown = ", ".join(f"{e['id']}={e['value']!r}" for e in examples)
-            findings.append(Finding(
-                "records.date_in_future", "warning",
-                f"{source_id}: {count} hồ sơ có {column} sau thời điểm chạy ({now:%d/%m/%Y %H:%M}): ngày trong tương lai; "
-                f"ví dụ: {shown}", period.start, period.end, source_id=source_id, columns=[column], observed=str(count),
-                expected=f"{column} no later than {now:%Y-%m-%d %H:%M}", location=f"{source_id} landing, column {column}"))
+    for check, count, shown_examples in zip(checks, counts, examples):
+        if not count:
+            continue
+        shown = ", ".join(f"{e['id']}={e['value']!r}" for e in shown_examples)
+        if check.check_id == "records.unreadable_value":
+            message = (f"{source_id}: {count} hồ sơ có giá trị {check.column} không đọc được (cần {check.expected}); "
+                       f"ví dụ: {shown}")
+        else:
+            message = (f"{source_id}: {count} hồ sơ có {check.column} sau thời điểm chạy ({now:%d/%m/%Y %H:%M}): "
+                       f"ngày trong tương lai; ví dụ: {shown}")
+        findings.append(Finding(
+            check.check_id, "warning", message, period.start, period.end, source_id=source_id, columns=[check.column],
+            observed=str(count), expected=check.expected, location=f"{source_id} landing, column {check.column}"))
     return findings
 
 

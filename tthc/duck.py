@@ -8,6 +8,7 @@ aggregations to the temporary folder instead of growing with the input.
 from __future__ import annotations
 
 import os
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Iterable, Iterator
 
 import duckdb
@@ -51,12 +52,20 @@ def _groups(pieces: Iterable[pa.Table | pa.RecordBatch], rows: int, schema: pa.S
 
 def write_tables(pieces: Iterable[pa.Table | pa.RecordBatch], out, schema: pa.Schema, **options) -> int:
     """Rows arriving in pieces to Parquet, cast to `schema`, one row group at a time: memory holds
-    one row group, and the file is the one `pq.write_table(whole table)` would have written."""
+    two row groups, and the file is the one `pq.write_table(whole table)` would have written.
+    A row group is encoded and compressed in a thread of its own (pyarrow lets go of the GIL)
+    while the next is being produced."""
     rows = 0
-    with pq.ParquetWriter(out, schema, **options) as writer:
+    with pq.ParquetWriter(out, schema, **options) as writer, ThreadPoolExecutor(1) as background:
+        writing: Future | None = None
         for table in _groups(pieces, ROW_GROUP_ROWS, schema):
-            writer.write_table(table.cast(schema), row_group_size=ROW_GROUP_ROWS)
+            table = table.cast(schema)
+            if writing is not None:
+                writing.result()
+            writing = background.submit(writer.write_table, table, row_group_size=ROW_GROUP_ROWS)
             rows += table.num_rows
+        if writing is not None:
+            writing.result()
     return rows
 
 

@@ -86,7 +86,8 @@ def canonicalize(ctx: RunContext) -> dict:
     from transforms.canonicalize import canonical_dossiers, self_reported_figures
 
     landed, missing = landed_sources(ctx.settings, ctx.period, ctx.var)
-    dossiers, f1 = canonical_dossiers(landed, ctx.settings, ctx.var, ctx.period, ctx.path("dossiers.parquet"))
+    dossiers, f1 = canonical_dossiers(landed, ctx.settings, ctx.var, ctx.period, ctx.path("dossiers.parquet"),
+                                      several_units_out=ctx.path("ids_under_several_units.parquet"))
     reported, f2 = self_reported_figures(landed, ctx.settings, ctx.var, ctx.period, ctx.path("self_reported.parquet"))
     findings = f1 + f2 + [
         Finding("extract.source_missing", "warning", f"Nguồn {source_id} không lấy được số liệu: {why}",

@@ -9,7 +9,6 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
-import duckdb
 import pandas as pd
 
 from tthc import duck
@@ -45,37 +44,35 @@ _CONDITIONS = {
 
 
 def record_counts(dossiers: Path, period: Period, field_codes: list[str],
-                  landed_ids: dict[str, tuple[Path, str, str]] | None = None) -> pd.DataFrame:
+                  several_units: Path | None = None) -> pd.DataFrame:
     """One row per source and unit: how many records break each rule, and example dossier ids.
 
-    `landed_ids` maps a source to its landed Parquet file and the names of its dossier-id and
-    unit columns there, before de-duplication (canonicalize keeps one record per source and id, so a dossier that a source
-    lists under two units is only visible there)."""
+    `several_units` is a Parquet file of the (source_id, dossier_id) that a source lists under
+    more than one unit, found by canonicalize before de-duplication (which keeps one record per
+    source and id, so the dossiers cannot show it)."""
     con = duck.connect()
     con.execute("SET threads TO 2")
     con.read_parquet(str(dossiers)).create_view("dossiers")
     con.register("fields", pd.DataFrame({"code": pd.Series(field_codes, dtype="string")}))
-    within = "SELECT NULL::VARCHAR AS source_id, NULL::VARCHAR AS dossier_id, 0 AS n WHERE false"
-    if landed_ids:
-        # ids listed under more than one unit (min and max differ: no DISTINCT over every record)
-        parts = [f"""SELECT '{source}' AS source_id, "{ident}"::VARCHAR AS dossier_id, 2 AS n
-                     FROM read_parquet('{path}') GROUP BY ALL HAVING min("{unit}") <> max("{unit}")"""
-                 for source, (path, ident, unit) in sorted(landed_ids.items())
-                 if not any(q in str(x) for x in (source, path, ident, unit) for q in "'\"")]
-        within = " UNION ALL ".join(parts) or within
+    if several_units is not None and several_units.exists():
+        con.read_parquet(str(several_units)).create_view("several_units")
+    else:
+        con.execute("CREATE VIEW several_units AS SELECT NULL::VARCHAR AS source_id, NULL::VARCHAR AS dossier_id WHERE false")
+    # a dossier id can only repeat across sources when there are several
+    several_sources = con.execute("SELECT min(source_id) <> max(source_id) FROM dossiers").fetchall()[0][0]
     after_end = f"{period.end + timedelta(days=1)} 00:00:00"
     counts = ",\n".join(f"count(*) FILTER (WHERE {cond}) AS {RECORD_CHECKS[c][0]}" for c, cond in _CONDITIONS.items())
     examples = ",\n".join(f"(list(dossier_id ORDER BY dossier_id) FILTER (WHERE {cond}))[1:{EXAMPLES}] AS ex_{RECORD_CHECKS[c][0]}"
                           for c, cond in _CONDITIONS.items())
+    across = ("SELECT dossier_id, count(*) AS across FROM dossiers GROUP BY dossier_id HAVING count(*) > 1"
+              if several_sources else "SELECT NULL::VARCHAR AS dossier_id, 0 AS across WHERE false")
     sql = f"""
-        WITH across AS (
-            SELECT dossier_id, count(*) AS across FROM dossiers GROUP BY dossier_id HAVING count(*) > 1
-        ), within AS ({within}),
+        WITH across AS ({across}),
         flagged AS (
-            SELECT d.*, coalesce(a.across, 1) AS across, coalesce(w.n, 1) AS within_source
+            SELECT d.*, coalesce(a.across, 1) AS across, CASE WHEN w.dossier_id IS NULL THEN 1 ELSE 2 END AS within_source
             FROM dossiers d
             LEFT JOIN across a USING (dossier_id)
-            LEFT JOIN within w ON w.source_id = d.source_id AND w.dossier_id = d.dossier_id AND w.n > 1
+            LEFT JOIN several_units w ON w.source_id = d.source_id AND w.dossier_id = d.dossier_id
         )
         SELECT source_id, unit_code, count(*) AS records, {counts}, {examples}
         FROM flagged GROUP BY source_id, unit_code ORDER BY source_id, unit_code

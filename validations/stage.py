@@ -3,7 +3,6 @@ file, GX results and Data Docs, and the call-back list, all in the run's folder.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -51,7 +50,7 @@ def validate_run(ctx, rows: pd.DataFrame) -> tuple[list[Finding], dict]:
     findings += _continuity_unchecked(frame, earlier, previous, period)
     findings += rollup_findings(_total_rows(ctx, frame), period)
 
-    counts = record_counts(ctx.path("dossiers.parquet"), period, fields, _landed_ids(ctx))
+    counts = record_counts(ctx.path("dossiers.parquet"), period, fields, ctx.path("ids_under_several_units.parquet"))
     counts[ROW_ID] = range(len(counts))
     findings += _record_findings(counts, session.validate(counts, dossier_records_suite()), period)
 
@@ -186,24 +185,6 @@ def _total_rows(ctx, frame: pd.DataFrame) -> list[RollupGroup]:
 
 
 # ---------------------------------------------------------------- dossier records
-
-def _landed_ids(ctx) -> dict[str, tuple[Path, str, str]]:
-    sources = json.loads(ctx.path("sources.json").read_text(encoding="utf-8"))["landed"]
-    out = {}
-    for source_id, info in sources.items():
-        source = ctx.settings.source(source_id)
-        if source.kind == "http_api":
-            ident, unit = "MaHoSo", "MaCoQuan"
-        elif source.kind == "agency_db":
-            ident, unit = source.spec["columns"]["dossier_id"], source.spec["columns"]["unit_code"]
-        else:
-            continue
-        path = ctx.var / "landing" / ctx.period.label / source_id / info["files"][0]["path"]
-        names = pq.read_schema(path).names
-        if ident in names and unit in names:
-            out[source_id] = (path, ident, unit)
-    return out
-
 
 def _record_findings(counts: pd.DataFrame, failed, period: Period) -> list[Finding]:
     findings = []
