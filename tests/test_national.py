@@ -10,6 +10,7 @@ from tthc.config import REPO_ROOT, Settings
 from tthc.sample.national import land
 from tthc.units import units_for_province, units_in_force
 from transforms.canonicalize import canonical_dossiers
+from tthc.model import has_unique_dossier_key
 
 NATIONAL = Settings(REPO_ROOT / "config" / "national" / "province.yaml", REPO_ROOT / "config" / "national" / "sources.yaml")
 PERSONAL = ("ChuHoSo", "SoGiayToChuHoSo", "SoDienThoai", "DiaChi", "Email")
@@ -44,6 +45,7 @@ def test_generator_is_deterministic_covers_every_province_and_lands_what_canonic
     rows, findings = canonical_dossiers({manifest.source_id: manifest}, NATIONAL, tmp_path / "a", period,
                                         tmp_path / "dossiers.parquet")
     assert rows == 20_000  # the repeated records are de-duplicated, one per MaHoSo
+    assert has_unique_dossier_key(pq.read_schema(tmp_path / "dossiers.parquet"))
     canonical = pq.read_table(tmp_path / "dossiers.parquet").to_pandas()
     assert canonical["channel"].notna().all() and set(canonical["status"]) <= set(range(1, 11))
     assert {"records.unreadable_value"} == {f.check_id for f in findings} or not findings

@@ -5,7 +5,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from tthc.model import DOSSIER_SCHEMA, FIGURES
+from tthc.model import DOSSIER_SCHEMA, FIGURES, KEYED_DOSSIER_SCHEMA
 from tthc.periods import quarter
 from transforms.rollup import rollup
 
@@ -61,3 +61,21 @@ def test_inter_level_dossiers_are_counted_once_and_self_reports_added(tmp_path):
     province = result.loc[("province", "04")]
     assert (province["received_total"], province["resolved_total"], province["resolved_late"]) == (8, 2, 1)
     assert (province["units_included"], province["units_not_published"], province["duplicates_removed"]) == (4, 1, 1)
+
+
+def test_canonical_dossiers_skip_the_repeat_search_with_the_same_figures(tmp_path):
+    """A file that declares one record per dossier (canonicalize's) gives the figures the
+    general path gives for the same records."""
+    rows = [dossier("X1", "040", dt(2024, 4, 2), dt(2024, 5, 2), 10, "online"), dossier("X2", "040", dt(2024, 4, 10)),
+            dossier("X3", "01279", dt(2024, 4, 11), dt(2024, 6, 1), 10), dossier("X4", "01279", dt(2024, 3, 1))]
+    units = pd.DataFrame([{"unit_code": "040", "level": "district", "parent_code": "04"},
+                          {"unit_code": "01279", "level": "commune", "parent_code": "040"}])
+    status = pd.DataFrame([{"unit_code": u, "source_id": "portal_dvc", "basis": "records", "quality_status": "ok"}
+                           for u in ("040", "01279")])
+    results = []
+    for schema in (DOSSIER_SCHEMA, KEYED_DOSSIER_SCHEMA):
+        path = tmp_path / f"{len(results)}.parquet"
+        pq.write_table(pa.Table.from_pylist(rows, schema=schema), path)
+        results.append(rollup(path, status, pd.DataFrame(columns=["unit_code", "field_code"]), units, "04", Q2))
+    pd.testing.assert_frame_equal(results[0], results[1])
+    assert results[1]["received_total"].tolist() == [4, 4] and (results[1]["duplicates_removed"] == 0).all()

@@ -22,7 +22,8 @@ from extractors.base import Manifest
 from tthc import duck
 from tthc.config import Settings
 from tthc.findings import Finding
-from tthc.model import BIEU06_COLUMNS, BIEU06_SCHEMA, DOSSIER_COLUMNS, DOSSIER_SCHEMA, FIGURES
+from tthc.model import BIEU06_COLUMNS, BIEU06_SCHEMA, DOSSIER_COLUMNS, DOSSIER_SCHEMA, FIGURES, \
+    KEYED_DOSSIER_SCHEMA
 from tthc.duck import write_parquet, write_tables
 from tthc.periods import Period
 
@@ -98,7 +99,7 @@ def canonical_dossiers(landed: dict[str, Manifest], settings: Settings, var: Pat
         con.execute(f"CREATE TEMP VIEW canon_{view} AS {select}").fetchall()
         views.append((f"canon_{view}", source_id))
     if not views:
-        pq.write_table(DOSSIER_SCHEMA.empty_table(), out)
+        pq.write_table(KEYED_DOSSIER_SCHEMA.empty_table(), out)
         _write_ids(several_units_out, [])
         return 0, findings
     # one row per dossier and source: a later update of the same dossier replaces the earlier.
@@ -122,7 +123,7 @@ def canonical_dossiers(landed: dict[str, Manifest], settings: Settings, var: Pat
             SELECT {', '.join(DOSSIER_COLUMNS)} FROM ({union})
             QUALIFY row_number() OVER (PARTITION BY source_id, dossier_id ORDER BY updated_at DESC NULLS LAST) = 1
             ORDER BY source_id, dossier_id
-        """), out, DOSSIER_SCHEMA, compression="zstd")
+        """), out, KEYED_DOSSIER_SCHEMA, compression="zstd")
         several = con.sql(f"""
             SELECT source_id, dossier_id FROM ({union}) GROUP BY ALL HAVING min(unit_code) <> max(unit_code)
             ORDER BY ALL
@@ -207,7 +208,7 @@ def _write_in_order(relation, out: Path, tally: "_Tally", several: list[tuple[st
     latest update of a repeated id; None (and nothing written or counted) if they do not."""
     try:
         return write_tables(_latest_in_order(relation.to_arrow_reader(100_000), tally, several), out,
-                            DOSSIER_SCHEMA, compression="zstd")
+                            KEYED_DOSSIER_SCHEMA, compression="zstd")
     except _OutOfOrder:
         out.unlink(missing_ok=True)
         tally.clear()

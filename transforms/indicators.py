@@ -24,35 +24,23 @@ FROM_RECORDS = [
      "hồ sơ đã giải quyết trong kỳ (theo dữ liệu hồ sơ)"),
 ]
 
-# Each dossier (source, id) once: first one row per unit and dossier saying what it was, then
-# counts of those rows (group aggregates, which spill to disk, rather than DISTINCT over every
-# row). One statement gives both the per-unit rows (whole = false) and the one row of the whole,
-# where a dossier listed under several units counts once: the dossiers are read once for both.
-COUNTS = """count(*) FILTER (WHERE fee) AS fee_dossiers, count(*) FILTER (WHERE paid) AS paid_online,
-           count(*) FILTER (WHERE resolved) AS resolved_records, count(*) FILTER (WHERE digitised) AS results_digitised"""
+# core.fact_dossier holds one row per period, source and dossier (its key: canonicalize keeps
+# the latest update of each), so counting rows counts each dossier once, per unit and, summed
+# over the units, for the whole: one plain aggregation, no DISTINCT and no grouping by dossier.
 RECORD_COUNTS_SQL = """
-    WITH per_unit AS (
-        SELECT d.unit_code, d.source_id, d.dossier_id,
-               bool_or({received} AND d.fee_amount > 0) AS fee,
-               bool_or({received} AND d.fee_amount > 0 AND d.paid_online) AS paid,
-               bool_or({resolved}) AS resolved,
-               bool_or({resolved} AND d.results_digitised) AS digitised
-        FROM core.fact_dossier d
-        JOIN core.unit_period_status s
-          ON s.unit_code = d.unit_code AND s.source_id = d.source_id
-         AND s.period_start = d.period_start AND s.period_end = d.period_end
-        WHERE d.period_start = :start AND d.period_end = :end AND s.basis = 'records'
-          AND s.quality_status IN ('ok', 'warning') AND d.source_id IS NOT NULL AND d.dossier_id IS NOT NULL
-        GROUP BY d.unit_code, d.source_id, d.dossier_id
-    ), per_dossier AS (
-        SELECT bool_or(fee) AS fee, bool_or(paid) AS paid, bool_or(resolved) AS resolved, bool_or(digitised) AS digitised
-        FROM per_unit GROUP BY source_id, dossier_id
-    )
-    SELECT false AS whole, unit_code, NULL AS units, {counts}
-    FROM per_unit GROUP BY unit_code
-    UNION ALL
-    SELECT true AS whole, NULL AS unit_code, (SELECT count(DISTINCT unit_code) FROM per_unit) AS units, {counts}
-    FROM per_dossier
+    SELECT d.unit_code,
+           count(*) FILTER (WHERE {received} AND d.fee_amount > 0) AS fee_dossiers,
+           count(*) FILTER (WHERE {received} AND d.fee_amount > 0 AND d.paid_online) AS paid_online,
+           count(*) FILTER (WHERE {resolved}) AS resolved_records,
+           count(*) FILTER (WHERE {resolved} AND d.results_digitised) AS results_digitised
+    FROM core.fact_dossier d
+    JOIN core.unit_period_status s
+      ON s.unit_code = d.unit_code AND s.source_id = d.source_id
+     AND s.period_start = d.period_start AND s.period_end = d.period_end
+    WHERE d.period_start = :start AND d.period_end = :end AND s.basis = 'records'
+      AND s.quality_status IN ('ok', 'warning') AND d.source_id IS NOT NULL AND d.dossier_id IS NOT NULL
+    GROUP BY d.unit_code
+    ORDER BY d.unit_code
 """
 RECEIVED = "d.received_at >= :first AND d.received_at < :after AND d.status NOT IN (1, 3)"
 RESOLVED = "d.finished_at >= :first AND d.finished_at < :after AND d.status IN (9, 10)"
@@ -60,18 +48,18 @@ COUNT_COLUMNS = ["fee_dossiers", "paid_online", "resolved_records", "results_dig
 
 
 def record_counts_sql() -> str:
-    """The Decision 766 record counts per unit and for the whole (`split_record_counts` parts them)."""
-    return RECORD_COUNTS_SQL.format(counts=COUNTS, received=RECEIVED, resolved=RESOLVED)
+    """The Decision 766 record counts of each published records-based unit (`split_record_counts`
+    adds the whole)."""
+    return RECORD_COUNTS_SQL.format(received=RECEIVED, resolved=RESOLVED)
 
 
 def split_record_counts(frame: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
-    """The result of `record_counts_sql` as (per-unit counts, the whole's counts)."""
-    whole = frame["whole"].astype(bool)
-    units = frame.loc[~whole, ["unit_code", *COUNT_COLUMNS]].reset_index(drop=True)
+    """The result of `record_counts_sql` as (per-unit counts, the whole's counts): a dossier is
+    one row of one unit, so the whole is the units' sum."""
+    units = frame[["unit_code", *COUNT_COLUMNS]].reset_index(drop=True)
     for name in COUNT_COLUMNS:
         units[name] = units[name].astype("int64")
-    row = frame.loc[whole].iloc[0]
-    return units, {"units": int(row["units"]), **{name: int(row[name]) for name in COUNT_COLUMNS}}
+    return units, {"units": len(units), **{name: int(units[name].sum()) for name in COUNT_COLUMNS}}
 
 
 def _rate(numerator, denominator):

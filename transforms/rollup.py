@@ -4,7 +4,9 @@ no dossier counted twice.
 An inter-level ("liên thông") dossier passes through several units, and each may count it in
 its own figures. Where the figures come from records, the roll-up derives them again from the
 dossiers of all member units, keeping each dossier once (at the highest level that handled
-it). Self-reported figures carry no dossier ids: they are added as they are.
+it). Canonical dossiers hold one record per dossier and source already (their file says so,
+`tthc.model.has_unique_dossier_key`): they skip that step, and `duplicates_removed` is 0.
+Self-reported figures carry no dossier ids: they are added as they are.
 """
 from __future__ import annotations
 
@@ -13,9 +15,10 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from tthc import duck
-from tthc.model import FIGURES
+from tthc.model import FIGURES, has_unique_dossier_key
 from tthc.periods import Period
 from transforms.derive import derivation_sql
 
@@ -55,34 +58,22 @@ def rollup(dossiers_path: Path, unit_status: pd.DataFrame, reconciled: pd.DataFr
         con.register("members", pa.Table.from_pandas(
             record_members.assign(level_rank=record_members["unit_level"].map(LEVEL_RANK)), preserve_index=False))
         con.read_parquet(str(dossiers_path)).create_view("all_dossiers")
-        # a dossier kept once per parent: only the keys that repeat within a parent (few, or none)
-        # go through the window; every other record streams straight into the derivation
         con.execute("""
             CREATE TEMP VIEW member_dossiers AS
             SELECT m.parent_code, m.parent_level, m.level_rank, d.*
             FROM all_dossiers d JOIN members m ON m.unit_code = d.unit_code AND m.source_id = d.source_id
         """).fetchall()
-        con.execute("""
-            CREATE TEMP TABLE repeated AS
-            SELECT parent_code, parent_level, source_id, dossier_id, count(*) AS n
-            FROM member_dossiers GROUP BY ALL HAVING count(*) > 1
-        """).fetchall()
-        con.execute("""
-            CREATE TEMP VIEW dossiers AS
-            SELECT * EXCLUDE (unit_code, parent_level, level_rank), parent_code || '|' || parent_level AS unit_code
-            FROM (
-                SELECT md.* FROM member_dossiers md
-                ANTI JOIN repeated r USING (parent_code, parent_level, source_id, dossier_id)
-                UNION ALL BY NAME
-                SELECT * FROM (
-                    SELECT md.* FROM member_dossiers md
-                    SEMI JOIN repeated r USING (parent_code, parent_level, source_id, dossier_id))
-                QUALIFY row_number() OVER (PARTITION BY parent_code, parent_level, source_id, dossier_id
-                                           ORDER BY level_rank DESC, updated_at DESC NULLS LAST, unit_code) = 1)
-        """).fetchall()
-        duplicates = con.sql("""
-            SELECT parent_code, parent_level, sum(n - 1)::BIGINT AS duplicates_removed FROM repeated GROUP BY ALL
-        """).df()
+        if has_unique_dossier_key(pq.read_schema(dossiers_path)):
+            # one record per dossier already (canonical dossiers): none can repeat within a parent
+            con.execute("""
+                CREATE TEMP VIEW dossiers AS
+                SELECT * EXCLUDE (unit_code, parent_level, level_rank), parent_code || '|' || parent_level AS unit_code
+                FROM member_dossiers
+            """).fetchall()
+            duplicates = pd.DataFrame({"parent_code": pd.Series(dtype=str), "parent_level": pd.Series(dtype=str),
+                                       "duplicates_removed": pd.Series(dtype="int64")})
+        else:
+            duplicates = _kept_once(con)
         params = {"start": f"{period.start} 00:00:00",
                   "end": f"{period.end.fromordinal(period.end.toordinal() + 1)} 00:00:00",
                   "period_start": period.start.isoformat(), "period_end": period.end.isoformat()}
@@ -107,3 +98,31 @@ def rollup(dossiers_path: Path, unit_status: pd.DataFrame, reconciled: pd.DataFr
     summed = summed.merge(duplicates, on=["parent_code", "parent_level"], how="left")
     summed["duplicates_removed"] = summed["duplicates_removed"].fillna(0).astype("int64")
     return summed[ROLLUP_COLUMNS].sort_values(["parent_level", "parent_code", "field_code"]).reset_index(drop=True)
+
+
+def _kept_once(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """View `dossiers`: each dossier once per parent, at the highest level that handled it, then
+    its latest update. Only the keys that repeat within a parent (few) go through the window;
+    every other record streams straight into the derivation. Returns the records dropped per
+    parent."""
+    con.execute("""
+        CREATE TEMP TABLE repeated AS
+        SELECT parent_code, parent_level, source_id, dossier_id, count(*) AS n
+        FROM member_dossiers GROUP BY ALL HAVING count(*) > 1
+    """).fetchall()
+    con.execute("""
+        CREATE TEMP VIEW dossiers AS
+        SELECT * EXCLUDE (unit_code, parent_level, level_rank), parent_code || '|' || parent_level AS unit_code
+        FROM (
+            SELECT md.* FROM member_dossiers md
+            ANTI JOIN repeated r USING (parent_code, parent_level, source_id, dossier_id)
+            UNION ALL BY NAME
+            SELECT * FROM (
+                SELECT md.* FROM member_dossiers md
+                SEMI JOIN repeated r USING (parent_code, parent_level, source_id, dossier_id))
+            QUALIFY row_number() OVER (PARTITION BY parent_code, parent_level, source_id, dossier_id
+                                       ORDER BY level_rank DESC, updated_at DESC NULLS LAST, unit_code) = 1)
+    """).fetchall()
+    return con.sql("""
+        SELECT parent_code, parent_level, sum(n - 1)::BIGINT AS duplicates_removed FROM repeated GROUP BY ALL
+    """).df()

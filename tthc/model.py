@@ -48,6 +48,14 @@ DOSSIER_SCHEMA = pa.schema(
     ]
 )
 DOSSIER_COLUMNS = DOSSIER_SCHEMA.names
+# A dossier file with one record per (source_id, dossier_id) says so in its Parquet metadata
+# (canonicalize writes it so): a reader may then take records for dossiers without checking.
+DOSSIER_KEY = ("source_id", "dossier_id")
+KEYED_DOSSIER_SCHEMA = DOSSIER_SCHEMA.with_metadata({"tthc.unique_key": ",".join(DOSSIER_KEY)})
+
+
+def has_unique_dossier_key(schema: pa.Schema) -> bool:
+    return (schema.metadata or {}).get(b"tthc.unique_key") == ",".join(DOSSIER_KEY).encode()
 
 # Biểu 06 figures in the form's column order (col 3 … 13), then the returned/withdrawn count.
 FIGURES = (
