@@ -170,7 +170,11 @@ def _latest_of_runs(table: pa.Table, same: np.ndarray, several: list[tuple[str, 
                 first = int(rows[run[0]])
                 several.append((table.column("source_id")[first].as_py(), table.column("dossier_id")[first].as_py()))
             run = []
-    return table.filter(pa.array(keep))
+    # the kept rows as slices of the table (no copy): a repeated key drops only a row or two
+    starts = np.flatnonzero(keep & ~np.concatenate([[False], keep[:-1]]))
+    ends = np.flatnonzero(keep & ~np.concatenate([keep[1:], [False]])) + 1
+    return pa.concat_tables([table.slice(int(a), int(b - a)) for a, b in zip(starts, ends)]) if starts.size \
+        else table.slice(0, 0)
 
 
 def _latest_in_order(reader: pa.RecordBatchReader, tally: "_Tally",
