@@ -269,7 +269,7 @@ SQL_FORMATTING_ALLOWED = {
     "transforms/canonicalize.py::canonical_dossiers":
         "view names are raw_<n>; columns come from PORTAL_COLUMNS or the model through a local lambda, never from config",
     "transforms/canonicalize.py::_problems":
-        "conditions and columns from the function's own table of checks (DATE_COLUMNS); the moment is a datetime",
+        "conditions and columns from the module's own table of checks (_checks, DATE_COLUMNS); the moment is a datetime",
     "warehouse/db.py::_bulk_insert":
         "ParquetRows.select_sql: identifiers are the Parquet file's column names through quote_identifier, types "
         "from SQL_TYPES; every value (constants, lookups, the file path) is a bind parameter",
