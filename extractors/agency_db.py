@@ -5,7 +5,6 @@ are selected, so the vendor's personal-data columns are never read; the session 
 read-only where the database allows it."""
 from __future__ import annotations
 
-import re
 from datetime import datetime, time, timedelta
 from pathlib import Path
 
@@ -17,9 +16,9 @@ from extractors.quarantine import quarantine_rejected
 from tthc.config import Source
 from tthc.connections import ConnectionInfo, get_connection
 from tthc.periods import Period
+from warehouse.sqlsafe import UnsafeIdentifier, check_identifier
 
 KEY = "dossier_id"
-_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 _DRIVERS = {"mysql": "mysql+pymysql", "mariadb": "mysql+pymysql", "postgres": "postgresql+psycopg",
             "postgresql": "postgresql+psycopg"}
 
@@ -38,9 +37,12 @@ def engine_url(conn: ConnectionInfo) -> sa.URL:
 
 
 def _identifier(name: str, what: str, source_id: str) -> str:
-    if not isinstance(name, str) or not _IDENTIFIER.fullmatch(name):  # fullmatch: "$" lets a newline through
-        raise SourceDataError(f"{source_id}: {what} {name!r} is not a plain SQL identifier")
-    return name
+    """A registry name checked as every identifier is (warehouse.sqlsafe), refused as bad source
+    configuration that names the source."""
+    try:
+        return check_identifier(name, what)
+    except UnsafeIdentifier as exc:
+        raise SourceDataError(f"{source_id}: {exc}") from None
 
 
 def _check_table(conn: sa.Connection, table: str, schema: str | None, wanted: list[str], where: str) -> None:
