@@ -24,7 +24,6 @@ import threading
 import time
 import uuid
 import zipfile
-from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
@@ -34,6 +33,7 @@ import pytest
 import sqlalchemy as sa
 
 from tests.conftest import REPO, require_service
+from tthc.local_sources import environment as env
 
 PERIOD = "2024-Q2"
 PORTAL_UNITS_LEVELS = ("department", "district")  # units the portal covers completely before the reform
@@ -51,23 +51,6 @@ def new_var(tmp_path: Path, sample: Path, name: str = "var") -> Path:
     var.mkdir()
     (var / "sample").symlink_to(sample, target_is_directory=True)
     return var
-
-
-@contextmanager
-def env(**values):
-    saved = {k: os.environ.get(k) for k in values}
-    os.environ.update({k: v for k, v in values.items() if v is not None})
-    for k, v in values.items():
-        if v is None:
-            os.environ.pop(k, None)
-    try:
-        yield
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
 
 
 def run_in_process(var: Path, sample: Path, run_id: str, url: str | None = None, settings=None) -> dict:

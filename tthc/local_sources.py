@@ -34,6 +34,26 @@ def ensure_sample(seed: int = 2024, scale: float = 1.0, folder: Path | None = No
 
 
 @contextmanager
+def environment(**values: str | None) -> Iterator[None]:
+    """Sets (a value) or unsets (None) environment variables for the block, then puts back what
+    was there before."""
+    saved = {k: os.environ.get(k) for k in values}
+    for key, value in values.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+@contextmanager
 def sample_connections(folder: Path | None = None) -> Iterator[dict[str, str]]:
     from tthc.sample.server import serve
 
@@ -48,14 +68,8 @@ def sample_connections(folder: Path | None = None) -> Iterator[dict[str, str]]:
             "conn_type": "sqlite", "host": str((folder / "agency_db" / "agency.sqlite").resolve())}),
         "TTHC_SOURCE_COMMUNE_SPREADSHEETS_PATH": str((folder / "spreadsheets").resolve()),
     }
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
     try:
-        yield env
+        with environment(**env):
+            yield env
     finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
         server.shutdown()
