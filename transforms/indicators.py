@@ -59,7 +59,7 @@ def split_record_counts(frame: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
     units = frame[["unit_code", *COUNT_COLUMNS]].reset_index(drop=True)
     for name in COUNT_COLUMNS:
         units[name] = units[name].astype("int64")
-    return units, {"units": len(units), **{name: int(units[name].sum()) for name in COUNT_COLUMNS}}
+    return units, {name: int(units[name].sum()) for name in COUNT_COLUMNS}
 
 
 def _rate(numerator, denominator):

@@ -105,7 +105,7 @@ def _freeze_rollup_and_indicators(conn: sa.Connection, period: Period, vintage: 
     bulk_insert(conn, "core.published_rollup", pa.Table.from_pandas(rollup[ROLLUP_COLUMNS], preserve_index=False))
     province_rows = rollup[rollup["parent_level"] == "province"]
     province = {"province_code": province_code, **{f: province_rows[f].sum(min_count=1) for f in FIGURES}}
-    # the dossiers are read once for both: per unit, and each dossier once for the province
+    # counted per unit in one aggregation; the province's counts are their sum (one row per dossier)
     unit_counts, province_counts = split_record_counts(
         pd.read_sql(sa.text(record_counts_sql()), conn, params=params))
     table = indicators(units, unit_counts, province, province_counts)
