@@ -29,7 +29,7 @@ def make_portal(folder: Path, n: int) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from tthc.sample.generate import PORTAL_SCHEMA
+    from simulator.generate import PORTAL_SCHEMA
 
     i = np.arange(n)
     ids = np.char.add("H", np.char.zfill(i.astype(str), 9))
@@ -102,7 +102,7 @@ def measure(mode: str, port: int, page_size: int) -> dict:
 def serve(folder: Path) -> tuple[subprocess.Popen, int]:
     token_file = folder / "token"
     token_file.write_text(TOKEN)
-    process = subprocess.Popen([sys.executable, "-m", "tthc.sample.server", "--sample", str(folder),
+    process = subprocess.Popen([sys.executable, "-m", "simulator.server", "--sample", str(folder),
                                 "--token-file", str(token_file)], stdout=subprocess.PIPE, text=True, cwd=REPO)
     url = process.stdout.readline().strip()
     return process, int(url.rsplit(":", 1)[1])

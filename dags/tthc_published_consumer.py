@@ -12,7 +12,7 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import dag, get_current_context, task
 
-from tthc.dag_support import published_assets
+from runner.dag_support import published_assets
 
 PUBLISHED = published_assets()
 
@@ -29,7 +29,7 @@ PUBLISHED = published_assets()
 def tthc_published_consumer():
     @task
     def summarise_published() -> str:
-        from tthc.consumer import summarise
+        from runner.consumer import summarise
 
         events = get_current_context()["triggering_asset_events"] or {}
         extras = [event.extra for asset_events in events.values() for event in asset_events if event.extra]

@@ -20,8 +20,8 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import CronDataIntervalTimetable, dag, get_current_context, task
 
-from tthc import pipeline
-from tthc.dag_support import (context_from_airflow, mark_published, published_assets, quarterly_schedule,
+from runner import pipeline
+from runner.dag_support import (context_from_airflow, mark_published, published_assets, quarterly_schedule,
                               task_failure_alert)
 
 CRON, TIMEZONE = quarterly_schedule()

@@ -16,7 +16,7 @@ from extractors.quarantine import quarantine_rejected
 from tthc.config import Source
 from tthc.connections import ConnectionInfo, get_connection
 from tthc.periods import Period
-from warehouse.sqlsafe import UnsafeIdentifier, check_identifier
+from tthc.sqlsafe import UnsafeIdentifier, check_identifier
 
 KEY = "dossier_id"
 _DRIVERS = {"mysql": "mysql+pymysql", "mariadb": "mysql+pymysql", "postgres": "postgresql+psycopg",
@@ -37,7 +37,7 @@ def engine_url(conn: ConnectionInfo) -> sa.URL:
 
 
 def _identifier(name: str, what: str, source_id: str) -> str:
-    """A registry name checked as every identifier is (warehouse.sqlsafe), refused as bad source
+    """A registry name checked as every identifier is (tthc.sqlsafe), refused as bad source
     configuration that names the source."""
     try:
         return check_identifier(name, what)

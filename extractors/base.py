@@ -307,7 +307,7 @@ def merge_by_key(previous: Path, delta: Path, out: Path, key: str, schema: pa.Sc
     ordered by key; streamed through DuckDB so memory stays bounded."""
     import duckdb
 
-    from warehouse.sqlsafe import quote_identifier
+    from tthc.sqlsafe import quote_identifier
 
     if key not in schema.names:
         raise ValueError(f"merge key {key!r} is not a landed column")

@@ -40,7 +40,7 @@ def var(tmp_path, monkeypatch):
 @pytest.fixture(scope="session")
 def small_sample(tmp_path_factory):
     """Sample sources at 2 % of a province (about 3,000 dossiers a quarter), made once."""
-    from tthc.sample.generate import generate
+    from simulator.generate import generate
 
     folder = tmp_path_factory.mktemp("sample") / "sample"
     generate(folder, seed=5, scale=0.02)

@@ -21,8 +21,8 @@ SQL_CALLS = {"execute", "executemany", "exec_driver_sql", "text", "sql", "query"
              "copy"}
 # functions that return a validated, quoted identifier (or raise): their result may be formatted into SQL
 SAFE_HELPERS = {
-    "quote_identifier",  # warehouse/sqlsafe.py: plain identifier checked, quoted by the dialect's preparer
-    "quote_qualified",   # warehouse/sqlsafe.py: schema.table, each part as above
+    "quote_identifier",  # tthc/sqlsafe.py: plain identifier checked, quoted by the dialect's preparer
+    "quote_qualified",   # tthc/sqlsafe.py: schema.table, each part as above
     "_role",             # warehouse/roles.py: role names checked against ^[a-z_][a-z0-9_]{0,62}$
 }
 SAFE_METHODS = {"items", "keys", "values", "upper", "lower", "strip", "join"}

@@ -19,7 +19,7 @@ from extractors import spreadsheet
 from extractors.base import Manifest, SourceDataError
 from extractors.registry import extract_source, landed_sources
 from tthc.config import Source, load_settings
-from tthc.sample.generate import AGENCY_TABLE
+from simulator.generate import AGENCY_TABLE
 from transforms.canonicalize import canonical_dossiers, self_reported_figures
 from validations.records import RECORD_CHECKS, record_counts
 

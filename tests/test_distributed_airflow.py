@@ -164,7 +164,7 @@ def runs(meta_db: str) -> list[tuple]:
 def cluster(tmp_path_factory, small_sample):
     require_service("PostgreSQL", 5432, "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start")
     require_service("Redis", 6379, "redis-server --daemonize yes")
-    from tthc.local_sources import sample_connections
+    from runner.local_sources import sample_connections
 
     tmp = tmp_path_factory.mktemp("distributed")
     suffix = secrets.token_hex(4)
@@ -177,6 +177,8 @@ def cluster(tmp_path_factory, small_sample):
     env = {
         **os.environ,
         "PATH": str(BIN) + os.pathsep + os.environ.get("PATH", ""),
+        # the workers' hostname callable is a test helper (tests/support/workers.py)
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO / "tests"), os.environ.get("PYTHONPATH")])),
         "AIRFLOW_HOME": str(tmp / "airflow"),
         "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
@@ -190,7 +192,7 @@ def cluster(tmp_path_factory, small_sample):
         "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{api_port}/execution/",
         "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_urlsafe(32),
         "AIRFLOW__API__SECRET_KEY": secrets.token_urlsafe(32),
-        "AIRFLOW__CORE__HOSTNAME_CALLABLE": "tthc.workers.worker_hostname",
+        "AIRFLOW__CORE__HOSTNAME_CALLABLE": "support.workers.worker_hostname",
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
         "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False",
         "AIRFLOW__DAG_PROCESSOR__PARSING_PROCESSES": "1",
@@ -300,7 +302,7 @@ def test_a_failing_task_is_reported_with_its_source_and_quarter():
     """The failure callback wired into the DAG's default_args, called as Airflow calls it."""
     from types import SimpleNamespace
 
-    from tthc.dag_support import task_failure_alert
+    from runner.dag_support import task_failure_alert
 
     context = {"ti": SimpleNamespace(task_id="extract", map_index=1, try_number=3, dag_id=DAG_ID),
                "task": SimpleNamespace(task_id="extract", op_kwargs={"source_id": "portal_dvc"}),

@@ -24,8 +24,8 @@ def run(tmp_path_factory):
     saved = os.environ.get("TTHC_VAR_DIR")
     os.environ["TTHC_VAR_DIR"] = str(var)
     try:
-        from tthc.airflow_local import dags_test
-        from tthc.local_sources import ensure_sample, sample_connections
+        from runner.airflow_local import dags_test
+        from runner.local_sources import ensure_sample, sample_connections
 
         sample = ensure_sample(seed=11, scale=0.05)
         with sample_connections() as env:

@@ -8,7 +8,7 @@ import pandas as pd
 from extractors.base import Manifest, watermark_path
 from extractors.registry import extract_source
 from tthc.config import load_settings
-from tthc.local_sources import sample_connections
+from runner.local_sources import sample_connections
 
 
 def test_sources_land_the_same_files_again_and_no_personal_data(small_sample, var):

@@ -33,7 +33,7 @@ import pytest
 import sqlalchemy as sa
 
 from tests.conftest import REPO, require_service
-from tthc.local_sources import environment as env
+from runner.local_sources import environment as env
 
 PERIOD = "2024-Q2"
 PORTAL_UNITS_LEVELS = ("department", "district")  # units the portal covers completely before the reform
@@ -54,8 +54,8 @@ def new_var(tmp_path: Path, sample: Path, name: str = "var") -> Path:
 
 
 def run_in_process(var: Path, sample: Path, run_id: str, url: str | None = None, settings=None) -> dict:
-    from tthc import pipeline
-    from tthc.local_sources import sample_connections
+    from runner import pipeline
+    from runner.local_sources import sample_connections
 
     with env(TTHC_VAR_DIR=str(var), TTHC_WAREHOUSE_URL=None), sample_connections(sample):
         ctx = pipeline.make_context(PERIOD, run_id=run_id, warehouse_url=url or duckdb_url(var), settings=settings)
@@ -109,7 +109,7 @@ elif hook == "load-stage-only":  # load and publish of a prepared run dir (an Ai
 elif hook != "none":
     raise SystemExit(f"unknown hook {hook}")
 
-from tthc import pipeline
+from runner import pipeline
 if hook == "load-stage-only":
     import warehouse.load as load
     original_columns, calls = load._columns, []
@@ -122,7 +122,7 @@ if hook == "load-stage-only":
     ctx = pipeline.make_context(os.environ["FAULT_PERIOD"], run_id=run_id, warehouse_url=url)
     print(json.dumps({"load": pipeline.load(ctx), "publish": pipeline.publish(ctx)}), flush=True)
 else:
-    from tthc.local_sources import sample_connections
+    from runner.local_sources import sample_connections
     with sample_connections(sample):
         ctx = pipeline.make_context(os.environ["FAULT_PERIOD"], run_id=run_id, warehouse_url=url)
         pipeline.run(ctx)
@@ -329,8 +329,8 @@ def test_the_portal_down_for_a_whole_run_withholds_its_units_and_the_next_run_pi
                                                      "jitter_seconds": 0, "budget_seconds": 5}
     settings.source("portal_dvc").spec["timeout_seconds"] = 2
     down = json.dumps({"conn_type": "http", "host": "127.0.0.1", "port": closed_port(), "password": "x"})
-    from tthc import pipeline
-    from tthc.local_sources import sample_connections
+    from runner import pipeline
+    from runner.local_sources import sample_connections
 
     with env(TTHC_VAR_DIR=str(var), TTHC_WAREHOUSE_URL=None), sample_connections(small_sample):
         with env(AIRFLOW_CONN_TTHC_PORTAL_DVC=down):
@@ -393,7 +393,7 @@ def _without_vintage(url: str, table: str):
 def test_an_api_failing_a_fifth_of_requests_lands_every_dossier_once(small_sample, tmp_path, style):
     from extractors.registry import extract_source
     from tthc.config import load_settings
-    from tthc.sample.server import serve
+    from simulator.server import serve
 
     settings = load_settings()
     source, period = settings.source("portal_dvc"), settings.period(PERIOD)
@@ -445,7 +445,7 @@ def test_two_cli_runs_of_one_period_at_once_one_refuses_and_nothing_is_loaded_tw
     var = new_var(tmp_path, small_sample)
     child_env = {**os.environ, "TTHC_VAR_DIR": str(var), "GX_ANALYTICS_ENABLED": "false"}
     child_env.pop("TTHC_WAREHOUSE_URL", None)
-    command = [sys.executable, "-m", "tthc.cli", "run", "--period", PERIOD, "--sample", "--seed", "5",
+    command = [sys.executable, "-m", "runner.cli", "run", "--period", PERIOD, "--sample", "--seed", "5",
                "--scale", "0.02"]
     runs = [subprocess.Popen(command, cwd=REPO, env=child_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                              text=True) for _ in range(2)]
@@ -532,7 +532,7 @@ from pathlib import Path
 signal.signal(signal.SIGXFSZ, signal.SIG_IGN)   # writes past the limit fail with EFBIG instead of killing us
 from extractors.registry import extract_source
 from tthc.config import load_settings
-from tthc.local_sources import sample_connections
+from runner.local_sources import sample_connections
 settings = load_settings()
 with sample_connections(Path(sys.argv[1])):
     resource.setrlimit(resource.RLIMIT_FSIZE, (int(sys.argv[2]), int(sys.argv[2])))
@@ -556,7 +556,7 @@ def landing_state(folder: Path) -> dict[str, str]:
 def test_a_full_landing_disk_fails_naming_the_path_and_keeps_the_previous_landing(small_sample, tmp_path):
     from extractors.registry import extract_source, landed_sources
     from tthc.config import load_settings
-    from tthc.local_sources import sample_connections
+    from runner.local_sources import sample_connections
 
     var = tmp_path / "var"
     settings = load_settings()
@@ -587,7 +587,7 @@ def test_a_landing_that_is_not_a_folder_fails_naming_the_path(small_sample, tmp_
     from extractors.base import LandingWriteError
     from extractors.registry import extract_source
     from tthc.config import load_settings
-    from tthc.local_sources import sample_connections
+    from runner.local_sources import sample_connections
 
     var = tmp_path / "var"
     (var / "landing").mkdir(parents=True)

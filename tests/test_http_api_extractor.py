@@ -12,8 +12,8 @@ from extractors.base import Manifest, SourceDataError, SourceUnavailable, waterm
 from extractors.http_api import KEPT_FIELDS
 from extractors.registry import extract_source, landed_sources
 from tthc.config import Source, load_settings
-from tthc.sample.generate import PORTAL_SCHEMA
-from tthc.sample.server import serve
+from simulator.generate import PORTAL_SCHEMA
+from simulator.server import serve
 
 PERIOD = "2024-Q2"
 TOKEN = "test-token"

@@ -7,7 +7,7 @@ import pytest
 from extractors.base import Manifest, sha256_file
 from extractors.http_api import KEPT_FIELDS
 from tthc.config import REPO_ROOT, Settings
-from tthc.sample.national import land
+from simulator.national import land
 from tthc.units import units_for_province, units_in_force
 from transforms.canonicalize import canonical_dossiers
 from tthc.model import has_unique_dossier_key
@@ -53,7 +53,7 @@ def test_generator_is_deterministic_covers_every_province_and_lands_what_canonic
 
 @pytest.mark.xdist_group("national_bench")
 def test_bench_writes_every_figure(tmp_path, monkeypatch, capsys):
-    from tthc.cli import main
+    from runner.cli import main
 
     monkeypatch.setenv("TTHC_VAR_DIR", str(tmp_path / "var"))
     out = tmp_path / "bench.json"

@@ -100,8 +100,8 @@ def test_a_run_conf_asking_for_a_full_extraction_reaches_the_extractor(monkeypat
     from types import SimpleNamespace
 
     import extractors.registry
-    from tthc import pipeline
-    from tthc.dag_support import context_from_airflow
+    from runner import pipeline
+    from runner.dag_support import context_from_airflow
 
     calls = []
     monkeypatch.setattr(extractors.registry, "extract_source",

@@ -115,7 +115,7 @@ def _reconciled_rows(units, period):
 
 
 def test_the_audit_of_reconciled_figures_passes_clean_rows_and_stops_a_broken_contract(var):
-    from tthc.pipeline import make_context
+    from runner.pipeline import make_context
     from validations.stage import AuditFailed, audit_reconciled
 
     ctx = make_context("2025-Q2")

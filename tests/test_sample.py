@@ -20,8 +20,8 @@ import pytest
 
 from tthc.config import REPO_ROOT
 from tthc.model import FIGURES, SUM_IDENTITIES
-from tthc.sample.generate import generate
-from tthc.sample.server import serve
+from simulator.generate import generate
+from simulator.server import serve
 
 SEED = 7
 SCALE = 0.02
@@ -395,7 +395,7 @@ def test_server_command_prints_its_url_and_stops_on_sigterm(root, tmp_path):
     token_file = tmp_path / "token"
     token_file.write_text(secrets.token_urlsafe(16))
     process = subprocess.Popen(
-        [sys.executable, "-m", "tthc.sample.server", "--sample", str(root), "--port", "0", "--token-file", str(token_file)],
+        [sys.executable, "-m", "simulator.server", "--sample", str(root), "--port", "0", "--token-file", str(token_file)],
         cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     try:

@@ -170,7 +170,7 @@ def _connections(portal_port: int, basic_port: int, token: str, basic_password: 
 
 @pytest.fixture
 def servers(small_sample):
-    from tthc.sample.server import serve
+    from simulator.server import serve
 
     token, basic_password = f"tok-{uuid.uuid4().hex}", f"basic-{uuid.uuid4().hex[:10]}:/@ +x"
     portal, basic = serve(small_sample, token), serve(small_sample, basic_password)
@@ -183,7 +183,7 @@ def servers(small_sample):
 
 def test_no_secret_or_personal_value_reaches_logs_files_or_the_warehouse(
         small_sample, agency_mariadb, servers, var, tmp_path, monkeypatch, capfd, debug_logs):
-    from tthc import pipeline
+    from runner import pipeline
 
     portal, basic, token, basic_password = servers
     for key, value in _connections(portal.port, basic.port, token, basic_password, agency_mariadb).items():
@@ -224,7 +224,7 @@ def test_a_failing_source_does_not_echo_its_credentials(
         small_sample, agency_mariadb, servers, var, tmp_path, monkeypatch, capfd, debug_logs):
     """Wrong token (401), wrong basic password given inside the host URL (401), wrong
     database password: every error text, failed.json and finding stays free of them."""
-    from tthc import pipeline
+    from runner import pipeline
 
     portal, basic, _token, _basic_password = servers
     user, _, database = agency_mariadb
@@ -289,7 +289,7 @@ def test_no_sql_is_formatted_from_configuration_or_data():
 
     offenders = scan(REPO)
     unexplained = [f"{o.path}:{o.line} {o.function}: {o.code}" for o in offenders if o.key not in SQL_FORMATTING_ALLOWED]
-    assert unexplained == [], "SQL formatted from values: use bind parameters or warehouse.sqlsafe.quote_identifier"
+    assert unexplained == [], "SQL formatted from values: use bind parameters or tthc.sqlsafe.quote_identifier"
     stale = sorted(set(SQL_FORMATTING_ALLOWED) - {o.key for o in offenders})
     assert stale == [], f"allowlist entries that no longer format SQL: remove them: {stale}"
 
@@ -311,7 +311,7 @@ def f(conn, table, value, spec):
 ''', encoding="utf-8")
     (tmp_path / "good.py").write_text('''
 import sqlalchemy as sa
-from warehouse.sqlsafe import quote_identifier
+from tthc.sqlsafe import quote_identifier
 TABLES = ("a", "b")
 def f(conn, name, value):
     conn.execute(sa.text("SELECT * FROM t WHERE a = :v"), {"v": value})
@@ -326,7 +326,7 @@ def f(conn, name, value):
 
 @pytest.mark.parametrize("name", ["x; DROP TABLE y", '"a"', "a b", "a.b", "", "1abc", "a--", "é", "a" * 64, "a\n", None, 3])
 def test_identifiers_that_are_not_plain_are_refused(name):
-    from warehouse.sqlsafe import UnsafeIdentifier, quote_identifier
+    from tthc.sqlsafe import UnsafeIdentifier, quote_identifier
 
     with pytest.raises(UnsafeIdentifier):
         quote_identifier(name)
@@ -389,7 +389,7 @@ def test_names_from_sources_cannot_write_outside_their_folder(name, tmp_path):
 
 @pytest.mark.parametrize("run_id", ["..", ".", "../../../x", "manual__2024/../..", "a\nb"])
 def test_run_ids_cannot_name_a_folder_outside_the_runs(run_id, var):
-    from tthc.pipeline import make_context
+    from runner.pipeline import make_context
 
     ctx = make_context("2024-Q2", run_id=run_id)
     runs = (var / "runs" / "2024-Q2").resolve()

@@ -9,9 +9,9 @@ import pytest
 
 from extractors.base import SourceDataError, SourceUnavailable
 from extractors.registry import extract_source, landed_sources
-from tthc import pipeline
+from runner import pipeline
 from tthc.config import load_settings
-from tthc.local_sources import sample_connections
+from runner.local_sources import sample_connections
 from tthc.model import FIGURES
 from validations.run import validate_bieu06
 

@@ -10,7 +10,7 @@ import pytest
 from tthc.config import load_settings
 from tthc.model import DOSSIER_SCHEMA, FIGURES
 from tthc.periods import Period
-from validations.checks import CHECKS
+from tthc.checks import CHECKS
 from validations.records import RECORD_CHECKS, record_counts
 from validations.run import GxSession, RollupGroup, prepare_rows, rollup_findings, row_findings
 from validations.stage import _record_findings, _with_continuity, _with_crosscheck, unit_quarters, _unit_findings

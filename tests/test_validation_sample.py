@@ -8,8 +8,8 @@ import duckdb
 import pandas as pd
 import pytest
 
-from tthc import pipeline
-from tthc.local_sources import sample_connections
+from runner import pipeline
+from runner.local_sources import sample_connections
 from tthc.model import FIGURES
 
 pytestmark = pytest.mark.xdist_group("validation_sample")  # the two runs are made once, on one worker
@@ -96,7 +96,7 @@ class Ran:
 
 @pytest.fixture
 def cli(capsys):
-    from tthc.cli import main
+    from runner.cli import main
 
     def run(*args):
         capsys.readouterr()
@@ -109,7 +109,7 @@ def test_cli_exit_status_as_a_process(tmp_path):
     path = tmp_path / "bieu06.csv"
     path.write_text("unit_code,period_start,period_end,field_code,received_total\n01411,2025-04-01,2025-06-30,HT,-3\n",
                     encoding="utf-8")
-    result = subprocess.run([sys.executable, "-m", "tthc.cli", "validate", "--format", "json", str(path)],
+    result = subprocess.run([sys.executable, "-m", "runner.cli", "validate", "--format", "json", str(path)],
                             capture_output=True, text=True)
     assert result.returncode == 1, result.stderr
     assert json.loads(result.stdout)[0]["check"] == "schema.count_unreadable"

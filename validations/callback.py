@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from tthc.findings import Finding
-from validations.checks import FIGURE_LABELS
+from tthc.checks import FIGURE_LABELS
 
 RANK = {"critical": 0, "warning": 1, "info": 2}
 SEVERITY_VI = {"critical": "Nghiêm trọng (chưa công bố)", "warning": "Cảnh báo (công bố kèm ghi chú)", "info": "Thông tin"}

@@ -26,7 +26,7 @@ from great_expectations.data_context.types.base import ProgressBarsConfig  # noq
 from tthc.findings import Finding  # noqa: E402
 from tthc.model import BALANCE_IDENTITY, FIGURES, SUM_IDENTITIES  # noqa: E402
 from tthc.periods import CONVENTIONS, Period, quarter  # noqa: E402
-from validations.checks import CHECKS, FIGURE_LABELS, IDENTITY_CHECKS, title  # noqa: E402
+from tthc.checks import CHECKS, FIGURE_LABELS, IDENTITY_CHECKS, title  # noqa: E402
 from validations.diagnosis import Diagnosis, describe, diagnose, number_vi  # noqa: E402
 from validations.suites import breach_column, bieu06_suite, checkable_column  # noqa: E402
 

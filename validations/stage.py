@@ -12,8 +12,8 @@ from tthc.findings import Finding
 from tthc.model import FIGURES
 from tthc.periods import Period
 from validations.callback import write_callback_list
-from validations.checks import CHECKS, title
-from validations.history import HISTORY_QUARTERS, earlier_figures
+from tthc.checks import CHECKS, title
+from warehouse.history import HISTORY_QUARTERS, earlier_figures
 from validations.records import RECORD_CHECKS, record_counts
 from validations.run import ROW_ID, GxSession, RollupGroup, _plain, diagnosis_findings, prepare_rows, \
     rollup_findings, row_findings

@@ -4,7 +4,7 @@ GX runs on frames that are already small: Biểu 06 rows (self-reported and reco
 per-unit aggregates of the dossier records (the record-level checks themselves run as SQL in
 DuckDB, validations/records.py), per-unit quarter totals against history and peers, the
 canonical CSV of `tthc validate`, and the reconciled figures about to be published. Each expectation carries its check id in `meta` and
-the check's severity (validations/checks.py); the columns it reads are computed beforehand
+the check's severity (tthc/checks.py); the columns it reads are computed beforehand
 in validations/run.py, so that a finding can name the figures involved.
 """
 from __future__ import annotations
@@ -17,7 +17,7 @@ import great_expectations as gx  # noqa: E402
 import great_expectations.expectations as gxe  # noqa: E402
 
 from tthc.model import BALANCE_IDENTITY, FIGURES, SUM_IDENTITIES  # noqa: E402
-from validations.checks import BALANCE_CHECK, CHECKS, IDENTITY_CHECKS  # noqa: E402
+from tthc.checks import BALANCE_CHECK, CHECKS, IDENTITY_CHECKS  # noqa: E402
 from validations.records import RECORD_CHECKS  # noqa: E402
 
 BALANCE_TOTAL = BALANCE_IDENTITY[0]

@@ -15,7 +15,7 @@ import pyarrow.parquet as pq
 import sqlalchemy as sa
 
 from tthc import duck
-from warehouse.sqlsafe import quote_identifier, quote_qualified
+from tthc.sqlsafe import quote_identifier, quote_qualified
 from alembic import command
 from alembic.config import Config
 from alembic.ddl.impl import DefaultImpl

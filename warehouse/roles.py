@@ -6,7 +6,7 @@ import re
 
 import sqlalchemy as sa
 
-from warehouse.sqlsafe import quote_identifier
+from tthc.sqlsafe import quote_identifier
 
 _ROLE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 WRITABLE = ("staging", "core", "quality", "publish")

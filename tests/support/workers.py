@@ -1,5 +1,5 @@
-"""Celery worker identity, kept apart from tthc.dag_support so the task supervisor imports
-nothing heavy when it asks for its hostname."""
+"""Celery worker identity, a test helper for the distributed Airflow test: the task supervisor
+imports nothing heavy when it asks for its hostname."""
 from __future__ import annotations
 
 import os

@@ -29,8 +29,8 @@ def _print_summary(summary: dict) -> None:
 
 
 def cmd_run(args) -> int:
-    from tthc import pipeline
-    from tthc.local_sources import ensure_sample, sample_connections
+    from runner import pipeline
+    from runner.local_sources import ensure_sample, sample_connections
 
     from tthc.locks import RunInProgress
 
@@ -53,8 +53,8 @@ def cmd_run(args) -> int:
 
 
 def cmd_sample(args) -> int:
-    from tthc.local_sources import ensure_sample, sample_dir
-    from tthc.sample.generate import generate
+    from runner.local_sources import ensure_sample, sample_dir
+    from simulator.generate import generate
 
     if args.force:
         info = generate(sample_dir(), seed=args.seed, scale=args.scale)
@@ -67,9 +67,9 @@ def cmd_sample(args) -> int:
 
 def cmd_airflow_run(args) -> int:
     """Run the DAG for one quarter through Airflow (`airflow dags test`) on the sample sources."""
-    from tthc import pipeline
-    from tthc.airflow_local import dags_test
-    from tthc.local_sources import ensure_sample, sample_connections
+    from runner import pipeline
+    from runner.airflow_local import dags_test
+    from runner.local_sources import ensure_sample, sample_connections
 
     ensure_sample(args.seed, args.scale)
     with sample_connections():
@@ -107,10 +107,10 @@ def cmd_validate(args) -> int:
 
 
 def cmd_bench(args) -> int:
-    """The core pipeline on N national synthetic dossiers against DuckDB alone (tthc/bench.py)."""
+    """The core pipeline on N national synthetic dossiers against DuckDB alone (runner/bench.py)."""
     from pathlib import Path
 
-    from tthc.bench import bench, format_result
+    from runner.bench import bench, format_result
 
     result = bench(args.records, seed=args.seed, warehouse=args.warehouse,
                    memory_limit=args.memory_limit or None, threads=args.threads)

@@ -6,7 +6,7 @@ from typing import Any
 
 from tthc.config import load_settings
 from tthc.periods import cron_for
-from tthc.pipeline import RunContext, make_context
+from runner.pipeline import RunContext, make_context
 
 
 def quarterly_schedule() -> tuple[str, str]:

@@ -27,12 +27,12 @@ import pyarrow.parquet as pq
 from tthc.config import Settings, load_settings, var_dir
 from tthc.model import CHANNELS, DOSSIER_SCHEMA, FIGURES
 from tthc.periods import Period, quarter
-from tthc.sample import vocab
-from tthc.sample.dossiers import DAY, NEVER, RESULT_VARIANTS, Dossiers, seconds, simulate
-from tthc.sample.figures import commune_spreadsheets
-from tthc.sample.personal import Applicants, applicants
-from tthc.sample.workbooks import write_workbooks
-from tthc.sample.world import AGENCY, PORTAL, SERVED_BY, SPREADSHEETS, World, build_world
+from simulator import vocab
+from simulator.dossiers import DAY, NEVER, RESULT_VARIANTS, Dossiers, seconds, simulate
+from simulator.figures import commune_spreadsheets
+from simulator.personal import Applicants, applicants
+from simulator.workbooks import write_workbooks
+from simulator.world import AGENCY, PORTAL, SERVED_BY, SPREADSHEETS, World, build_world
 
 WARM_UP = "2023-Q4"
 QUARTERS = ("2024-Q1", "2024-Q2", "2024-Q3", "2024-Q4", "2025-Q1", "2025-Q2", "2025-Q3", "2025-Q4")
@@ -378,7 +378,7 @@ def _info(seed: int, scale: float, world: World, periods: list[Period], d: Dossi
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tthc.sample", description="Write the sample sources.")
+    parser = argparse.ArgumentParser(prog="python -m simulator", description="Write the sample sources.")
     parser.add_argument("--seed", type=int, default=2024)
     parser.add_argument("--scale", type=float, default=1.0)
     parser.add_argument("--out", type=Path, default=None, help="default: <var dir>/sample")

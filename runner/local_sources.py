@@ -21,7 +21,7 @@ def sample_dir() -> Path:
 
 def ensure_sample(seed: int = 2024, scale: float = 1.0, folder: Path | None = None) -> Path:
     """Generate the sample sources unless the same seed and scale are already there."""
-    from tthc.sample.generate import generate
+    from simulator.generate import generate
 
     folder = folder or sample_dir()
     info = folder / "sample.json"
@@ -55,7 +55,7 @@ def environment(**values: str | None) -> Iterator[None]:
 
 @contextmanager
 def sample_connections(folder: Path | None = None) -> Iterator[dict[str, str]]:
-    from tthc.sample.server import serve
+    from simulator.server import serve
 
     folder = folder or sample_dir()
     token = secrets.token_urlsafe(24)

@@ -12,7 +12,7 @@ from datetime import date, datetime, timedelta
 import numpy as np
 
 from tthc.periods import Period
-from tthc.sample.world import NOT_SERVED, SERVED_BY, World
+from simulator.world import NOT_SERVED, SERVED_BY, World
 
 DAY = 86_400
 NEVER = np.iinfo(np.int64).max

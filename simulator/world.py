@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from tthc.config import ConfigError, Settings
-from tthc.sample import vocab
+from simulator import vocab
 from tthc.units import OPEN_END, units_for_province
 
 PORTAL = "portal_dvc"

@@ -13,8 +13,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from tthc.sample import vocab
-from tthc.sample.world import World
+from simulator import vocab
+from simulator.world import World
 
 EMAIL_SHARE = 0.30
 HOME_PROVINCE_SHARE = 0.90  # ID numbers issued with the province as place of birth

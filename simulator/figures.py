@@ -14,9 +14,9 @@ import numpy as np
 
 from tthc.model import FIGURES, SUM_IDENTITIES
 from tthc.periods import Period
-from tthc.sample.dossiers import DAY, Dossiers, ONLINE, seconds
-from tthc.sample.workbooks import FIRST_FIELD_ROW, WorkbookSpec, column_letter
-from tthc.sample.world import SPREADSHEETS, World
+from simulator.dossiers import DAY, Dossiers, ONLINE, seconds
+from simulator.workbooks import FIRST_FIELD_ROW, WorkbookSpec, column_letter
+from simulator.world import SPREADSHEETS, World
 
 COLUMN = {name: i for i, name in enumerate(FIGURES)}
 TOTAL_COLUMNS = {COLUMN[total]: [COLUMN[p] for p in parts] for total, parts in SUM_IDENTITIES.items()}

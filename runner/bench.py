@@ -1,8 +1,8 @@
 """`tthc bench`: the core pipeline at national scale against what DuckDB alone needs.
 
-1. Synthetic national sources (tthc/sample/national.py) are landed once per (records, seed)
+1. Synthetic national sources (simulator/national.py) are landed once per (records, seed)
    under `var/bench/national_<records>_<seed>/landing/`, outside the timed part.
-2. A fresh child process runs the core stages of tthc/pipeline.py (canonicalize → derive →
+2. A fresh child process runs the core stages of runner/pipeline.py (canonicalize → derive →
    validate → reconcile → load → publish, no scheduler, no extraction) on the national
    configuration (config/national/), into a fresh DuckDB warehouse by default, timing each.
 3. Another fresh child process runs the baseline: DuckDB reading the same landed Parquet,
@@ -55,7 +55,7 @@ def ensure_landing(folder: Path, records: int, seed: int) -> dict:
     """The synthetic landing for (records, seed), generated unless already there."""
     from extractors.base import Manifest
     from tthc.config import load_settings
-    from tthc.sample.national import land
+    from simulator.national import land
 
     settings = load_settings()
     period = settings.period(PERIOD)
@@ -72,7 +72,7 @@ def ensure_landing(folder: Path, records: int, seed: int) -> dict:
 
 def child_pipeline(warehouse_url: str) -> dict:
     """Runs in a fresh process: every core stage, timed."""
-    from tthc import pipeline
+    from runner import pipeline
 
     ctx = pipeline.make_context(PERIOD, run_id="bench", warehouse_url=warehouse_url)
     stages = {}
@@ -122,7 +122,7 @@ def child_baseline(landing: str) -> dict:
 
 
 def _run_child(what: str, arg: str, env: dict[str, str]) -> dict:
-    out = subprocess.run([sys.executable, "-m", "tthc.bench", what, arg], env=env, cwd=REPO_ROOT,
+    out = subprocess.run([sys.executable, "-m", "runner.bench", what, arg], env=env, cwd=REPO_ROOT,
                          stdout=subprocess.PIPE, text=True)
     if out.returncode != 0:
         raise RuntimeError(f"bench {what} failed (exit {out.returncode})")
@@ -218,4 +218,4 @@ def _child_main(argv: list[str]) -> int:
 if __name__ == "__main__":
     code = _child_main(sys.argv[1:])
     sys.stdout.flush()
-    os._exit(code)  # no interpreter teardown (see tthc.cli.entry_point)
+    os._exit(code)  # no interpreter teardown (see runner.cli.entry_point)

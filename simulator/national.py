@@ -9,7 +9,7 @@ pyarrow, straight into `var/landing/<period>/<source>/dossiers.parquet` with its
 `MaHoSo`, row groups of 50,000. No personal data field exists in what is written. So a
 benchmark measures the pipeline, not HTTP.
 
-Distributions follow the province sample (tthc/sample/dossiers.py): level shares after the
+Distributions follow the province sample (simulator/dossiers.py): level shares after the
 reform, refused / withdrawn / postal / paid-online shares, the missing channel of in-person
 dossiers; unit sizes are log-normal. Seeded defects, each a small share: a dossier sent twice
 (an older update of the same MaHoSo), a dossier listed under a second unit, unreadable dates,
@@ -30,7 +30,7 @@ from extractors.base import Manifest, ParquetLanding, landing_dir
 from extractors.http_api import KEPT_FIELDS, LANDING_SCHEMA
 from tthc.config import Settings
 from tthc.periods import Period
-from tthc.sample.dossiers import (MISSING_CHANNEL_PORTAL, PAID_ONLINE_SHARE, POSTAL_SHARE, REFUSED_SHARE,
+from simulator.dossiers import (MISSING_CHANNEL_PORTAL, PAID_ONLINE_SHARE, POSTAL_SHARE, REFUSED_SHARE,
                                   RETURNED_SHARE, WITHDRAWN_SHARE, LEVEL_SHARES_AFTER_REFORM)
 from tthc.units import units_in_force, units_for_province
 

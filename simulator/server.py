@@ -374,7 +374,7 @@ def read_token(sample_dir: Path, token_file: Path | None) -> str:
 def main(argv: list[str] | None = None) -> int:
     from tthc.config import var_dir
 
-    parser = argparse.ArgumentParser(prog="python -m tthc.sample.server", description="Serve the sample's portal API.")
+    parser = argparse.ArgumentParser(prog="python -m simulator.server", description="Serve the sample's portal API.")
     parser.add_argument("--sample", type=Path, default=None, help="sample folder (default: <var dir>/sample)")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
@@ -382,7 +382,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     sample_dir = args.sample or var_dir() / "sample"
     if not (sample_dir / "portal" / "dossiers.parquet").is_file():
-        print(f"{sample_dir}: no sample here; write one with `python -m tthc.sample`", file=sys.stderr)
+        print(f"{sample_dir}: no sample here; write one with `python -m simulator`", file=sys.stderr)
         return 2
     token = read_token(sample_dir, args.token_file)
     if not token:
