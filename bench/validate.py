@@ -22,7 +22,7 @@ import duckdb  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from tthc.model import FIGURES  # noqa: E402
+from tthc.form import FIGURES
 from tthc.periods import quarter  # noqa: E402
 from validations.records import record_counts  # noqa: E402
 from validations.run import GxSession, diagnosis_findings, prepare_rows, row_findings  # noqa: E402

@@ -31,13 +31,10 @@ from openpyxl.utils import column_index_from_string, get_column_letter
 
 from extractors.base import ExtractError, Manifest, ParquetLanding, inside, now_utc
 from tthc.config import Settings, Source, repo_path
-from tthc.model import FIGURES, SUM_IDENTITIES
+from tthc.form import COLUMN_NUMBER, FIGURE_BY_COLUMN_NUMBER, FIGURES, SUM_IDENTITIES
 from tthc.numbers import NotACount, parse_count
 from tthc.periods import Period
 
-# form column number → canonical figure: (3) … (13), then (14) returned/withdrawn
-FIGURE_BY_COLUMN_NUMBER = {number: name for number, name in enumerate(FIGURES, start=3)}
-COLUMN_NUMBER_BY_FIGURE = {name: number for number, name in FIGURE_BY_COLUMN_NUMBER.items()}
 SUFFIXES = (".xlsx", ".xlsm", ".csv")
 _PERIOD_LINE = re.compile(r"từ ngày\s*(\d{1,2})/(\d{1,2})/(\d{4})\s*đến ngày\s*(\d{1,2})/(\d{1,2})/(\d{4})", re.I)
 _QUARTER_LINE = re.compile(r"quý\s+(iv|i{1,3}|[1-4])\s*(?:/|năm)\s*(\d{4})", re.I)
@@ -397,14 +394,14 @@ class _Context:
 
     def check_typed_row_totals(self, row: dict) -> None:
         for total, parts in SUM_IDENTITIES.items():
-            number = COLUMN_NUMBER_BY_FIGURE[total]
+            number = COLUMN_NUMBER[total]
             if number not in self.columns or (row["row"], self.columns[number]) in self.sheet.formulas:
                 continue
             if row[total] is None or any(row[p] is None for p in parts):
                 continue
             expected = sum(row[p] for p in parts)
             if row[total] != expected:
-                formula = "=" + "+".join(f"{get_column_letter(self.columns[COLUMN_NUMBER_BY_FIGURE[p]])}{row['row']}"
+                formula = "=" + "+".join(f"{get_column_letter(self.columns[COLUMN_NUMBER[p]])}{row['row']}"
                                          for p in parts)
                 self.warnings.append(ExtractError(
                     f"{total}: typed total {row[total]} disagrees with the form's formula {formula} = {expected}",

@@ -11,7 +11,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from tthc.model import FIGURES, FORM_COLUMN_NUMBER
+from tthc.form import FIGURES, FORM_COLUMN_NUMBER, PUBLISHED_STATUSES, REPORTING_LEVELS, UNIT_LEVELS
 
 SDMX_DATAFLOW = "VN_TTHC:BIEU06(1.0)"
 
@@ -30,9 +30,9 @@ DESCRIPTIONS = {
 # name → (title, primary key, foreign keys, enums)
 TABLES = {
     "units": ("Đơn vị có số liệu công bố", ["unit_code"], False,
-              {"unit_level": ["province", "department", "district", "commune"]}),
+              {"unit_level": list(UNIT_LEVELS)}),
     "bieu06_by_unit": ("Biểu 06 theo đơn vị", ["unit_code", "period_start", "period_end"], True,
-                       {"unit_level": ["department", "district", "commune"], "quality_status": ["ok", "warning"]}),
+                       {"unit_level": list(REPORTING_LEVELS), "quality_status": list(PUBLISHED_STATUSES)}),
     "bieu06_by_province": ("Biểu 06 toàn tỉnh", ["province_code", "period_start", "period_end"], False, {}),
     "bieu06_by_field": ("Biểu 06 theo lĩnh vực (toàn tỉnh)", ["field_code", "period_start", "period_end"], False, {}),
     "indicators_766": ("Chỉ số theo Quyết định 766/QĐ-TTg",

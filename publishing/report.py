@@ -14,11 +14,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from publishing.workbook import FIGURE_LABELS, FORM_NUMBER, LEVELS, period_line
+from publishing.workbook import period_line
+from tthc.form import COLUMN_NUMBER, FIGURE_HEADERS, LEVEL_CAPTIONS, SEVERITIES, SEVERITY_LABELS, \
+    SEVERITY_RANK
 
-SEVERITY_ORDER = ("critical", "warning", "info")
-SEVERITY_LABELS = {"critical": "Nghiêm trọng (chưa công bố)", "warning": "Cảnh báo (công bố kèm ghi chú)",
-                   "info": "Thông tin"}
 SEVERITY_COLOURS = {"critical": "#b3261e", "warning": "#c77700", "info": "#3b6ea8"}
 LEVEL_COLOURS = {"department": "#1f5f8b", "district": "#6a8d2f", "commune": "#2a9d8f"}
 NO_RESOLVED = "không có hồ sơ đã giải quyết"
@@ -29,7 +28,7 @@ ON_TIME_DENOMINATOR = ("Tỷ lệ giải quyết đúng hạn = (số hồ sơ g
                        "trong kỳ).")
 UNIT_COLUMNS = ("unit_code", "unit_name", "unit_level", "resolved_total", "resolved_early", "resolved_on_time",
                 "resolved_late", "received_total", "pending_overdue", "quality_status")
-TREND_COLUMNS = ("period_label", "received_total", "resolved_total", "on_time_rate")
+TREND_COLUMNS = ("period_label", "received_total", "resolved_total", "resolved_in_time_share")
 CALLBACK_COLUMNS = ("unit_code", "unit_name", "check_id", "severity", "message", "columns")
 
 
@@ -41,7 +40,7 @@ class ReportData:
     headline: province totals of tthc.model.FIGURES (None where not reported).
     units: one row per published unit, columns UNIT_COLUMNS.
     trend: one row per quarter in the warehouse, oldest first, columns TREND_COLUMNS;
-        on_time_rate is a fraction (0–1) over resolved dossiers, None when none were resolved.
+        resolved_in_time_share is a fraction (0–1) over resolved dossiers, None when none were resolved.
     findings_by_severity: severity (critical, warning, info) → number of findings.
     callback_list: whom to call about which figures, columns CALLBACK_COLUMNS; `columns` holds
         the figure names involved (a list, or one comma-separated string).
@@ -81,7 +80,7 @@ def vn_percent(rate, digits: int = 1) -> str:
     return f"{rate * 100:.{digits}f}".replace(".", ",") + "%"
 
 
-def on_time_rate(early, on_time, resolved_total) -> float | None:
+def resolved_in_time_share(early, on_time, resolved_total) -> float | None:
     """(early + on time) / resolved; None when nothing was resolved or a figure is missing."""
     if any(_missing(v) for v in (early, on_time, resolved_total)) or resolved_total == 0:
         return None
@@ -100,7 +99,7 @@ def _cards(data: ReportData) -> str:
     h = {k: (None if _missing(v) else int(v)) for k, v in data.headline.items()}
     new = None if _missing(h.get("received_online")) or _missing(h.get("received_direct_postal")) \
         else h["received_online"] + h["received_direct_postal"]
-    rate = on_time_rate(h.get("resolved_early"), h.get("resolved_on_time"), h.get("resolved_total"))
+    rate = resolved_in_time_share(h.get("resolved_early"), h.get("resolved_on_time"), h.get("resolved_total"))
     cards = [
         ("Hồ sơ nhận giải quyết", vn_number(h.get("received_total")),
          f"mới tiếp nhận {vn_number(new)}, từ kỳ trước {vn_number(h.get('carried_over'))}"),
@@ -136,7 +135,7 @@ def _unit_chart(units: pd.DataFrame, province_rate: float | None) -> str:
     """Units from the lowest on-time rate to the highest, so the ones to look at come first;
     units that resolved nothing are listed after them, without a bar."""
     frame = units.copy()
-    frame["rate"] = [on_time_rate(e, o, t) for e, o, t in
+    frame["rate"] = [resolved_in_time_share(e, o, t) for e, o, t in
                      zip(frame["resolved_early"], frame["resolved_on_time"], frame["resolved_total"])]
     frame["no_rate"] = frame["rate"].isna()
     frame = frame.sort_values(["no_rate", "rate", "unit_name"], kind="stable", na_position="last")
@@ -144,7 +143,7 @@ def _unit_chart(units: pd.DataFrame, province_rate: float | None) -> str:
     width = label_w + bar_w + value_w
     height = top + row_h * len(frame) + 12
     levels = [level for level in LEVEL_COLOURS if (frame["unit_level"] == level).any()]
-    legend = _legend([(LEVELS[level], LEVEL_COLOURS[level]) for level in levels], label_w, height + 14)
+    legend = _legend([(LEVEL_CAPTIONS[level], LEVEL_COLOURS[level]) for level in levels], label_w, height + 14)
     height += 24
     x0 = label_w
     parts = [legend]
@@ -237,7 +236,7 @@ def _trend_volume_chart(trend: pd.DataFrame, current: str) -> str:
 def _trend_rate_chart(trend: pd.DataFrame, current: str) -> str:
     """On-time rate per quarter as a line; the axis starts below the lowest rate so that
     changes of a few points stay visible, and says where it starts."""
-    rates = [r for r in trend["on_time_rate"] if not _missing(r)]
+    rates = [r for r in trend["resolved_in_time_share"] if not _missing(r)]
     low = max(0.0, math.floor((min(rates, default=0) - 0.05) * 10) / 10)
     left, plot_w, plot_h, top = 80, max(120 * len(trend), 360), 180, 20
     width, height = left + plot_w + 20, top + plot_h + 50
@@ -254,15 +253,15 @@ def _trend_rate_chart(trend: pd.DataFrame, current: str) -> str:
         css = "tick current" if row.period_label == current else "tick"
         grid.append(f'<text class="{css}" x="{centre:.1f}" y="{base + 18}" text-anchor="middle">'
                     f'{_e(row.period_label)}</text>')
-        if _missing(row.on_time_rate):
+        if _missing(row.resolved_in_time_share):
             marks.append(f'<text class="none" x="{centre:.1f}" y="{base - 6}" text-anchor="middle">—</text>')
             continue
-        y = base - plot_h * (row.on_time_rate - low) / (1 - low)
+        y = base - plot_h * (row.resolved_in_time_share - low) / (1 - low)
         points.append(f"{centre:.1f},{y:.1f}")
         marks.append(f'<circle cx="{centre:.1f}" cy="{y:.1f}" r="4" fill="#b35c00">'
-                     f'<title>{_e(row.period_label)}: {_e(vn_percent(row.on_time_rate))}</title></circle>'
+                     f'<title>{_e(row.period_label)}: {_e(vn_percent(row.resolved_in_time_share))}</title></circle>'
                      f'<text class="value" x="{centre:.1f}" y="{y - 9:.1f}" text-anchor="middle">'
-                     f'{_e(vn_percent(row.on_time_rate))}</text>')
+                     f'{_e(vn_percent(row.resolved_in_time_share))}</text>')
     line = (f'<polyline points="{" ".join(points)}" fill="none" stroke="#b35c00" stroke-width="2"/>'
             if len(points) > 1 else "")
     parts = grid + [line] + marks
@@ -270,7 +269,7 @@ def _trend_rate_chart(trend: pd.DataFrame, current: str) -> str:
 
 
 def _severity_chart(counts: dict[str, int]) -> str:
-    order = [s for s in SEVERITY_ORDER if s in counts] + sorted(s for s in counts if s not in SEVERITY_ORDER)
+    order = [s for s in SEVERITIES if s in counts] + sorted(s for s in counts if s not in SEVERITIES)
     label_w, bar_w, row_h, top = 230, 360, 28, 8
     width, height = label_w + bar_w + 80, top + row_h * len(order) + 8
     most = max([int(counts[s]) for s in order], default=0) or 1
@@ -299,8 +298,8 @@ def _figure_names(columns) -> str:
         names = [str(c) for c in columns]
     out = []
     for name in filter(None, names):
-        number = FORM_NUMBER.get(name)
-        label = FIGURE_LABELS.get(name, name)
+        number = COLUMN_NUMBER.get(name)
+        label = FIGURE_HEADERS.get(name, name)
         out.append(f"{label} (cột {number})" if number else label)
     return "; ".join(out)
 
@@ -308,7 +307,7 @@ def _figure_names(columns) -> str:
 def _callback_table(callback: pd.DataFrame) -> str:
     if callback.empty:
         return '<p class="empty">Không có đơn vị nào cần gọi lại để xác nhận số liệu.</p>'
-    rank = {s: i for i, s in enumerate(SEVERITY_ORDER)}
+    rank = SEVERITY_RANK
     frame = callback.assign(_rank=callback["severity"].map(lambda s: rank.get(s, len(rank))))
     frame = frame.sort_values(["_rank", "unit_code", "check_id"], kind="stable")
     rows = []
@@ -325,14 +324,14 @@ def _callback_table(callback: pd.DataFrame) -> str:
 
 def _units_table(units: pd.DataFrame) -> str:
     rows = []
-    others = sorted(set(units["unit_level"].dropna().astype(str)) - set(LEVELS))
-    for level in [*LEVELS, *others]:
+    others = sorted(set(units["unit_level"].dropna().astype(str)) - set(LEVEL_CAPTIONS))
+    for level in [*LEVEL_CAPTIONS, *others]:
         part = units[units["unit_level"] == level].sort_values("unit_name", kind="stable")
         for row in part.itertuples(index=False):
-            rate = on_time_rate(row.resolved_early, row.resolved_on_time, row.resolved_total)
+            rate = resolved_in_time_share(row.resolved_early, row.resolved_on_time, row.resolved_total)
             rows.append(
                 f"<tr><td>{_e(row.unit_name)}<div class=\"code\">{_e(row.unit_code)}</div></td>"
-                f"<td>{_e(LEVELS.get(level, level))}</td><td class=\"num\">{vn_number(row.received_total)}</td>"
+                f"<td>{_e(LEVEL_CAPTIONS.get(level, level))}</td><td class=\"num\">{vn_number(row.received_total)}</td>"
                 f"<td class=\"num\">{vn_number(row.resolved_total)}</td>"
                 f"<td class=\"num\">{vn_number(row.resolved_late)}</td>"
                 f"<td class=\"num\">{_e(vn_percent(rate) if rate is not None else NO_RESOLVED)}</td>"
@@ -396,10 +395,10 @@ def render_report(data: ReportData) -> str:
     """The report's HTML text."""
     _check(data)
     h = data.headline
-    province_rate = on_time_rate(h.get("resolved_early"), h.get("resolved_on_time"), h.get("resolved_total"))
+    province_rate = resolved_in_time_share(h.get("resolved_early"), h.get("resolved_on_time"), h.get("resolved_total"))
     title = f"Báo cáo tình hình, kết quả giải quyết TTHC – {data.province_name} – {data.period_label}"
     units = data.units
-    no_resolved = int(sum(on_time_rate(e, o, t) is None for e, o, t in
+    no_resolved = int(sum(resolved_in_time_share(e, o, t) is None for e, o, t in
                           zip(units["resolved_early"], units["resolved_on_time"], units["resolved_total"])))
     warned = int((units["quality_status"] == "warning").sum())
 

@@ -15,42 +15,17 @@ import pandas as pd
 import xlsxwriter
 from xlsxwriter.utility import xl_rowcol_to_cell
 
-from tthc.model import FIGURES, FORM_COLUMN_NUMBER, SUM_IDENTITIES
+from tthc.form import COLUMN_NUMBER, FIGURE_HEADERS, FIGURES, LEVEL_CAPTIONS, SUM_IDENTITIES
 
 SHEET_NAME = "Biểu 06"
 FORM_TITLE = "TÌNH HÌNH, KẾT QUẢ GIẢI QUYẾT THỦ TỤC HÀNH CHÍNH"
 FORM_REFERENCE = "Biểu số 06 (ban hành kèm theo Thông tư số 01/2020/TT-VPCP)"
 UNIT_OF_MEASURE = "Đơn vị tính: Số hồ sơ TTHC"
 GRAND_TOTAL_LABEL = "Tổng số"
-RETURNED_WITHDRAWN_COLUMN = 14
-
-# Short Vietnamese names of the figures, as the form's headers and the report say them.
-FIGURE_LABELS = {
-    "received_total": "Số hồ sơ nhận giải quyết – Tổng số",
-    "received_online": "Trong kỳ – Trực tuyến",
-    "received_direct_postal": "Trong kỳ – Trực tiếp, dịch vụ bưu chính",
-    "carried_over": "Từ kỳ trước",
-    "resolved_total": "Số hồ sơ đã giải quyết – Tổng số",
-    "resolved_early": "Đã giải quyết – Trước hạn",
-    "resolved_on_time": "Đã giải quyết – Đúng hạn",
-    "resolved_late": "Đã giải quyết – Quá hạn",
-    "pending_total": "Số hồ sơ đang giải quyết – Tổng số",
-    "pending_within_due": "Đang giải quyết – Trong hạn",
-    "pending_overdue": "Đang giải quyết – Quá hạn",
-    "returned_withdrawn": "Trả lại, rút, dừng xử lý",
-}
-
-# unit_level → the form's level caption; districts appear only in pre-reform periods.
-LEVELS = {
-    "department": "Cấp tỉnh (sở, ban, ngành)",
-    "district": "Cấp huyện",
-    "commune": "Cấp xã",
-}
 ROMAN = ("I", "II", "III", "IV")
 
 FIRST_FIGURE_COLUMN = 2  # zero-based: A = STT, B = Lĩnh vực
 COLUMN_OF = {name: FIRST_FIGURE_COLUMN + i for i, name in enumerate(FIGURES)}
-FORM_NUMBER = {**FORM_COLUMN_NUMBER, "returned_withdrawn": RETURNED_WITHDRAWN_COLUMN}
 LAST_COLUMN = COLUMN_OF[FIGURES[-1]]
 
 # Header rows (zero-based) and the first data row.
@@ -107,9 +82,9 @@ def _check_input(rows: pd.DataFrame) -> None:
     missing = {"unit_level", "field_code", "field_name", *FIGURES} - set(rows.columns)
     if missing:
         raise ValueError(f"Biểu 06 rows lack columns: {', '.join(sorted(missing))}")
-    unknown = set(rows["unit_level"].dropna()) - set(LEVELS)
+    unknown = set(rows["unit_level"].dropna()) - set(LEVEL_CAPTIONS)
     if unknown or rows["unit_level"].isna().any():
-        raise ValueError(f"Biểu 06 rows have unit levels outside {sorted(LEVELS)}: {sorted(map(str, unknown))}")
+        raise ValueError(f"Biểu 06 rows have unit levels outside {sorted(LEVEL_CAPTIONS)}: {sorted(map(str, unknown))}")
 
 
 def _sum_or_none(values: list[int | None]) -> int | None:
@@ -165,11 +140,11 @@ def _write_header(sheet, fmt: _Formats, province_name: str, period_start: date, 
                        ("pending_overdue", "Quá hạn")):
         sheet.merge_range(mid, col[name], low, col[name], text, fmt.header)
     sheet.merge_range(top, col["returned_withdrawn"], low, col["returned_withdrawn"],
-                      FIGURE_LABELS["returned_withdrawn"], fmt.header)
+                      FIGURE_HEADERS["returned_withdrawn"], fmt.header)
     sheet.write(NUMBERS_ROW, 0, "(1)", fmt.numbers)
     sheet.write(NUMBERS_ROW, 1, "(2)", fmt.numbers)
     for name in FIGURES:
-        sheet.write(NUMBERS_ROW, col[name], f"({FORM_NUMBER[name]})", fmt.numbers)
+        sheet.write(NUMBERS_ROW, col[name], f"({COLUMN_NUMBER[name]})", fmt.numbers)
 
 
 def _write_field_row(sheet, fmt: _Formats, r: int, row: _Row) -> None:
@@ -223,7 +198,7 @@ def write_bieu06_workbook(path: Path, *, province_name: str, period_start: date,
     _check_input(rows)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    levels = [(level, _field_rows(rows, level)) for level in LEVELS]
+    levels = [(level, _field_rows(rows, level)) for level in LEVEL_CAPTIONS]
     levels = [(level, fields) for level, fields in levels if fields]
 
     book = xlsxwriter.Workbook(str(path), {"strings_to_numbers": False, "strings_to_formulas": False})
@@ -241,7 +216,7 @@ def write_bieu06_workbook(path: Path, *, province_name: str, period_start: date,
         level_row = r
         first_field = r + 1
         field_rows = list(range(first_field, first_field + len(fields)))
-        subtotal = _Row(ROMAN[index], LEVELS[level],
+        subtotal = _Row(ROMAN[index], LEVEL_CAPTIONS[level],
                         {f: _sum_or_none([fr.values[f] for fr in fields]) for f in FIGURES}, "level")
         _write_labels(sheet, fmt, level_row, subtotal)
         _write_sum_row(sheet, fmt, level_row, subtotal, field_rows)

@@ -18,8 +18,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from tthc.config import Settings, default_warehouse_url, load_settings, var_dir
-from tthc.findings import FINDINGS_SCHEMA, Finding, findings_table
-from tthc.model import FIGURES
+from tthc.findings import FINDINGS_SCHEMA, Finding, finding, findings_table
+from tthc.form import FIGURES
 from tthc.periods import Period, from_data_interval
 from tthc.units import units_for_province, units_in_force
 
@@ -90,7 +90,7 @@ def canonicalize(ctx: RunContext) -> dict:
                                       several_units_out=ctx.path("ids_under_several_units.parquet"))
     reported, f2 = self_reported_figures(landed, ctx.settings, ctx.var, ctx.period, ctx.path("self_reported.parquet"))
     findings = f1 + f2 + [
-        Finding("extract.source_missing", "warning", f"Nguồn {source_id} không lấy được số liệu: {why}",
+        finding("extract.source_missing", f"Nguồn {source_id} không lấy được số liệu: {why}",
                 ctx.period.start, ctx.period.end, source_id=source_id, location=why)
         for source_id, why in missing.items()
     ]

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from tthc.model import FIGURES, SUM_IDENTITIES
+from tthc.form import FIGURES, SUM_IDENTITIES
 from tthc.periods import Period
 from simulator.dossiers import DAY, Dossiers, ONLINE, seconds
 from simulator.workbooks import FIRST_FIELD_ROW, WorkbookSpec, column_letter

@@ -25,7 +25,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from tthc.config import Settings, load_settings, var_dir
-from tthc.model import CHANNELS, DOSSIER_SCHEMA, FIGURES
+from tthc.model import CHANNELS, DOSSIER_SCHEMA
+from tthc.form import FIGURES
 from tthc.periods import Period, quarter
 from simulator import vocab
 from simulator.dossiers import DAY, NEVER, RESULT_VARIANTS, Dossiers, seconds, simulate

@@ -5,7 +5,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from tthc.model import DOSSIER_SCHEMA, SUM_IDENTITIES
+from tthc.model import DOSSIER_SCHEMA
+
+from tthc.form import SUM_IDENTITIES
 from tthc.periods import quarter
 from transforms.derive import derive_figures
 

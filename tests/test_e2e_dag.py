@@ -11,7 +11,7 @@ import duckdb
 import pandas as pd
 import pytest
 
-from tthc.model import FIGURES
+from tthc.form import FIGURES
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e")]
 PERIOD = "2025-Q2"
@@ -238,7 +238,7 @@ def test_the_official_workbook_carries_the_published_figures(run):
         SELECT {', '.join(f'sum(r.{f}) AS {f}' for f in FIGURES)} FROM core.bieu06_reconciled r
         JOIN core.unit_period_status s USING (unit_code, source_id, period_start, period_end)
         WHERE s.quality_status IN ('ok', 'warning')""").iloc[0]
-    from tthc.model import FORM_COLUMN_NUMBER
+    from tthc.form import FORM_COLUMN_NUMBER
 
     for figure, number in FORM_COLUMN_NUMBER.items():
         assert total_row[column[f"({number})"]] == reconciled[figure], figure

@@ -10,7 +10,7 @@ import pytest
 
 from chromium import Chromium, require_chromium
 from publishing.report import NO_RESOLVED, ON_TIME_TITLE, ReportData, render_report, write_report
-from tthc.model import FIGURES
+from tthc.form import FIGURES
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -34,7 +34,7 @@ def data() -> ReportData:
                     pending_within_due=301, returned_withdrawn=12)
     trend = pd.DataFrame({"period_label": ["2024-Q4", "2025-Q1", "2025-Q2"],
                           "received_total": [2100, 1900, 2262], "resolved_total": [1800, 1750, 1960],
-                          "on_time_rate": [0.87, None, 0.9133]})
+                          "resolved_in_time_share": [0.87, None, 0.9133]})
     callback = pd.DataFrame([
         {"unit_code": "04071", "unit_name": "Xã Đức Long", "check_id": "identity.received_total",
          "severity": "critical", "message": "Tổng số nhận (cột 3) khác tổng các cột 4, 5, 6: thiếu 1.000",

@@ -12,7 +12,7 @@ from openpyxl.utils import column_index_from_string, get_column_letter, range_bo
 
 from publishing.workbook import (FIRST_DATA_ROW, GRAND_TOTAL_LABEL, NUMBERS_ROW, UNIT_OF_MEASURE,
                                  write_bieu06_workbook)
-from tthc.model import FIGURES, SUM_IDENTITIES
+from tthc.form import FIGURES, SUM_IDENTITIES
 
 FIRST_FIGURE = 3  # openpyxl column of the first figure (C)
 COLUMN = {name: FIRST_FIGURE + i for i, name in enumerate(FIGURES)}

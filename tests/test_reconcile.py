@@ -6,7 +6,7 @@ import pytest
 
 from tthc.config import load_settings
 from tthc.findings import Finding
-from tthc.model import FIGURES
+from tthc.form import FIGURES
 from transforms.reconcile import coverage, reconcile
 
 

@@ -5,7 +5,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from tthc.model import DOSSIER_SCHEMA, FIGURES, KEYED_DOSSIER_SCHEMA
+from tthc.model import DOSSIER_SCHEMA, KEYED_DOSSIER_SCHEMA
+
+from tthc.form import FIGURES
 from tthc.periods import quarter
 from transforms.rollup import rollup
 

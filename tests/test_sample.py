@@ -19,7 +19,7 @@ import pandas as pd
 import pytest
 
 from tthc.config import REPO_ROOT
-from tthc.model import FIGURES, SUM_IDENTITIES
+from tthc.form import FIGURES, SUM_IDENTITIES
 from simulator.generate import generate
 from simulator.server import serve
 

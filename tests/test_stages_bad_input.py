@@ -12,7 +12,7 @@ from extractors.registry import extract_source, landed_sources
 from runner import pipeline
 from tthc.config import load_settings
 from runner.local_sources import sample_connections
-from tthc.model import FIGURES
+from tthc.form import FIGURES
 from validations.run import validate_bieu06
 
 

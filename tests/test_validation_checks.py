@@ -8,7 +8,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from tthc.config import load_settings
-from tthc.model import DOSSIER_SCHEMA, FIGURES
+from tthc.model import DOSSIER_SCHEMA
+from tthc.form import FIGURES
 from tthc.periods import Period
 from tthc.checks import CHECKS
 from validations.records import RECORD_CHECKS, record_counts

@@ -1,7 +1,7 @@
 """The typing-error diagnosis: examples, and properties over generated rows with one slip."""
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from tthc.model import FIGURES, SUM_IDENTITIES
+from tthc.form import FIGURES, SUM_IDENTITIES
 from validations.diagnosis import diagnose, slip_shape, true_values_behind
 
 

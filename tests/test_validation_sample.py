@@ -10,7 +10,7 @@ import pytest
 
 from runner import pipeline
 from runner.local_sources import sample_connections
-from tthc.model import FIGURES
+from tthc.form import FIGURES
 
 pytestmark = pytest.mark.xdist_group("validation_sample")  # the two runs are made once, on one worker
 PERIODS = ("2025-Q1", "2025-Q2")

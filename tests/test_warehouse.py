@@ -9,7 +9,8 @@ import sqlalchemy as sa
 
 from tests.conftest import require_service
 from tthc.findings import Finding, findings_table
-from tthc.model import BIEU06_SCHEMA, DOSSIER_SCHEMA, FIGURES
+from tthc.model import BIEU06_SCHEMA, DOSSIER_SCHEMA
+from tthc.form import FIGURES
 from tthc.periods import quarter
 from warehouse.db import WarehouseLoadError, current_revision, engine_for, head_revision, migrate
 from warehouse.load import load_period

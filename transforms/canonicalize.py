@@ -21,9 +21,9 @@ import pyarrow.parquet as pq
 from extractors.base import Manifest
 from tthc import duck
 from tthc.config import Settings
-from tthc.findings import Finding
-from tthc.model import BIEU06_COLUMNS, BIEU06_SCHEMA, DOSSIER_COLUMNS, DOSSIER_SCHEMA, FIGURES, \
-    KEYED_DOSSIER_SCHEMA
+from tthc.findings import Finding, finding
+from tthc.form import FIGURES
+from tthc.model import BIEU06_COLUMNS, BIEU06_SCHEMA, DOSSIER_COLUMNS, DOSSIER_SCHEMA, KEYED_DOSSIER_SCHEMA
 from tthc.duck import write_parquet, write_tables
 from tthc.periods import Period
 
@@ -58,8 +58,8 @@ def canonical_dossiers(landed: dict[str, Manifest], settings: Settings, var: Pat
         if source.kind not in ("http_api", "agency_db"):
             continue
         for error in manifest.errors:  # records the extractor could not land (no dossier code…)
-            findings.append(Finding(
-                "extract.rejected_record", "warning", error["message"], period.start, period.end,
+            findings.append(finding(
+                "extract.rejected_record", error["message"], period.start, period.end,
                 source_id=source_id, unit_code=error.get("unit_code"), columns=[error["column"]] if error.get("column") else [],
                 location=error.get("where")))
         path = var / "landing" / period.label / source_id / manifest.files[0]["path"]
@@ -332,8 +332,8 @@ def _findings(checks: list[_Check], counts: list[int], examples: list[list[dict]
         else:
             message = (f"{source_id}: {count} hồ sơ có {check.column} sau thời điểm chạy ({now:%d/%m/%Y %H:%M}): "
                        f"ngày trong tương lai; ví dụ: {shown}")
-        findings.append(Finding(
-            check.check_id, "warning", message, period.start, period.end, source_id=source_id, columns=[check.column],
+        findings.append(finding(
+            check.check_id, message, period.start, period.end, source_id=source_id, columns=[check.column],
             observed=str(count), expected=check.expected, location=f"{source_id} landing, column {check.column}"))
     return findings
 
@@ -348,14 +348,14 @@ def self_reported_figures(landed: dict[str, Manifest], settings: Settings, var: 
         if settings.source(source_id).kind != "spreadsheet":
             continue
         for error in manifest.errors:
-            findings.append(Finding(
-                "extract.unreadable_input", "critical" if error.get("quarantined") else "warning",
-                f"{error.get('where') or source_id}: {error['message']}", period.start, period.end,
+            findings.append(finding(
+                "extract.unreadable_input", f"{error.get('where') or source_id}: {error['message']}",
+                period.start, period.end, severity="critical" if error.get("quarantined") else None,
                 source_id=source_id, unit_code=error.get("unit_code"), basis="self_reported",
                 location=error.get("where")))
         for warning in manifest.warnings:
-            findings.append(Finding(
-                "extract.input_warning", "warning", f"{warning.get('where') or source_id}: {warning['message']}",
+            findings.append(finding(
+                "extract.input_warning", f"{warning.get('where') or source_id}: {warning['message']}",
                 period.start, period.end, source_id=source_id, unit_code=warning.get("unit_code"),
                 basis="self_reported", location=warning.get("where")))
         path = var / "landing" / period.label / source_id / manifest.files[0]["path"]

@@ -12,11 +12,10 @@ from datetime import date
 import pandas as pd
 
 from tthc.config import Settings, Source
-from tthc.findings import Finding
-from tthc.model import FIGURES
+from tthc.findings import Finding, finding
+from tthc.form import FIGURES, REPORTING_LEVELS, SEVERITY_RANK
 from tthc.periods import Period
 
-REPORTING_LEVELS = ("department", "district", "commune")
 
 
 def coverage(source: Source, unit_code: str, level: str, period: Period) -> bool | None:
@@ -62,8 +61,8 @@ def reconcile(rows: pd.DataFrame, units: pd.DataFrame, findings: list[Finding], 
         if decision is None:
             failed = [f"{c['source_id']}: {missing_sources[c['source_id']]}" for c in candidates if not c["landed"]]
             reason = "; ".join(failed) if failed else "không có báo cáo"
-            new_findings.append(Finding(
-                "completeness.missing_report", "warning",
+            new_findings.append(finding(
+                "completeness.missing_report",
                 f"Đơn vị {unit.unit_code} ({unit.unit_name}) chưa có số liệu kỳ {period.label}: {reason}",
                 period.start, period.end, unit_code=unit.unit_code, location=reason))
         else:
@@ -71,8 +70,8 @@ def reconcile(rows: pd.DataFrame, units: pd.DataFrame, findings: list[Finding], 
             status = severities.get((decision["source_id"], unit.unit_code), "ok")
             if status == "ok" and basis == "records" and not decision["complete"]:
                 status = "warning"
-                new_findings.append(Finding(
-                    "reconcile.incomplete_coverage", "warning",
+                new_findings.append(finding(
+                    "reconcile.incomplete_coverage",
                     f"Đơn vị {unit.unit_code} ({unit.unit_name}): chỉ có số liệu từ phần mềm một cửa chưa đầy đủ "
                     f"({decision['source_id']}), không có báo cáo tự lập", period.start, period.end,
                     source_id=decision["source_id"], unit_code=unit.unit_code, basis=basis))
@@ -116,8 +115,8 @@ def disagreements(rows: pd.DataFrame, decided: pd.DataFrame, settings: Settings,
             if abs(int(other) - int(value)) > max(tolerance_abs, tolerance_rel * abs(int(value))):
                 differing[name] = (int(value), int(other))
         if differing:
-            findings.append(Finding(
-                "reconcile.sources_disagree", "warning",
+            findings.append(finding(
+                "reconcile.sources_disagree",
                 f"Đơn vị {row['unit_code']}, lĩnh vực {row['field_code']}: số liệu tự báo cáo khác số liệu từ phần mềm "
                 f"vượt ngưỡng cho phép: " + ", ".join(f"{k} {b} ≠ {a}" for k, (a, b) in differing.items()),
                 period.start, period.end, source_id=row["source_id_reported"], unit_code=row["unit_code"],
@@ -140,12 +139,11 @@ def _choose(candidates: list[dict]) -> dict | None:
 
 
 def _severity_by_candidate(findings: list[Finding]) -> dict[tuple[str, str], str]:
-    rank = {"info": 0, "warning": 1, "critical": 2}
     worst: dict[tuple[str, str], str] = {}
     for f in findings:
         if f.unit_code is None or f.source_id is None or f.severity == "info":
             continue
         key = (f.source_id, f.unit_code)
-        if rank[f.severity] > rank.get(worst.get(key, "info"), 0):
+        if SEVERITY_RANK[f.severity] < SEVERITY_RANK[worst.get(key, "info")]:
             worst[key] = f.severity
     return {k: ("critical" if v == "critical" else "warning") for k, v in worst.items()}

@@ -18,7 +18,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from tthc import duck
-from tthc.model import FIGURES, has_unique_dossier_key
+from tthc.model import has_unique_dossier_key
+from tthc.form import FIGURES, PUBLISHED_STATUSES
 from tthc.periods import Period
 from transforms.derive import derivation_sql
 
@@ -47,7 +48,7 @@ def rollup(dossiers_path: Path, unit_status: pd.DataFrame, reconciled: pd.DataFr
            province_code: str | None, period: Period, on_time_compare: str = "day") -> pd.DataFrame:
     members = memberships(units, province_code).merge(
         unit_status[["unit_code", "source_id", "basis", "quality_status"]], on="unit_code", how="left")
-    published = members["quality_status"].isin(["ok", "warning"])
+    published = members["quality_status"].isin(PUBLISHED_STATUSES)
     counts = members.assign(published=published).groupby(["parent_code", "parent_level"]).agg(
         units_included=("published", "sum"), units_total=("published", "size")).reset_index()
     counts["units_not_published"] = counts["units_total"] - counts["units_included"]

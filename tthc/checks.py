@@ -1,4 +1,6 @@
-"""Every validation check: its stable id, its severity and what it means to the control officer.
+"""Every check the pipeline reports: its stable id, its severity and what it means to the
+control officer. Every finding names one of these (tthc.findings refuses any other id), from
+extraction to reconciliation.
 
 Critical checks keep the unit-period out of the published tables; warnings are published with
 a quality flag; info is for the analyst. Ids never change meaning: new checks get new ids.
@@ -7,7 +9,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tthc.model import FIGURES, FORM_COLUMN_NUMBER
 
 
 @dataclass(frozen=True)
@@ -15,9 +16,23 @@ class Check:
     id: str
     severity: str
     title: str  # Vietnamese, for the control officer
+    # other severities a finding of this check may take, and when (said in `title`'s terms)
+    also: tuple[str, ...] = ()
+
+    def allows(self, severity: str) -> bool:
+        return severity == self.severity or severity in self.also
 
 
 _CHECKS = [
+    # extraction (what the sources sent)
+    Check("extract.source_missing", "warning", "Nguồn số liệu không lấy được trong kỳ (lỗi khi trích xuất hoặc chưa trích xuất)"),
+    Check("extract.rejected_record", "warning", "Bản ghi hồ sơ của nguồn không đưa vào được (ví dụ thiếu mã hồ sơ)"),
+    Check("extract.unreadable_input", "warning",
+          "Ô số liệu không đọc được (cảnh báo); tệp biểu mẫu bị từ chối cả tệp (nghiêm trọng)", also=("critical",)),
+    Check("extract.input_warning", "warning",
+          "Điểm bất thường trong tệp biểu mẫu (ví dụ tổng gõ tay khác công thức của biểu mẫu)"),
+    Check("records.unreadable_value", "warning", "Hồ sơ có giá trị không đọc được (ngày, trạng thái, kênh, phí, mã)"),
+    Check("records.date_in_future", "warning", "Hồ sơ có ngày sau thời điểm chạy (ngày trong tương lai)"),
     # schema and types
     Check("schema.key_present", "critical", "Thiếu mã đơn vị hoặc mã lĩnh vực"),
     Check("schema.count_unreadable", "critical", "Ô số liệu không phải là một số nguyên không âm"),
@@ -56,6 +71,7 @@ _CHECKS = [
     Check("records.unknown_procedure", "warning", "Hồ sơ thiếu mã thủ tục hoặc mã thủ tục không đúng dạng của CSDL quốc gia"),
     # completeness
     Check("completeness.no_dossiers", "info", "Đơn vị không có hồ sơ nào trong kỳ (đã báo cáo, số liệu bằng 0)"),
+    Check("completeness.missing_report", "warning", "Đơn vị chưa có số liệu của kỳ từ bất kỳ nguồn nào"),
     Check("completeness.empty_row", "warning", "Dòng số liệu bỏ trống toàn bộ: coi là chưa báo cáo, không phải bằng 0"),
     # plausibility and cross-checks
     Check("plausibility.history", "warning", "Số liệu thay đổi bất thường so với các quý trước của chính đơn vị"),
@@ -63,26 +79,15 @@ _CHECKS = [
     Check("plausibility.on_time_all", "info", "Tỷ lệ giải quyết đúng hạn đúng 100% trên nhiều hồ sơ"),
     Check("crosscheck.records_vs_reported", "warning",
           "Số tự báo cáo thấp hơn số hồ sơ phần mềm một cửa ghi nhận được (vượt ngưỡng cho phép)"),
+    # reconciliation
+    Check("reconcile.incomplete_coverage", "warning",
+          "Chỉ có số liệu từ phần mềm một cửa chưa đầy đủ, không có báo cáo tự lập"),
+    Check("reconcile.sources_disagree", "warning", "Số liệu tự báo cáo khác số liệu từ phần mềm vượt ngưỡng cho phép"),
 ]
 CHECKS: dict[str, Check] = {c.id: c for c in _CHECKS}
 IDENTITY_CHECKS = {"received_total": "identity.received", "resolved_total": "identity.resolved",
                    "pending_total": "identity.pending"}
 BALANCE_CHECK = "identity.balance"
-
-# how the form names its columns, for messages: "Tổng số đã giải quyết (7)"
-FIGURE_LABELS = {
-    "received_total": "Tổng số nhận giải quyết (3)", "received_online": "Nhận trực tuyến (4)",
-    "received_direct_postal": "Nhận trực tiếp, bưu chính (5)", "carried_over": "Từ kỳ trước (6)",
-    "resolved_total": "Tổng số đã giải quyết (7)", "resolved_early": "Giải quyết trước hạn (8)",
-    "resolved_on_time": "Giải quyết đúng hạn (9)", "resolved_late": "Giải quyết quá hạn (10)",
-    "pending_total": "Tổng số đang giải quyết (11)", "pending_within_due": "Đang giải quyết trong hạn (12)",
-    "pending_overdue": "Đang giải quyết quá hạn (13)", "returned_withdrawn": "Trả lại, rút, dừng xử lý (14)",
-}
-assert set(FIGURE_LABELS) == set(FIGURES) and all(f"({n})" in FIGURE_LABELS[f] for f, n in FORM_COLUMN_NUMBER.items())
-
-
-def severity(check_id: str) -> str:
-    return CHECKS[check_id].severity
 
 
 def title(check_id: str) -> str:

@@ -7,7 +7,9 @@ from datetime import date
 
 import pyarrow as pa
 
-SEVERITIES = ("critical", "warning", "info")
+from tthc.checks import CHECKS
+from tthc.form import SEVERITIES
+
 
 FINDINGS_SCHEMA = pa.schema(
     [
@@ -49,6 +51,11 @@ class Finding:
     def __post_init__(self):
         if self.severity not in SEVERITIES:
             raise ValueError(f"severity {self.severity!r} is not one of {SEVERITIES}")
+        check = CHECKS.get(self.check_id)
+        if check is None:
+            raise ValueError(f"check {self.check_id!r} is not in the registry (tthc/checks.py)")
+        if not check.allows(self.severity):
+            raise ValueError(f"check {self.check_id!r} is {check.severity}, not {self.severity}")
 
     def as_row(self) -> dict:
         row = asdict(self)
@@ -57,6 +64,12 @@ class Finding:
         for key in ("observed", "expected"):
             row[key] = None if row[key] is None else str(row[key])
         return row
+
+
+def finding(check_id: str, message: str, period_start: date | None = None, period_end: date | None = None, *,
+            severity: str | None = None, **where) -> Finding:
+    """A finding of a registered check, with the check's severity unless it allows another."""
+    return Finding(check_id, severity or CHECKS[check_id].severity, message, period_start, period_end, **where)
 
 
 def findings_table(findings: list[Finding]) -> pa.Table:

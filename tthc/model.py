@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import pyarrow as pa
 
+from tthc.form import FIGURES
+
 # National-portal status codes (TrangThaiHoSo), used as the canonical ones.
 STATUS_NEW = 1
 STATUS_ACCEPTED = 2
@@ -54,36 +56,10 @@ DOSSIER_KEY = ("source_id", "dossier_id")
 KEYED_DOSSIER_SCHEMA = DOSSIER_SCHEMA.with_metadata({"tthc.unique_key": ",".join(DOSSIER_KEY)})
 
 
+
 def has_unique_dossier_key(schema: pa.Schema) -> bool:
     return (schema.metadata or {}).get(b"tthc.unique_key") == ",".join(DOSSIER_KEY).encode()
 
-# Biểu 06 figures in the form's column order (col 3 … 13), then the returned/withdrawn count.
-FIGURES = (
-    "received_total",
-    "received_online",
-    "received_direct_postal",
-    "carried_over",
-    "resolved_total",
-    "resolved_early",
-    "resolved_on_time",
-    "resolved_late",
-    "pending_total",
-    "pending_within_due",
-    "pending_overdue",
-    "returned_withdrawn",
-)
-FORM_COLUMN_NUMBER = {name: number for number, name in enumerate(FIGURES[:-1], start=3)}
-
-# total = sum of parts; the balance identity is handled separately because
-# returned_withdrawn is often missing.
-SUM_IDENTITIES = {
-    "received_total": ("received_online", "received_direct_postal", "carried_over"),
-    "resolved_total": ("resolved_early", "resolved_on_time", "resolved_late"),
-    "pending_total": ("pending_within_due", "pending_overdue"),
-}
-BALANCE_IDENTITY = ("received_total", ("resolved_total", "pending_total", "returned_withdrawn"))
-
-BIEU06_KEY = ("unit_code", "period_start", "period_end", "field_code")
 
 BIEU06_SCHEMA = pa.schema(
     [
@@ -99,5 +75,3 @@ BIEU06_SCHEMA = pa.schema(
     ]
 )
 BIEU06_COLUMNS = BIEU06_SCHEMA.names
-
-UNIT_LEVELS = ("province", "department", "district", "commune")

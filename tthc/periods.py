@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from tthc.form import quarter_label
+
 CONVENTIONS = ("calendar_quarter", "decree_09_2019")
 _LABEL = re.compile(r"^(\d{4})-Q([1-4])$")
 
@@ -51,7 +53,7 @@ def from_data_interval(interval_start: datetime, interval_end: datetime, timezon
     end = interval_end.astimezone(tz).date() - timedelta(days=1)
     if end < start:
         raise ValueError(f"data interval {interval_start} – {interval_end} is empty: the DAG needs a quarterly timetable")
-    return Period(start, end, f"{end.year}-Q{(end.month - 1) // 3 + 1}")
+    return Period(start, end, quarter_label(end))
 
 
 def cron_for(convention: str) -> str:

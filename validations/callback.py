@@ -8,11 +8,8 @@ from pathlib import Path
 import pandas as pd
 
 from tthc.findings import Finding
-from tthc.checks import FIGURE_LABELS
+from tthc.form import FIGURE_LABELS, LEVEL_LABELS, SEVERITY_LABELS, SEVERITY_RANK
 
-RANK = {"critical": 0, "warning": 1, "info": 2}
-SEVERITY_VI = {"critical": "Nghiêm trọng (chưa công bố)", "warning": "Cảnh báo (công bố kèm ghi chú)", "info": "Thông tin"}
-LEVEL_VI = {"department": "Sở, ban, ngành", "district": "Cấp huyện", "commune": "Cấp xã", "province": "Cấp tỉnh"}
 COLUMNS = ["STT", "Mã đơn vị", "Tên đơn vị", "Cấp", "Liên hệ", "Mức độ", "Lĩnh vực", "Chỉ tiêu", "Số đã báo cáo",
            "Số có thể đúng", "Nội dung", "Mã kiểm tra", "Nguồn", "Vị trí"]
 # a finding is worth a call when a person at the unit can confirm or correct a figure
@@ -39,13 +36,13 @@ def callback_rows(findings: list[Finding], units: pd.DataFrame) -> pd.DataFrame:
         fix = f.suggested_fix or {}
         rows.append({
             "Mã đơn vị": f.unit_code, "Tên đơn vị": name or "(không có trong danh mục)",
-            "Cấp": LEVEL_VI.get(level, level or ""), "Liên hệ": contact(level, name),
-            "Mức độ": SEVERITY_VI[f.severity], "Lĩnh vực": f.field_code or "",
+            "Cấp": LEVEL_LABELS.get(level, level or ""), "Liên hệ": contact(level, name),
+            "Mức độ": SEVERITY_LABELS[f.severity], "Lĩnh vực": f.field_code or "",
             "Chỉ tiêu": ", ".join(FIGURE_LABELS.get(c, c) for c in f.columns),
             "Số đã báo cáo": _figures(f.observed),
             "Số có thể đúng": ", ".join(f"{FIGURE_LABELS.get(k, k)} = {v:,}".replace(",", ".") for k, v in fix.items()),
             "Nội dung": f.message, "Mã kiểm tra": f.check_id, "Nguồn": f.source_id or "", "Vị trí": f.location or "",
-            "_rank": RANK[f.severity],
+            "_rank": SEVERITY_RANK[f.severity],
         })
     frame = pd.DataFrame(rows, columns=[c for c in COLUMNS if c != "STT"] + ["_rank"])
     frame = frame.sort_values(["Mã đơn vị", "_rank", "Lĩnh vực", "Mã kiểm tra"], kind="stable").drop(columns="_rank")

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from tthc.model import BALANCE_IDENTITY, FIGURES, SUM_IDENTITIES
+from tthc.form import BALANCE_IDENTITY, FIGURES, SUM_IDENTITIES
 
 # the shapes of a slip of the keys, most common first (the rank of a candidate)
 SHAPES = {

@@ -12,9 +12,10 @@ import pandas as pd
 
 from tthc.config import Settings
 from tthc.findings import Finding
-from tthc.model import FIGURES
+from tthc.form import FIGURES
 from tthc.numbers import NotACount, parse_count
-from tthc.checks import CHECKS, FIGURE_LABELS
+from tthc.checks import CHECKS
+from tthc.form import FIGURE_LABELS
 from validations.run import ROW_ID, GxSession, RollupGroup, diagnosis_findings, prepare_rows, rollup_findings, \
     row_findings
 from validations.suites import bieu06_suite

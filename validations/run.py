@@ -24,9 +24,10 @@ from great_expectations.checkpoint import Checkpoint, UpdateDataDocsAction  # no
 from great_expectations.data_context.types.base import ProgressBarsConfig  # noqa: E402
 
 from tthc.findings import Finding  # noqa: E402
-from tthc.model import BALANCE_IDENTITY, FIGURES, SUM_IDENTITIES  # noqa: E402
+from tthc.form import BALANCE_IDENTITY, FIGURES, SUM_IDENTITIES
+from tthc.form import FIGURE_LABELS, quarter_label  # noqa: E402
 from tthc.periods import CONVENTIONS, Period, quarter  # noqa: E402
-from tthc.checks import CHECKS, FIGURE_LABELS, IDENTITY_CHECKS, title  # noqa: E402
+from tthc.checks import CHECKS, IDENTITY_CHECKS, title  # noqa: E402
 from validations.diagnosis import Diagnosis, describe, diagnose, number_vi  # noqa: E402
 from validations.suites import breach_column, bieu06_suite, checkable_column  # noqa: E402
 
@@ -155,7 +156,7 @@ def _is_period(start, end, period: Period | None, convention: str | None) -> boo
         return (start, end) == (period.start, period.end)
     for label_end in (end, end.replace(day=1)):
         try:
-            expected = quarter(f"{label_end.year}-Q{(label_end.month - 1) // 3 + 1}", convention or CONVENTIONS[0])
+            expected = quarter(quarter_label(label_end), convention or CONVENTIONS[0])
         except ValueError:
             return False
         if (expected.start, expected.end) == (start, end):

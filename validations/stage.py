@@ -9,7 +9,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from tthc.findings import Finding
-from tthc.model import FIGURES
+from tthc.form import FIGURES, REPORTING_LEVELS
 from tthc.periods import Period
 from validations.callback import write_callback_list
 from tthc.checks import CHECKS, title
@@ -24,7 +24,6 @@ HISTORY_K = 5.0  # robust z beyond which a change is implausible
 HISTORY_FLOOR_REL, HISTORY_FLOOR_ABS = 0.5, 20
 PEER_MIN_RESOLVED = 30
 ON_TIME_ALL_MIN = 50
-REPORTING_LEVELS = ("department", "district", "commune")
 
 
 def validate_run(ctx, rows: pd.DataFrame) -> tuple[list[Finding], dict]:

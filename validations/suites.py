@@ -16,12 +16,10 @@ os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 import great_expectations as gx  # noqa: E402
 import great_expectations.expectations as gxe  # noqa: E402
 
-from tthc.model import BALANCE_IDENTITY, FIGURES, SUM_IDENTITIES  # noqa: E402
+from tthc.form import BALANCE_IDENTITY, FIGURES, SUM_IDENTITIES
 from tthc.checks import BALANCE_CHECK, CHECKS, IDENTITY_CHECKS  # noqa: E402
 from validations.records import RECORD_CHECKS  # noqa: E402
 
-BALANCE_TOTAL = BALANCE_IDENTITY[0]
-IDENTITY_OF_TOTAL = {**IDENTITY_CHECKS, "balance": BALANCE_CHECK}
 
 
 def breach_column(identity: str) -> str:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 import sqlalchemy as sa
 
-from tthc.model import FIGURES
+from tthc.form import FIGURES
 
 log = logging.getLogger(__name__)
 HISTORY_QUARTERS = 8

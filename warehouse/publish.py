@@ -20,12 +20,12 @@ import pandas as pd
 import pyarrow as pa
 import sqlalchemy as sa
 
-from tthc.model import FIGURES
+from tthc.form import FIGURES
+from tthc.form import PUBLISHED_STATUSES, quarter_label
 from tthc.periods import Period
 from transforms.indicators import INDICATOR_COLUMNS, indicators, record_counts_sql, split_record_counts
 from warehouse.db import bulk_insert, warehouse_lock
 
-PUBLISHED_STATUSES = ("ok", "warning")
 UNIT_COLUMNS = ["unit_code", "unit_name", "unit_level", "period_start", "period_end", "vintage", "quality_status",
                 "source_id", "basis", *FIGURES]
 ROLLUP_COLUMNS = ["parent_code", "parent_level", "period_start", "period_end", "vintage", "field_code", *FIGURES,
@@ -217,8 +217,8 @@ def report_data(conn: sa.Connection, period: Period, vintage: int, tables: dict[
     trend = pd.read_sql(sa.text(
         "SELECT period_start, period_end, received_total, resolved_total, resolved_early + resolved_on_time AS in_time "
         "FROM publish.bieu06_by_province_v1 ORDER BY period_end"), conn)
-    trend["period_label"] = [f"{d.year}-Q{(d.month - 1) // 3 + 1}" for d in pd.to_datetime(trend["period_end"])]
-    trend["on_time_rate"] = [None if not r else i / r for i, r in zip(trend["in_time"], trend["resolved_total"])]
+    trend["period_label"] = [quarter_label(d) for d in pd.to_datetime(trend["period_end"])]
+    trend["resolved_in_time_share"] = [None if not r else i / r for i, r in zip(trend["in_time"], trend["resolved_total"])]
     params = {"start": period.start, "end": period.end}
     severities = conn.execute(sa.text(
         "SELECT severity, count(*) FROM quality.findings WHERE period_start = :start AND period_end = :end "
@@ -235,7 +235,7 @@ def report_data(conn: sa.Connection, period: Period, vintage: int, tables: dict[
     return ReportData(
         province_name=publication.province_name, period_label=period.label, period_start=period.start,
         period_end=period.end, vintage=vintage, headline=headline, units=tables["bieu06_by_unit"],
-        trend=trend[["period_label", "received_total", "resolved_total", "on_time_rate"]],
+        trend=trend[["period_label", "received_total", "resolved_total", "resolved_in_time_share"]],
         findings_by_severity={severity: count for severity, count in severities}, callback_list=callback)
 
 

@@ -1,0 +1,86 @@
+"""The Biểu 06 form's own vocabulary (Circular 01/2020/TT-VPCP, domain.md §3), said once:
+its figures and column numbers, their labels, the identities between them, the reporting
+levels, and the words for severities and publication that every stage and output shares."""
+from __future__ import annotations
+
+from datetime import date
+
+# Biểu 06 figures in the form's column order (col 3 … 13), then (14) returned/withdrawn.
+FIGURES = (
+    "received_total",
+    "received_online",
+    "received_direct_postal",
+    "carried_over",
+    "resolved_total",
+    "resolved_early",
+    "resolved_on_time",
+    "resolved_late",
+    "pending_total",
+    "pending_within_due",
+    "pending_overdue",
+    "returned_withdrawn",
+)
+RETURNED_WITHDRAWN_COLUMN = 14
+# figure → the form's column number, (3) … (14)
+COLUMN_NUMBER = {name: number for number, name in enumerate(FIGURES, start=3)}
+FIGURE_BY_COLUMN_NUMBER = {number: name for name, number in COLUMN_NUMBER.items()}
+# the numbered columns of the form proper; (14) is the returned/withdrawn column reports add
+FORM_COLUMN_NUMBER = {name: number for name, number in COLUMN_NUMBER.items() if number < RETURNED_WITHDRAWN_COLUMN}
+assert COLUMN_NUMBER["returned_withdrawn"] == RETURNED_WITHDRAWN_COLUMN
+
+# total = sum of parts; the balance identity is apart because returned_withdrawn is often missing.
+SUM_IDENTITIES = {
+    "received_total": ("received_online", "received_direct_postal", "carried_over"),
+    "resolved_total": ("resolved_early", "resolved_on_time", "resolved_late"),
+    "pending_total": ("pending_within_due", "pending_overdue"),
+}
+BALANCE_IDENTITY = ("received_total", ("resolved_total", "pending_total", "returned_withdrawn"))
+
+# How messages name a figure: "Tổng số đã giải quyết (7)".
+FIGURE_LABELS = {
+    "received_total": "Tổng số nhận giải quyết (3)", "received_online": "Nhận trực tuyến (4)",
+    "received_direct_postal": "Nhận trực tiếp, bưu chính (5)", "carried_over": "Từ kỳ trước (6)",
+    "resolved_total": "Tổng số đã giải quyết (7)", "resolved_early": "Giải quyết trước hạn (8)",
+    "resolved_on_time": "Giải quyết đúng hạn (9)", "resolved_late": "Giải quyết quá hạn (10)",
+    "pending_total": "Tổng số đang giải quyết (11)", "pending_within_due": "Đang giải quyết trong hạn (12)",
+    "pending_overdue": "Đang giải quyết quá hạn (13)", "returned_withdrawn": "Trả lại, rút, dừng xử lý (14)",
+}
+# How the form's header and the report's tables name a figure, without its number.
+FIGURE_HEADERS = {
+    "received_total": "Số hồ sơ nhận giải quyết – Tổng số",
+    "received_online": "Trong kỳ – Trực tuyến",
+    "received_direct_postal": "Trong kỳ – Trực tiếp, dịch vụ bưu chính",
+    "carried_over": "Từ kỳ trước",
+    "resolved_total": "Số hồ sơ đã giải quyết – Tổng số",
+    "resolved_early": "Đã giải quyết – Trước hạn",
+    "resolved_on_time": "Đã giải quyết – Đúng hạn",
+    "resolved_late": "Đã giải quyết – Quá hạn",
+    "pending_total": "Số hồ sơ đang giải quyết – Tổng số",
+    "pending_within_due": "Đang giải quyết – Trong hạn",
+    "pending_overdue": "Đang giải quyết – Quá hạn",
+    "returned_withdrawn": "Trả lại, rút, dừng xử lý",
+}
+assert set(FIGURE_LABELS) == set(FIGURES) == set(FIGURE_HEADERS)
+assert all(f"({COLUMN_NUMBER[f]})" in FIGURE_LABELS[f] for f in FIGURES)
+
+# Levels: the units that report a Biểu 06 of their own, and the province they roll up to.
+REPORTING_LEVELS = ("department", "district", "commune")
+UNIT_LEVELS = ("province", *REPORTING_LEVELS)
+# a level as a list of findings names it
+LEVEL_LABELS = {"department": "Sở, ban, ngành", "district": "Cấp huyện", "commune": "Cấp xã",
+                "province": "Cấp tỉnh"}
+# a level as the form's rows caption it; districts appear only before the 2025 reform
+LEVEL_CAPTIONS = {"department": "Cấp tỉnh (sở, ban, ngành)", "district": "Cấp huyện", "commune": "Cấp xã"}
+
+# Severities of findings, most serious first: critical withholds a unit, warning publishes it flagged.
+SEVERITIES = ("critical", "warning", "info")
+SEVERITY_RANK = {severity: rank for rank, severity in enumerate(SEVERITIES)}
+SEVERITY_LABELS = {"critical": "Nghiêm trọng (chưa công bố)", "warning": "Cảnh báo (công bố kèm ghi chú)",
+                   "info": "Thông tin"}
+# quality statuses of a unit-period whose figures are published; critical and missing are not
+PUBLISHED_STATUSES = ("ok", "warning")
+
+
+def quarter_label(day: date) -> str:
+    """The calendar quarter a date falls in, as "2025-Q2" (a period is named by its end)."""
+    return f"{day.year}-Q{(day.month - 1) // 3 + 1}"
