@@ -7,7 +7,7 @@ import pytest
 from tthc.config import load_settings
 from tthc.findings import Finding
 from tthc.form import FIGURES
-from transforms.reconcile import coverage, reconcile
+from transforms.reconcile import reconcile
 
 
 @pytest.fixture
@@ -37,11 +37,11 @@ def units(*specs):
 def test_coverage_rules(settings):
     q2_2024, q3_2025 = settings.period("2024-Q2"), settings.period("2025-Q3")
     portal = settings.source("portal_dvc")
-    assert coverage(portal, "000.00.01.H04", "department", q2_2024) is True
-    assert coverage(portal, "000.00.08.H04", "department", q2_2024) is None  # the other vendor's
-    assert coverage(portal, "01279", "commune", q2_2024) is False
-    assert coverage(portal, "01279", "commune", q3_2025) is True
-    assert coverage(portal, "040", "district", q3_2025) is None
+    assert portal.coverage("000.00.01.H04", "department", q2_2024) is True
+    assert portal.coverage("000.00.08.H04", "department", q2_2024) is None  # the other vendor's
+    assert portal.coverage("01279", "commune", q2_2024) is False
+    assert portal.coverage("01279", "commune", q3_2025) is True
+    assert portal.coverage("040", "district", q3_2025) is None
 
 
 def test_spreadsheet_wins_over_incomplete_records_and_records_win_when_complete(settings):

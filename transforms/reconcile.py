@@ -7,32 +7,13 @@ incomplete coverage are used only when nothing else was reported, and are flagge
 from __future__ import annotations
 
 import json
-from datetime import date
-
 import pandas as pd
 
-from tthc.config import Settings, Source
+from tthc.config import Settings
 from tthc.findings import Finding, finding
 from tthc.form import FIGURES, REPORTING_LEVELS, SEVERITY_RANK
 from tthc.periods import Period
 
-
-
-def coverage(source: Source, unit_code: str, level: str, period: Period) -> bool | None:
-    """True/False when the source covers the unit completely/partly in the period, None if not at all."""
-    for rule in source.covers:
-        if rule.get("level") != level:
-            continue
-        if "units" in rule and unit_code not in rule["units"]:
-            continue
-        if unit_code in rule.get("exclude", []):
-            continue
-        if "from" in rule and period.end < date.fromisoformat(str(rule["from"])):
-            continue
-        if "until" in rule and period.end > date.fromisoformat(str(rule["until"])):
-            continue
-        return bool(rule.get("complete", True))
-    return None
 
 
 def reconcile(rows: pd.DataFrame, units: pd.DataFrame, findings: list[Finding], settings: Settings,
@@ -48,7 +29,7 @@ def reconcile(rows: pd.DataFrame, units: pd.DataFrame, findings: list[Finding], 
     for unit in units[units["level"].isin(REPORTING_LEVELS)].itertuples():
         candidates = []
         for order, source in enumerate(settings.sources):
-            covered = coverage(source, unit.unit_code, unit.level, period)
+            covered = source.coverage(unit.unit_code, unit.level, period)
             if covered is None:
                 continue
             landed = source.id not in missing_sources

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass, field
+from datetime import date
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -50,6 +51,22 @@ class Source:
     @property
     def connection_id(self) -> str | None:
         return self.spec.get("connection_id")
+
+    def coverage(self, unit_code: str, level: str, period: Period) -> bool | None:
+        """True/False when the source covers the unit completely/partly in the period, None if not at all."""
+        for rule in self.covers:
+            if rule.get("level") != level:
+                continue
+            if "units" in rule and unit_code not in rule["units"]:
+                continue
+            if unit_code in rule.get("exclude", []):
+                continue
+            if "from" in rule and period.end < date.fromisoformat(str(rule["from"])):
+                continue
+            if "until" in rule and period.end > date.fromisoformat(str(rule["until"])):
+                continue
+            return bool(rule.get("complete", True))
+        return None
 
 
 @dataclass

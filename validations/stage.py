@@ -129,14 +129,12 @@ def _with_crosscheck(frame: pd.DataFrame, settings, units: pd.DataFrame, period:
     incomplete: records are then a lower bound, so only a reported figure below them (beyond
     the tolerance) is a finding. Complete coverage is compared by reconcile
     (`reconcile.sources_disagree`)."""
-    from transforms.reconcile import coverage
-
     tolerance_abs = float(settings.reconciliation.get("tolerance_abs", 0))
     tolerance_rel = float(settings.reconciliation.get("tolerance_rel", 0))
     levels = dict(zip(units["unit_code"], units["level"]))
     partial = {s.id for s in settings.sources if s.kind != "spreadsheet"}
     records = frame[frame["basis"] == "records"]
-    records = records[[coverage(settings.source(s), u, levels.get(u, ""), period) is False if s in partial else False
+    records = records[[settings.source(s).coverage(u, levels.get(u, ""), period) is False if s in partial else False
                        for s, u in zip(records["source_id"], records["unit_code"])]]
     frame["records_figures"] = None
     if records.empty:
