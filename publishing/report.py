@@ -37,7 +37,7 @@ class ReportData:
     """What one quarter's report shows; the frames come from the published vintage and the
     quality tables, so the report never computes figures the warehouse does not hold.
 
-    headline: province totals of tthc.model.FIGURES (None where not reported).
+    headline: province totals of tthc.form.FIGURES (None where not reported).
     units: one row per published unit, columns UNIT_COLUMNS.
     trend: one row per quarter in the warehouse, oldest first, columns TREND_COLUMNS;
         resolved_in_time_share is a fraction (0–1) over resolved dossiers, None when none were resolved.

@@ -192,8 +192,9 @@ def _conversion(ctx: RunContext) -> pd.DataFrame:
 
 
 def publish(ctx: RunContext) -> dict:
+    from publishing.vintage import Publication
+    from runner.publication import publish_period
     from warehouse.db import engine_for
-    from warehouse.publish import Publication, publish_period
 
     publication = Publication(ctx.settings.province_code, ctx.settings.province["name"],
                               {f["code"]: f["name"] for f in ctx.settings.fields})

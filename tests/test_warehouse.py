@@ -14,7 +14,7 @@ from tthc.form import FIGURES
 from tthc.periods import quarter
 from warehouse.db import WarehouseLoadError, current_revision, engine_for, head_revision, migrate
 from warehouse.load import load_period
-from warehouse.publish import publish_period
+from runner.publication import publish_period
 
 PERIOD = quarter("2024-Q2", "calendar_quarter")
 

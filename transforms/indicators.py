@@ -1,11 +1,12 @@
 """Decision 766/QĐ-TTg indicators that dossier data allows (domain.md §6). Reports disagree
-on denominators, so every rate carries its numerator, its denominator and the denominator's name."""
+on denominators, so every rate carries its numerator, its denominator and the denominator's name.
+The record counts come from the warehouse (warehouse.publish.record_counts)."""
 from __future__ import annotations
 
 import pandas as pd
 
-INDICATOR_COLUMNS = ["unit_code", "unit_level", "indicator", "indicator_name", "numerator", "denominator",
-                     "denominator_name", "value", "basis"]
+from tthc.model import INDICATOR_COLUMNS
+
 
 # (indicator, name, numerator, denominator, denominator name); figures of the published Biểu 06
 FROM_FIGURES = [
@@ -23,44 +24,6 @@ FROM_RECORDS = [
     ("digitisation_share", "Tỷ lệ hồ sơ có kết quả được số hóa (766: 4.x)", "results_digitised", "resolved_records",
      "hồ sơ đã giải quyết trong kỳ (theo dữ liệu hồ sơ)"),
 ]
-
-# core.fact_dossier holds one row per period, source and dossier (its key: canonicalize keeps
-# the latest update of each), so counting rows counts each dossier once, per unit and, summed
-# over the units, for the whole: one plain aggregation, no DISTINCT and no grouping by dossier.
-RECORD_COUNTS_SQL = """
-    SELECT d.unit_code,
-           count(*) FILTER (WHERE {received} AND d.fee_amount > 0) AS fee_dossiers,
-           count(*) FILTER (WHERE {received} AND d.fee_amount > 0 AND d.paid_online) AS paid_online,
-           count(*) FILTER (WHERE {resolved}) AS resolved_records,
-           count(*) FILTER (WHERE {resolved} AND d.results_digitised) AS results_digitised
-    FROM core.fact_dossier d
-    JOIN core.unit_period_status s
-      ON s.unit_code = d.unit_code AND s.source_id = d.source_id
-     AND s.period_start = d.period_start AND s.period_end = d.period_end
-    WHERE d.period_start = :start AND d.period_end = :end AND s.basis = 'records'
-      AND s.quality_status IN ('ok', 'warning') AND d.source_id IS NOT NULL AND d.dossier_id IS NOT NULL
-    GROUP BY d.unit_code
-    ORDER BY d.unit_code
-"""
-RECEIVED = "d.received_at >= :first AND d.received_at < :after AND d.status NOT IN (1, 3)"
-RESOLVED = "d.finished_at >= :first AND d.finished_at < :after AND d.status IN (9, 10)"
-COUNT_COLUMNS = ["fee_dossiers", "paid_online", "resolved_records", "results_digitised"]
-
-
-def record_counts_sql() -> str:
-    """The Decision 766 record counts of each published records-based unit (`split_record_counts`
-    adds the whole)."""
-    return RECORD_COUNTS_SQL.format(received=RECEIVED, resolved=RESOLVED)
-
-
-def split_record_counts(frame: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
-    """The result of `record_counts_sql` as (per-unit counts, the whole's counts): a dossier is
-    one row of one unit, so the whole is the units' sum."""
-    units = frame[["unit_code", *COUNT_COLUMNS]].reset_index(drop=True)
-    for name in COUNT_COLUMNS:
-        units[name] = units[name].astype("int64")
-    return units, {name: int(units[name].sum()) for name in COUNT_COLUMNS}
-
 
 def _rate(numerator, denominator):
     return None if denominator in (None, 0) or pd.isna(denominator) else round(float(numerator) / float(denominator), 6)

@@ -75,3 +75,7 @@ BIEU06_SCHEMA = pa.schema(
     ]
 )
 BIEU06_COLUMNS = BIEU06_SCHEMA.names
+
+# A published Decision 766 indicator row (core.published_indicators, publish.indicators_766).
+INDICATOR_COLUMNS = ["unit_code", "unit_level", "indicator", "indicator_name", "numerator", "denominator",
+                     "denominator_name", "value", "basis"]

@@ -1,44 +1,33 @@
-"""Publishing: the Biểu 06 figures of a period become a numbered vintage, in the warehouse
-(`publish` views) and as files under var/publish/<period>/v<vintage>/.
+"""Publishing in the warehouse: the Biểu 06 figures of a period become a numbered vintage
+(`publish` views), and the tables its files are made from are read back from here.
 
 A vintage is created only when the unit-level figures differ from the newest one, so rerunning
-an unchanged quarter publishes nothing new. The files of a vintage are written to a staging
-folder and appear with one rename.
+an unchanged quarter publishes nothing new. The files themselves are written by publishing/
+(runner/publication.py joins the two under the period's warehouse lock).
 """
 from __future__ import annotations
 
 import hashlib
 import json
-import os
-import shutil
-import uuid
-from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
+from typing import Callable
 
 import pandas as pd
 import pyarrow as pa
 import sqlalchemy as sa
 
-from tthc.form import FIGURES
-from tthc.form import PUBLISHED_STATUSES, quarter_label
+from tthc.form import FIGURES, PUBLISHED_STATUSES, quarter_label
+from tthc.model import INDICATOR_COLUMNS
 from tthc.periods import Period
-from transforms.indicators import INDICATOR_COLUMNS, indicators, record_counts_sql, split_record_counts
-from warehouse.db import bulk_insert, warehouse_lock
+from warehouse.db import bulk_insert
+
+# the published statuses as an SQL list: constants of the form, not data
+PUBLISHED_IN = ", ".join(f"'{status}'" for status in PUBLISHED_STATUSES)
 
 UNIT_COLUMNS = ["unit_code", "unit_name", "unit_level", "period_start", "period_end", "vintage", "quality_status",
                 "source_id", "basis", *FIGURES]
 ROLLUP_COLUMNS = ["parent_code", "parent_level", "period_start", "period_end", "vintage", "field_code", *FIGURES,
                   "units_included", "units_not_published", "duplicates_removed"]
-
-
-@dataclass(frozen=True)
-class Publication:
-    """What the files of a vintage are made for: the province and its fields."""
-
-    province_code: str
-    province_name: str
-    field_names: dict[str, str]
 
 
 def _dates(frame: pd.DataFrame) -> pd.DataFrame:
@@ -66,7 +55,7 @@ def unit_figures(conn: sa.Connection, period: Period) -> pd.DataFrame:
         LEFT JOIN core.bieu06_reconciled r
           ON r.unit_code = s.unit_code AND r.period_start = s.period_start AND r.period_end = s.period_end
          AND r.source_id = s.source_id
-        WHERE s.period_start = :start AND s.period_end = :end AND s.quality_status IN ('ok', 'warning')
+        WHERE s.period_start = :start AND s.period_end = :end AND s.quality_status IN ({PUBLISHED_IN})
         GROUP BY s.unit_code, s.unit_name, s.unit_level, s.period_start, s.period_end, s.quality_status,
                  s.source_id, s.basis, s.coverage_complete
         ORDER BY s.unit_code
@@ -96,8 +85,44 @@ def _period_params(period: Period) -> dict:
             "after": datetime.combine(period.end + timedelta(days=1), datetime.min.time())}
 
 
+# core.fact_dossier holds one row per period, source and dossier (its key: canonicalize keeps
+# the latest update of each), so counting rows counts each dossier once, per unit and, summed
+# over the units, for the whole: one plain aggregation, no DISTINCT and no grouping by dossier.
+RECORD_COUNTS_SQL = f"""
+    SELECT d.unit_code,
+           count(*) FILTER (WHERE {{received}} AND d.fee_amount > 0) AS fee_dossiers,
+           count(*) FILTER (WHERE {{received}} AND d.fee_amount > 0 AND d.paid_online) AS paid_online,
+           count(*) FILTER (WHERE {{resolved}}) AS resolved_records,
+           count(*) FILTER (WHERE {{resolved}} AND d.results_digitised) AS results_digitised
+    FROM core.fact_dossier d
+    JOIN core.unit_period_status s
+      ON s.unit_code = d.unit_code AND s.source_id = d.source_id
+     AND s.period_start = d.period_start AND s.period_end = d.period_end
+    WHERE d.period_start = :start AND d.period_end = :end AND s.basis = 'records'
+      AND s.quality_status IN ({PUBLISHED_IN}) AND d.source_id IS NOT NULL AND d.dossier_id IS NOT NULL
+    GROUP BY d.unit_code
+    ORDER BY d.unit_code
+"""
+RECEIVED = "d.received_at >= :first AND d.received_at < :after AND d.status NOT IN (1, 3)"
+RESOLVED = "d.finished_at >= :first AND d.finished_at < :after AND d.status IN (9, 10)"
+COUNT_COLUMNS = ["fee_dossiers", "paid_online", "resolved_records", "results_digitised"]
+# (published unit figures, record counts per unit, province figures, province record counts) → indicator rows
+Indicators = Callable[[pd.DataFrame, pd.DataFrame, dict, dict], pd.DataFrame]
+
+
+def record_counts(conn: sa.Connection, period: Period) -> tuple[pd.DataFrame, dict]:
+    """The Decision 766 record counts of each published records-based unit, and of the whole:
+    a dossier is one row of one unit, so the whole is the units' sum."""
+    frame = pd.read_sql(sa.text(RECORD_COUNTS_SQL.format(received=RECEIVED, resolved=RESOLVED)), conn,
+                        params=_period_params(period))
+    units = frame[["unit_code", *COUNT_COLUMNS]].reset_index(drop=True)
+    for name in COUNT_COLUMNS:
+        units[name] = units[name].astype("int64")
+    return units, {name: int(units[name].sum()) for name in COUNT_COLUMNS}
+
+
 def _freeze_rollup_and_indicators(conn: sa.Connection, period: Period, vintage: int, units: pd.DataFrame,
-                                  province_code: str) -> None:
+                                  province_code: str, indicators: Indicators) -> None:
     params = _period_params(period)
     rollup = pd.read_sql(sa.text(
         "SELECT * FROM core.bieu06_rollup WHERE period_start = :start AND period_end = :end"), conn, params=params)
@@ -105,28 +130,19 @@ def _freeze_rollup_and_indicators(conn: sa.Connection, period: Period, vintage: 
     bulk_insert(conn, "core.published_rollup", pa.Table.from_pandas(rollup[ROLLUP_COLUMNS], preserve_index=False))
     province_rows = rollup[rollup["parent_level"] == "province"]
     province = {"province_code": province_code, **{f: province_rows[f].sum(min_count=1) for f in FIGURES}}
-    # counted per unit in one aggregation; the province's counts are their sum (one row per dossier)
-    unit_counts, province_counts = split_record_counts(
-        pd.read_sql(sa.text(record_counts_sql()), conn, params=params))
+    unit_counts, province_counts = record_counts(conn, period)
     table = indicators(units, unit_counts, province, province_counts)
     table = table.assign(period_start=period.start, period_end=period.end, vintage=vintage)
     bulk_insert(conn, "core.published_indicators", pa.Table.from_pandas(table, preserve_index=False))
 
 
-def publish_period(engine: sa.Engine, period: Period, run_id: str, publish_root: Path,
-                   sources: dict[str, str] | None = None, note: str | None = None,
-                   publication: Publication | None = None) -> dict:
-    """`sources`: a checksum of each source's landed data for the period, kept with the vintage
-    so that the next one can say which sources changed; `note`: the operator's reason.
-    Publications and loads of one period wait for each other (`warehouse_lock`)."""
-    with warehouse_lock(engine, period.label, f"publish {run_id}"):
-        return _publish_period(engine, period, run_id, publish_root, sources, note, publication)
-
-
-def _publish_period(engine: sa.Engine, period: Period, run_id: str, publish_root: Path,
-                    sources: dict[str, str] | None, note: str | None, publication: Publication | None) -> dict:
+def commit_vintage(engine: sa.Engine, period: Period, run_id: str, *, indicators: Indicators,
+                   province_code: str = "", sources: dict[str, str] | None = None, note: str | None = None) -> dict:
+    """A new vintage of the period when its unit figures differ from the newest one, in one
+    transaction; the caller holds the period's warehouse lock. `sources`: a checksum of each
+    source's landed data, kept with the vintage so that the next one can say which sources
+    changed; `note`: the operator's reason; `indicators` computes the Decision 766 rows."""
     sources = sources or {}
-    publication = publication or Publication("", "", {})
     reason = None
     with engine.begin() as conn:
         frame = unit_figures(conn, period)
@@ -146,19 +162,15 @@ def _publish_period(engine: sa.Engine, period: Period, run_id: str, publish_root
             table = pa.Table.from_pandas(frame[UNIT_COLUMNS], preserve_index=False)
             table = table.append_column("run_id", pa.array([run_id] * table.num_rows, pa.string()))
             bulk_insert(conn, "core.published_bieu06_by_unit", table)
-            _freeze_rollup_and_indicators(conn, period, vintage, frame, publication.province_code)
+            _freeze_rollup_and_indicators(conn, period, vintage, frame, province_code, indicators)
             conn.execute(sa.text(
                 "INSERT INTO publish.vintages (period_start, period_end, vintage, content_sha256, published_at, run_id,"
                 " units, reason, sources) VALUES (:s, :e, :v, :h, :at, :run, :n, :reason, :sources)"),
                 {"s": period.start, "e": period.end, "v": vintage, "h": digest,
                  "at": datetime.now(timezone.utc).replace(tzinfo=None), "run": run_id, "n": len(frame),
                  "reason": reason, "sources": json.dumps(sources, sort_keys=True)}).close()
-    folder = publish_root / period.label / f"v{vintage}"
-    if not folder.exists():
-        with engine.connect() as conn:
-            write_vintage_files(conn, period, vintage, folder, publication)
-    return {"vintage": vintage, "new_vintage": created, "units": len(frame), "folder": str(folder),
-            "content_sha256": digest, "reason": reason}
+    return {"vintage": vintage, "new_vintage": created, "units": len(frame), "content_sha256": digest,
+            "reason": reason}
 
 
 def vintage_tables(conn: sa.Connection, period: Period, vintage: int, field_names: dict[str, str]) -> dict[str, pd.DataFrame]:
@@ -199,21 +211,16 @@ def form_rows(conn: sa.Connection, period: Period, field_names: dict[str, str]) 
         JOIN core.unit_period_status s
           ON s.unit_code = r.unit_code AND s.source_id = r.source_id
          AND s.period_start = r.period_start AND s.period_end = r.period_end
-        WHERE r.period_start = :start AND r.period_end = :end AND s.quality_status IN ('ok', 'warning')
+        WHERE r.period_start = :start AND r.period_end = :end AND s.quality_status IN ({PUBLISHED_IN})
         GROUP BY s.unit_level, r.field_code ORDER BY s.unit_level, r.field_code"""),
         conn, params={"start": period.start, "end": period.end})
     frame.insert(2, "field_name", frame["field_code"].map(field_names).fillna(frame["field_code"]))
     return _figures(frame)
 
 
-def report_data(conn: sa.Connection, period: Period, vintage: int, tables: dict[str, pd.DataFrame],
-                publication: Publication):
-    """The analysts' report: this vintage, the trend over every quarter published, the quality section."""
-    from publishing.report import ReportData
-
-    province = tables["bieu06_by_province"]
-    headline = {f: (None if province.empty or pd.isna(province[f].iloc[0]) else int(province[f].iloc[0]))
-                for f in FIGURES}
+def report_inputs(conn: sa.Connection, period: Period) -> dict:
+    """What the analysts' report shows beside the vintage's tables: the trend over every quarter
+    published, the findings by severity and the call-back list."""
     trend = pd.read_sql(sa.text(
         "SELECT period_start, period_end, received_total, resolved_total, resolved_early + resolved_on_time AS in_time "
         "FROM publish.bieu06_by_province_v1 ORDER BY period_end"), conn)
@@ -232,40 +239,5 @@ def report_data(conn: sa.Connection, period: Period, vintage: int, tables: dict[
           AND f.severity IN ('critical', 'warning')
         ORDER BY CASE f.severity WHEN 'critical' THEN 0 ELSE 1 END, f.unit_code, f.check_id"""), conn, params=params)
     callback["columns"] = [", ".join(json.loads(c)) if c else "" for c in callback["columns"]]
-    return ReportData(
-        province_name=publication.province_name, period_label=period.label, period_start=period.start,
-        period_end=period.end, vintage=vintage, headline=headline, units=tables["bieu06_by_unit"],
-        trend=trend[["period_label", "received_total", "resolved_total", "resolved_in_time_share"]],
-        findings_by_severity={severity: count for severity, count in severities}, callback_list=callback)
-
-
-def write_vintage_files(conn: sa.Connection, period: Period, vintage: int, folder: Path,
-                        publication: Publication) -> Path:
-    from publishing.files import write_datapackage, write_sdmx_csv, write_table
-    from publishing.report import write_report
-    from publishing.workbook import write_bieu06_workbook
-
-    tables = vintage_tables(conn, period, vintage, publication.field_names)
-    form = form_rows(conn, period, publication.field_names)
-    report = report_data(conn, period, vintage, tables, publication)
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    for stale in folder.parent.glob(f".staging-{folder.name}-*"):  # a publication killed while writing
-        shutil.rmtree(stale, ignore_errors=True)  # (publish_period holds the period's warehouse lock)
-    staging = folder.parent / f".staging-{folder.name}-{uuid.uuid4().hex[:8]}"
-    staging.mkdir()
-    try:
-        for name, frame in tables.items():
-            write_table(frame, staging, name)
-        write_datapackage(staging, tables, name=f"tthc-bieu06-{publication.province_code}-{period.label.lower()}",
-                          title=f"Biểu 06 {publication.province_name} {period.label}", period=period.as_dict(),
-                          vintage=vintage)
-        write_sdmx_csv(tables["bieu06_by_unit"], staging / "bieu06_by_unit.sdmx.csv", period.label)
-        write_bieu06_workbook(staging / f"Bieu06_{publication.province_code}_{period.label}.xlsx",
-                              province_name=publication.province_name, period_start=period.start,
-                              period_end=period.end, period_label=period.label, rows=form, vintage=vintage)
-        write_report(staging / "report.html", report)
-        os.replace(staging, folder)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    return folder
+    return {"trend": trend[["period_label", "received_total", "resolved_total", "resolved_in_time_share"]],
+            "findings_by_severity": {severity: count for severity, count in severities}, "callback_list": callback}
