@@ -21,15 +21,11 @@ import pendulum
 from airflow.sdk import CronDataIntervalTimetable, dag, get_current_context, task
 
 from runner import pipeline
-from runner.dag_support import (context_from_airflow, mark_published, published_assets, quarterly_schedule,
-                              task_failure_alert)
+from runner.dag_support import (context_from_airflow, published_assets, quarterly_schedule, stage_callable,
+                                stage_task_options, task_failure_alert)
 
 CRON, TIMEZONE = quarterly_schedule()
 PUBLISHED = published_assets()
-
-
-def _ctx():
-    return context_from_airflow(get_current_context())
 
 
 @dag(
@@ -50,39 +46,13 @@ def tthc_quarterly():
 
     @task(retries=2, retry_delay=timedelta(seconds=30), execution_timeout=timedelta(minutes=45))
     def extract(source_id: str) -> str:
-        return pipeline.extract(_ctx(), source_id)
+        return pipeline.extract(context_from_airflow(get_current_context()), source_id)
 
-    @task(trigger_rule="all_done")
-    def canonicalize() -> dict:
-        return pipeline.canonicalize(_ctx())
-
-    @task
-    def derive() -> dict:
-        return pipeline.derive(_ctx())
-
-    @task
-    def validate() -> dict:
-        return pipeline.validate(_ctx())
-
-    @task
-    def reconcile() -> dict:
-        return pipeline.reconcile(_ctx())
-
-    @task
-    def load() -> dict:
-        return pipeline.load(_ctx())
-
-    @task(outlets=PUBLISHED)
-    def publish() -> dict:
-        context = get_current_context()
-        ctx = context_from_airflow(context)
-        result = pipeline.publish(ctx)
-        mark_published(context["outlet_events"], PUBLISHED, result, ctx)
-        return result
-
-    extracted = extract.expand(source_id=sources())
-    canonical = canonicalize()
-    extracted >> canonical >> derive() >> validate() >> reconcile() >> load() >> publish()
+    upstream = extract.expand(source_id=sources())
+    for stage in pipeline.STAGES:  # canonicalize → derive → validate → reconcile → load → publish
+        step = task(stage_callable(stage, PUBLISHED), **stage_task_options(stage, PUBLISHED))()
+        upstream >> step
+        upstream = step
 
 
 tthc_quarterly()

@@ -78,10 +78,10 @@ def child_pipeline(warehouse_url: str) -> dict:
     stages = {}
     for stage in pipeline.STAGES:
         started = time.perf_counter()
-        result = getattr(pipeline, stage)(ctx)
-        stages[stage] = time.perf_counter() - started
-        print(f"  {stage}: {stages[stage]:.1f} s", file=sys.stderr, flush=True)
-        if stage == "canonicalize":
+        result = stage(ctx)
+        stages[stage.__name__] = time.perf_counter() - started
+        print(f"  {stage.__name__}: {stages[stage.__name__]:.1f} s", file=sys.stderr, flush=True)
+        if stage is pipeline.canonicalize:
             dossiers = result["dossiers"]
     summary = pipeline.summary(ctx)
     return {"stages": stages, "dossiers": dossiers, "units": summary["units"],

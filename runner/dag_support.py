@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Callable
 
+from runner import pipeline
+from runner.pipeline import RunContext, make_context
 from tthc.config import load_settings
 from tthc.periods import cron_for
-from runner.pipeline import RunContext, make_context
 
 
 def quarterly_schedule() -> tuple[str, str]:
@@ -33,6 +34,34 @@ def mark_published(outlet_events, assets: list, result: dict, ctx: RunContext) -
              "new_vintage": result["new_vintage"], "warehouse_table_version": 1}
     for asset in assets:
         outlet_events[asset].extra = extra
+
+
+def stage_task_options(stage: Callable, published: list) -> dict:
+    """What a stage's task needs beyond the defaults: canonicalize runs whatever the extracts
+    did (a failed source is reported missing, not a failed quarter); publish announces its assets."""
+    if stage is pipeline.canonicalize:
+        return {"trigger_rule": "all_done"}
+    if stage is pipeline.publish:
+        return {"outlets": published}
+    return {}
+
+
+def stage_callable(stage: Callable, published: list) -> Callable[[], dict]:
+    """The body of a stage's task: the run context from Airflow's, the stage, and for publish
+    the period and vintage on every asset event."""
+    def run_stage() -> dict:
+        from airflow.sdk import get_current_context
+
+        context = get_current_context()
+        ctx = context_from_airflow(context)
+        result = stage(ctx)
+        if stage is pipeline.publish:
+            mark_published(context["outlet_events"], published, result, ctx)
+        return result
+
+    run_stage.__name__ = run_stage.__qualname__ = stage.__name__
+    run_stage.__doc__ = stage.__doc__
+    return run_stage
 
 
 def context_from_airflow(airflow_context: dict[str, Any]) -> RunContext:

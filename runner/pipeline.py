@@ -225,7 +225,6 @@ def summary(ctx: RunContext) -> dict:
     }
 
 
-STAGES = ("canonicalize", "derive", "validate", "reconcile", "load", "publish")
 _FINDING_FILES = ("findings_canonicalize.parquet", "findings_validate.parquet", "findings_reconcile.parquet")
 
 
@@ -242,8 +241,12 @@ def run(ctx: RunContext) -> dict:
             except Exception as exc:  # noqa: BLE001 - recorded in the landing area, reported as missing
                 log.error("source %s failed: %s", source_id, exc)
         for stage in STAGES:
-            globals()[stage](ctx)
+            stage(ctx)
         return summary(ctx)
+
+
+# The quarter after extraction, in order: what `tthc run`, the DAG's tasks and the bench run.
+STAGES = (canonicalize, derive, validate, reconcile, load, publish)
 
 
 def _landed_files(ctx: RunContext) -> dict[str, str]:
