@@ -183,7 +183,8 @@ def bench(records: int, seed: int = 2025, warehouse: str | None = None, memory_l
 
 
 def format_result(result: dict) -> str:
-    lines = [f"records                {result['records']:>14,}  (dossiers after de-duplication {result['dossiers_after_dedup']:,})"]
+    dedup = f"(dossiers after de-duplication {result['dossiers_after_dedup']:,})"
+    lines = [f"records                {result['records']:>14,}  {dedup}"]
     for stage, seconds in result["stage_seconds"].items():
         lines.append(f"  {stage:<20} {seconds:>14.1f} s")
     lines += [

@@ -285,7 +285,8 @@ def _write_agency(path: Path, world: World, d: Dossiers, ids: pa.Array, people: 
         iso = np.where(known, moments, 0).astype("datetime64[s]").astype(str)
         return [s.replace("T", " ") if k else None for s, k in zip(iso.tolist(), known.tolist())]
 
-    channel = [None if missing else AGENCY_CHANNEL[c] for c, missing in zip(d.channel.tolist(), d.channel_missing_agency.tolist())]
+    channel = [None if missing else AGENCY_CHANNEL[c]
+               for c, missing in zip(d.channel.tolist(), d.channel_missing_agency.tolist())]
     rows = zip(
         range(1, len(d) + 1), ids.to_pylist(),
         world.procedures["code"].to_numpy()[d.procedure].tolist(),

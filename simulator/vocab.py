@@ -95,7 +95,8 @@ PROCEDURES = {
     "NN": (
         ("Hỗ trợ khôi phục sản xuất vùng bị thiệt hại do thiên tai", "Quyết định hỗ trợ khôi phục sản xuất"),
         ("Xác nhận bảng kê lâm sản", "Bảng kê lâm sản đã xác nhận"),
-        ("Cấp giấy chứng nhận cơ sở đủ điều kiện an toàn thực phẩm nông lâm thủy sản", "Giấy chứng nhận cơ sở đủ điều kiện an toàn thực phẩm"),
+        ("Cấp giấy chứng nhận cơ sở đủ điều kiện an toàn thực phẩm nông lâm thủy sản",
+         "Giấy chứng nhận cơ sở đủ điều kiện an toàn thực phẩm"),
         ("Phê duyệt kế hoạch khuyến nông địa phương", "Quyết định phê duyệt kế hoạch khuyến nông"),
     ),
     "GT": (
@@ -136,7 +137,8 @@ PROCEDURES = {
         ("Cấp giấy phép bán lẻ sản phẩm rượu", "Giấy phép bán lẻ sản phẩm rượu"),
         ("Cấp giấy phép bán lẻ sản phẩm thuốc lá", "Giấy phép bán lẻ sản phẩm thuốc lá"),
         ("Cấp giấy chứng nhận đủ điều kiện cửa hàng bán lẻ LPG chai", "Giấy chứng nhận đủ điều kiện cửa hàng bán lẻ LPG chai"),
-        ("Cấp giấy chứng nhận huấn luyện kỹ thuật an toàn vật liệu nổ công nghiệp", "Giấy chứng nhận huấn luyện kỹ thuật an toàn"),
+        ("Cấp giấy chứng nhận huấn luyện kỹ thuật an toàn vật liệu nổ công nghiệp",
+         "Giấy chứng nhận huấn luyện kỹ thuật an toàn"),
     ),
 }
 

@@ -70,7 +70,7 @@ def build_world(settings: Settings, rng: np.random.Generator) -> World:
 
     handles = np.zeros((n_units, n_fields), dtype=bool)
     for level in ("district", "commune"):
-        at_level = fields["levels"].map(lambda levels: level in levels).to_numpy()
+        at_level = fields["levels"].map(lambda levels, level=level: level in levels).to_numpy()
         handles[np.ix_((units["level"] == level).to_numpy(), at_level)] = True
     departments = np.flatnonzero((units["level"] == "department").to_numpy())
     handles[departments] = _department_fields(units.loc[departments, "unit_name"].tolist(), fields, rng)
@@ -133,7 +133,8 @@ def _department_fields(names: list[str], fields: pd.DataFrame, rng: np.random.Ge
         for f in eligible:
             field_words = _words(fields.at[f, "name"])
             hint = vocab.FIELD_DEPARTMENT_HINTS.get(fields.at[f, "code"])
-            if (field_words and len(field_words & dept_words) / len(field_words) > 0.5) or (hint and hint.casefold() in name.casefold()):
+            shares_words = field_words and len(field_words & dept_words) / len(field_words) > 0.5
+            if shares_words or (hint and hint.casefold() in name.casefold()):
                 handles[d, f] = True
     unmatched = [f for f in eligible if not handles[:, f].any()]
     idle = [d for d in range(len(names)) if not handles[d].any()]

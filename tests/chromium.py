@@ -221,7 +221,7 @@ class Chromium:
         if self._socket is not None:
             try:
                 self._socket.close()
-            except Exception:
+            except OSError:
                 pass
             self._socket = None
         process, self._process = self._process, None

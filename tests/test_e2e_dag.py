@@ -5,7 +5,7 @@ ground truth: every true dossier and the figures each commune wrote in its workb
 """
 import json
 import os
-from datetime import datetime, time, timedelta
+from datetime import datetime
 
 import duckdb
 import pandas as pd

@@ -490,7 +490,7 @@ def _two_workers_load_and_publish_at_once(var: Path, reference_run: Path, url: s
     finally:
         go.touch()
         out_first = first.communicate(timeout=300)
-        out_second = second.stdout.read()
+        second.stdout.read()
         second.wait(timeout=300)
         reader.join(timeout=10)
     assert first.returncode == 0 and second.returncode == 0, (out_first[1][-2000:], "".join(err)[-2000:])

@@ -79,7 +79,7 @@ def test_a_broken_config_file_is_named(tmp_path):
     bad = tmp_path / "province.yaml"
     bad.write_text("province: [unclosed", encoding="utf-8")
     with pytest.raises(ConfigError, match=str(bad)):
-        Settings(bad, tmp_path / "sources.yaml").province
+        _ = Settings(bad, tmp_path / "sources.yaml").province
 
 
 def test_connections_come_from_the_environment(monkeypatch):

@@ -26,6 +26,7 @@ def derivation_sql(on_time_compare: str = "day") -> str:
         overdue_at_end = "due_at < $end"
     else:
         raise ValueError(f"on_time_compare {on_time_compare!r}: expected 'day' or 'timestamp'")
+    resolved = f"finished_in_period AND status IN ({_codes(STATUSES_RESOLVED)})"
     finished_by = lambda t: f"(finished_at IS NOT NULL AND finished_at < {t} AND status IN ({_codes(STATUSES_FINISHED)}))"  # noqa: E731
     return f"""
     WITH handled AS (
@@ -42,9 +43,9 @@ def derivation_sql(on_time_compare: str = "day") -> str:
             count(*) FILTER (WHERE received_in_period AND channel = 'online') AS received_online,
             count(*) FILTER (WHERE received_in_period AND channel IS DISTINCT FROM 'online') AS received_direct_postal,
             count(*) FILTER (WHERE carried) AS carried_over,
-            count(*) FILTER (WHERE finished_in_period AND status IN ({_codes(STATUSES_RESOLVED)}) AND {finished_vs_due} < 0) AS resolved_early,
-            count(*) FILTER (WHERE finished_in_period AND status IN ({_codes(STATUSES_RESOLVED)}) AND {finished_vs_due} = 0) AS resolved_on_time,
-            count(*) FILTER (WHERE finished_in_period AND status IN ({_codes(STATUSES_RESOLVED)}) AND ({finished_vs_due} > 0 OR due_at IS NULL)) AS resolved_late,
+            count(*) FILTER (WHERE {resolved} AND {finished_vs_due} < 0) AS resolved_early,
+            count(*) FILTER (WHERE {resolved} AND {finished_vs_due} = 0) AS resolved_on_time,
+            count(*) FILTER (WHERE {resolved} AND ({finished_vs_due} > 0 OR due_at IS NULL)) AS resolved_late,
             count(*) FILTER (WHERE pending_at_end AND NOT coalesce({overdue_at_end}, false)) AS pending_within_due,
             count(*) FILTER (WHERE pending_at_end AND coalesce({overdue_at_end}, false)) AS pending_overdue,
             count(*) FILTER (WHERE finished_in_period AND status IN ({_codes(STATUSES_RETURNED_WITHDRAWN)})) AS returned_withdrawn

@@ -101,7 +101,8 @@ def forged_zip_bomb(path: Path) -> None:
 
 
 def portal_record(i: int, **overrides) -> dict:
-    base = {"MaHoSo": f"G{i * 10:05d}" if i < 100 else f"G{i - 10:05d}", "MaTTHC": "1.000001", "MaLinhVuc": "HT", "MaCoQuan": "01279", "KenhThucHien": 2,
+    base = {"MaHoSo": f"G{i * 10:05d}" if i < 100 else f"G{i - 10:05d}", "MaTTHC": "1.000001", "MaLinhVuc": "HT",
+            "MaCoQuan": "01279", "KenhThucHien": 2,
             "NgayTiepNhan": f"202404{1 + i % 28:02d}080000", "NgayHenTra": f"202405{1 + i % 28:02d}170000",
             "NgayKetThucXuLy": None, "NgayTra": None, "NgayCapNhat": f"202404{1 + i % 28:02d}090000",
             "TrangThaiHoSo": 4, "PhiLePhi": 0, "DuocThanhToanTrucTuyen": None, "DanhSachGiayToKetQua": "[]",

@@ -41,7 +41,7 @@ def sheet(unit: str | None, fields=(("Hộ tịch", HT), ("Chứng thực", CT))
         grid[(5, 1)] = period_line
     if unit:
         grid[(6, 1)] = f"Đơn vị báo cáo: UBND xã Thử Nghiệm (mã ĐVHC: {unit})"
-    for r1, c1, r2, c2, text in headings:
+    for r1, c1, _r2, _c2, text in headings:
         grid[(r1, c1)] = text
     if numbers:
         for c in range(1, 15):
@@ -85,7 +85,7 @@ def write_xlsx(path: Path, *sheets, hidden=()):
         if spec["title"] in hidden:
             ws.hide()
         merged = {(r1, c1) for r1, c1, *_ in spec["merges"]}
-        for r1, c1, r2, c2, text in spec["merges"]:
+        for r1, c1, r2, c2, _text in spec["merges"]:
             ws.merge_range(r1 - 1, c1 - 1, r2 - 1, c2 - 1, spec["grid"].get((r1, c1)))
         for (r, c), value in sorted(spec["grid"].items()):
             if (r, c) in merged:
