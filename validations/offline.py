@@ -16,9 +16,9 @@ from tthc.form import FIGURES
 from tthc.numbers import NotACount, parse_count
 from tthc.checks import CHECKS
 from tthc.form import FIGURE_LABELS
-from validations.run import ROW_ID, GxSession, RollupGroup, diagnosis_findings, prepare_rows, rollup_findings, \
+from validations.bieu06_rows import RollupGroup, bieu06_suite, diagnosis_findings, prepare_rows, rollup_findings, \
     row_findings
-from validations.suites import bieu06_suite
+from validations.gx import GxSession
 
 KEY_COLUMNS = ("unit_code", "period_start", "period_end")
 _DMY = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})$")
