@@ -24,10 +24,9 @@ import pandas as pd  # noqa: E402
 
 from tthc.form import FIGURES
 from tthc.periods import quarter  # noqa: E402
-from validations.records import record_counts  # noqa: E402
-from validations.run import GxSession, diagnosis_findings, prepare_rows, row_findings  # noqa: E402
-from validations.stage import _record_findings  # noqa: E402
-from validations.suites import bieu06_suite, dossier_records_suite  # noqa: E402
+from validations.bieu06_rows import bieu06_suite, diagnosis_findings, prepare_rows, row_findings  # noqa: E402
+from validations.dossier_records import dossier_records_suite, record_counts, record_findings  # noqa: E402
+from validations.gx import GxSession  # noqa: E402
 
 UNITS, QUARTERS, FIELDS = 3321, 8, 6
 PERIOD = quarter("2025-Q3", "calendar_quarter")
@@ -68,7 +67,7 @@ def bench_records(n: int, session: GxSession) -> dict:
         sql = time.perf_counter() - t
         counts["row_id"] = range(len(counts))
         failed = session.validate(counts, dossier_records_suite())
-        findings = _record_findings(counts, failed, PERIOD)
+        findings = record_findings(counts, failed, PERIOD)
         total = time.perf_counter() - t
     return {"records": n, "generate_s": round(generated, 1), "sql_checks_s": round(sql, 1),
             "validate_s": round(total, 1), "unit_rows": len(counts), "findings": len(findings)}

@@ -101,7 +101,7 @@ def cmd_warehouse_roles(args) -> int:
 def cmd_validate(args) -> int:
     """Biểu 06 workbooks or canonical CSV validated offline: 0 no critical finding, 1 some, 2 a file unreadable."""
     from tthc.config import load_settings
-    from validations.offline import main as validate_offline
+    from runner.validate_files import main as validate_offline
 
     return validate_offline(args.files, args.format, load_settings())
 

@@ -120,17 +120,51 @@ def _bieu06_rows(ctx: RunContext) -> pd.DataFrame:
 
 def validate(ctx: RunContext) -> dict:
     """Every GX suite and record-level check; findings, GX results and Data Docs, the call-back list."""
-    from validations.stage import validate_run
+    from validations.quarter import validate_quarter
+    from validations.unit_quarters import history_since
+    from warehouse.history import earlier_figures
 
-    findings, summary = validate_run(ctx, _bieu06_rows(ctx))
+    settings, period = ctx.settings, ctx.period
+    findings, summary = validate_quarter(
+        _bieu06_rows(ctx), period=period, dossiers=ctx.path("dossiers.parquet"),
+        several_units=ctx.path("ids_under_several_units.parquet"), total_rows=_total_rows(ctx),
+        earlier=earlier_figures(ctx.warehouse_url, period.start, history_since(period, settings.period_convention)),
+        units=ctx.units_in_force, field_codes=[f["code"] for f in settings.fields],
+        convention=settings.period_convention, bases=_bases(settings),
+        coverage={s.id: s.coverage for s in settings.sources},
+        tolerance_abs=float(settings.reconciliation.get("tolerance_abs", 0)),
+        tolerance_rel=float(settings.reconciliation.get("tolerance_rel", 0)), out_dir=ctx.run_dir)
     _write_findings(ctx.path("findings_validate.parquet"), findings)
     return {**summary, "findings": _count_by_severity(findings)}
+
+
+def _bases(settings: Settings) -> dict[str, str]:
+    """What each source's Biểu 06 figures rest on: the units' own report (a spreadsheet source)
+    or the dossier records it counts."""
+    return {s.id: "self_reported" if s.kind == "spreadsheet" else "records" for s in settings.sources}
+
+
+def _total_rows(ctx: RunContext) -> pd.DataFrame:
+    """The workbooks' "Tổng cộng" rows, read from the spreadsheet landing of each landed
+    self-reported source: its `is_total` rows with the landing's columns and the source's id."""
+    sources = json.loads(ctx.path("sources.json").read_text(encoding="utf-8"))["landed"]
+    bases = _bases(ctx.settings)
+    frames = []
+    for source_id, info in sources.items():
+        if bases.get(source_id) != "self_reported":
+            continue
+        path = ctx.var / "landing" / ctx.period.label / source_id / info["files"][0]["path"]
+        landed = pq.read_table(path).to_pandas()
+        if "is_total" not in landed:
+            continue
+        frames.append(landed[landed["is_total"]].assign(source_id=source_id))
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
 def reconcile(ctx: RunContext) -> dict:
     from transforms.reconcile import reconcile as decide
     from transforms.rollup import rollup
-    from validations.stage import audit_reconciled
+    from validations.reconciled_figures import audit_reconciled
 
     findings = _read_findings(ctx, "findings_canonicalize.parquet", "findings_validate.parquet")
     missing = json.loads(ctx.path("sources.json").read_text(encoding="utf-8"))["missing"]
@@ -144,7 +178,10 @@ def reconcile(ctx: RunContext) -> dict:
     rolled = rollup(ctx.path("dossiers.parquet"), decisions, reconciled, ctx.units_in_force, parent,
                     ctx.period, ctx.settings.on_time_compare)
     rolled.to_parquet(ctx.path("rollup.parquet"), index=False)
-    audit = audit_reconciled(ctx, reconciled)
+    audit = audit_reconciled(reconciled, period=ctx.period, units_in_force=ctx.units_in_force["unit_code"],
+                             field_codes=[f["code"] for f in ctx.settings.fields],
+                             convention=ctx.settings.period_convention,
+                             results_path=ctx.path("gx_results_reconciled.json"))
     return {**audit, "units": len(decisions), "by_status": decisions["quality_status"].value_counts().to_dict(),
             "rollup_rows": len(rolled)}
 

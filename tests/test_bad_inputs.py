@@ -21,7 +21,7 @@ from extractors.registry import extract_source, landed_sources
 from tthc.config import Source, load_settings
 from simulator.generate import AGENCY_TABLE
 from transforms.canonicalize import canonical_dossiers, self_reported_figures
-from validations.records import RECORD_CHECKS, record_counts
+from validations.dossier_records import RECORD_CHECKS, record_counts
 
 CORPUS = Path(__file__).resolve().parent / "data" / "bad_inputs"
 EXPECTED = json.loads((CORPUS / "expected.json").read_text(encoding="utf-8"))

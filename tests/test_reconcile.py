@@ -116,24 +116,29 @@ def _reconciled_rows(units, period):
 
 def test_the_audit_of_reconciled_figures_passes_clean_rows_and_stops_a_broken_contract(var):
     from runner.pipeline import make_context
-    from validations.stage import AuditFailed, audit_reconciled
+    from validations.reconciled_figures import AuditFailed, audit_reconciled as audit
 
     ctx = make_context("2025-Q2")
     units = list(ctx.units_in_force.query("level == 'commune'")["unit_code"][:3])
     rows = _reconciled_rows(units, ctx.period)
-    assert audit_reconciled(ctx, rows) == {"audited_rows": 6}
+
+    def audit_reconciled(reconciled):
+        return audit(reconciled, period=ctx.period, units_in_force=ctx.units_in_force["unit_code"],
+                     field_codes=[f["code"] for f in ctx.settings.fields], convention=ctx.settings.period_convention,
+                     results_path=ctx.path("gx_results_reconciled.json"))
+    assert audit_reconciled(rows) == {"audited_rows": 6}
     assert ctx.path("gx_results_reconciled.json").exists()
 
     quarantined = rows.copy()
     quarantined.loc[0, "resolved_total"] = 60
     quarantined.loc[0:1, "quality_status"] = "critical"
-    assert audit_reconciled(ctx, quarantined) == {"audited_rows": 4}
+    assert audit_reconciled(quarantined) == {"audited_rows": 4}
 
     broken = pd.concat([rows, rows.iloc[[2]]], ignore_index=True)
     broken.loc[4, "resolved_total"] = 60
     broken.loc[5, "unit_code"] = "99999"
     with pytest.raises(AuditFailed) as failure:
-        audit_reconciled(ctx, broken)
+        audit_reconciled(broken)
     message = str(failure.value)
     assert f"schema.key_unique unit {units[1]} field HT" in message
     assert f"identity.resolved unit {units[2]} field HT" in message

@@ -13,7 +13,7 @@ from runner import pipeline
 from tthc.config import load_settings
 from runner.local_sources import sample_connections
 from tthc.form import FIGURES
-from validations.run import validate_bieu06
+from validations.bieu06_rows import validate_bieu06
 
 
 def closed_port() -> int:

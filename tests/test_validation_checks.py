@@ -12,10 +12,11 @@ from tthc.model import DOSSIER_SCHEMA
 from tthc.form import FIGURES
 from tthc.periods import Period
 from tthc.checks import CHECKS
-from validations.records import RECORD_CHECKS, record_counts
-from validations.run import GxSession, RollupGroup, prepare_rows, rollup_findings, row_findings
-from validations.stage import _record_findings, _with_continuity, _with_crosscheck, unit_quarters, _unit_findings
-from validations.suites import bieu06_suite, dossier_records_suite, unit_quarters_suite
+from validations.bieu06_rows import RollupGroup, bieu06_suite, prepare_rows, rollup_findings, row_findings, \
+    with_continuity, with_crosscheck
+from validations.dossier_records import RECORD_CHECKS, dossier_records_suite, record_counts, record_findings
+from validations.gx import GxSession
+from validations.unit_quarters import unit_findings, unit_quarters, unit_quarters_suite
 
 SETTINGS = load_settings()
 PERIOD = SETTINGS.period("2025-Q2")
@@ -107,7 +108,7 @@ def test_continuity_against_the_previous_period(session):
          "period_start": previous.start, "period_end": previous.end}])
     rows = pd.DataFrame([row("same"), row("differs", unit="01462"), row("no_history", unit="01465"),
                          row("field_new_last_period_nothing_pending", field="CT")])
-    frame = prepare_rows(_with_continuity(rows, earlier, previous), units_in_force=["01411", "01462", "01465"],
+    frame = prepare_rows(with_continuity(rows, earlier, previous), units_in_force=["01411", "01462", "01465"],
                          field_codes=["HT", "CT"], period=PERIOD)
     found = failing(session, frame, bieu06_suite())
     assert found["continuity.carried_over"] == {"differs", "field_new_last_period_nothing_pending"}
@@ -122,7 +123,10 @@ def test_self_reported_below_incomplete_records_is_flagged(session):
         row("records_411") | {"basis": "records", "source_id": "portal_dvc", "received_online": 40},
         row("records_462", unit="01462") | {"basis": "records", "source_id": "portal_dvc", **records}])
     frame = prepare_rows(rows, units_in_force=["01411", "01462"], field_codes=["HT"], period=PERIOD)
-    frame = _with_crosscheck(frame, SETTINGS, units, PERIOD)
+    frame = with_crosscheck(frame, units, PERIOD, bases={"commune_spreadsheets": "self_reported", "portal_dvc": "records"},
+                            coverage={s.id: s.coverage for s in SETTINGS.sources},
+                            tolerance_abs=float(SETTINGS.reconciliation.get("tolerance_abs", 0)),
+                            tolerance_rel=float(SETTINGS.reconciliation.get("tolerance_rel", 0)))
     found = failing(session, frame, bieu06_suite())
     assert found["crosscheck.records_vs_reported"] == {"reported_below_records"}
     finding = [f for f in row_findings(frame, session.validate(frame, bieu06_suite()), PERIOD)
@@ -178,7 +182,7 @@ def test_record_level_checks_in_sql(tmp_path, session):
         "records.duplicate_within_source": {"within"}, "records.duplicate_across_sources": {"across"},
     }
     assert set(found) == set(RECORD_CHECKS)
-    findings = _record_findings(counts, failed, PERIOD)
+    findings = record_findings(counts, failed, PERIOD)
     assert all(f.severity == "warning" and f.unit_code != "good" for f in findings)
     assert any("H" in f.message for f in findings if f.check_id == "records.duplicate_across_sources")
 
@@ -208,7 +212,7 @@ def test_plausibility_and_completeness_per_unit(session):
     assert found["plausibility.on_time_all"] == {"u1"}
     assert "u2" in found["plausibility.peers"] and "u5" not in found["plausibility.peers"]
     assert found["completeness.no_dossiers"] == {"u3"}
-    findings = _unit_findings(frame, failed, PERIOD)
+    findings = unit_findings(frame, failed, PERIOD)
     assert {f.severity for f in findings if f.check_id == "plausibility.history"} == {"warning"}
 
 
@@ -216,3 +220,17 @@ def test_every_check_has_a_severity_and_a_vietnamese_title():
     for check in CHECKS.values():
         assert check.severity in ("critical", "warning", "info") and check.title
     assert sum(c.severity == "critical" for c in CHECKS.values()) >= 8
+
+
+def test_every_suite_check_is_registered_and_has_a_message():
+    from validations.bieu06_rows import ROW_MESSAGES
+    from validations.dossier_records import RECORD_MESSAGES
+    from validations.gx import suite_checks
+    from validations.reconciled_figures import reconciled_figures_suite
+    from validations.unit_quarters import UNIT_MESSAGES
+
+    for suite, messages in ((bieu06_suite(unique_keys=True), ROW_MESSAGES), (reconciled_figures_suite(), ROW_MESSAGES),
+                            (dossier_records_suite(), RECORD_MESSAGES), (unit_quarters_suite(), UNIT_MESSAGES)):
+        assert suite_checks(suite) <= set(CHECKS) and suite_checks(suite) <= set(messages), suite.name
+    for messages in (ROW_MESSAGES, RECORD_MESSAGES, UNIT_MESSAGES):
+        assert set(messages) <= set(CHECKS)

@@ -1,8 +1,9 @@
-"""Record-level checks as SQL in DuckDB over the canonical dossiers Parquet.
+"""Dossier records: record-level checks as SQL in DuckDB over the canonical dossiers Parquet,
+the GX suite on their counts, and the message of every check.
 
 Records are never pulled into one pandas frame: DuckDB counts, per source and unit, the
 records that break each rule (with a few example dossier ids), and only those counts go to
-GX (validations/suites.py) and into findings.
+GX (`dossier_records_suite`) and into findings.
 """
 from __future__ import annotations
 
@@ -12,8 +13,11 @@ from pathlib import Path
 import pandas as pd
 
 from tthc import duck
+from tthc.checks import title
+from tthc.findings import Finding
 from tthc.model import STATUSES_FINISHED, STATUS_REFUSED
 from tthc.periods import Period
+from validations.gx import ROW_ID, Failed, GxSession, adder, check_messages, gx, gxe
 
 EXAMPLES = 5
 # a refused dossier is finished at intake: it has a finishing moment too
@@ -79,3 +83,47 @@ def record_counts(dossiers: Path, period: Period, field_codes: list[str],
         FROM flagged GROUP BY source_id, unit_code ORDER BY source_id, unit_code
     """
     return con.sql(sql.replace("$after_end", f"TIMESTAMP '{after_end}'")).df()
+
+
+# ---------------------------------------------------------------- the suite and its messages
+
+def _count_message(check_id: str, row: pd.Series, column: str, examples: str) -> str:
+    return (f"Đơn vị {row['unit_code']}, nguồn {row['source_id']}: {title(check_id)}: "
+            f"{int(row[column])} trên {int(row['records'])} hồ sơ; ví dụ: {examples}")
+
+
+# check id → message builder (check id, count row, count column, example ids) → message; every
+# record check says the same: how many of the unit's records, and a few of their ids
+RECORD_MESSAGES = {check_id: _count_message for check_id in RECORD_CHECKS}
+
+
+def dossier_records_suite() -> gx.ExpectationSuite:
+    """Per source and unit, how many records break each record-level rule (counted in SQL)."""
+    suite = gx.ExpectationSuite(name="dossier_records")
+    add = adder(suite)
+    for check_id, (column, columns) in RECORD_CHECKS.items():
+        add(gxe.ExpectColumnValuesToBeBetween(column=column, min_value=0, max_value=0), check_id, columns)
+    return check_messages(suite, RECORD_MESSAGES)
+
+
+def record_findings(counts: pd.DataFrame, failed: list[Failed], period: Period) -> list[Finding]:
+    findings = []
+    for check_id, severity, columns, ids in failed:
+        column = RECORD_CHECKS[check_id][0]
+        for row_id in ids:
+            row = counts.iloc[row_id]
+            examples = ", ".join(list(row[f"ex_{column}"])[:5])
+            findings.append(Finding(
+                check_id, severity, RECORD_MESSAGES[check_id](check_id, row, column, examples),
+                period.start, period.end, source_id=row["source_id"], unit_code=row["unit_code"], basis="records",
+                columns=columns, observed=str(int(row[column])), expected="0",
+                location=f"dossiers.parquet, {row['source_id']}: {examples}"))
+    return findings
+
+
+def validate_records(session: GxSession, dossiers: Path, period: Period, field_codes: list[str],
+                     several_units: Path | None = None) -> tuple[list[Finding], pd.DataFrame]:
+    """The record checks of a quarter: the counts per source and unit (SQL), GX on them, the findings."""
+    counts = record_counts(dossiers, period, field_codes, several_units)
+    counts[ROW_ID] = range(len(counts))
+    return record_findings(counts, session.validate(counts, dossier_records_suite()), period), counts

@@ -1,0 +1,472 @@
+"""Biểu 06 rows (self-reported and record-derived): their preparation, their GX suite, the
+message of every check the suite reports, and the findings built beside the suite — the
+typing-error diagnosis, continuity with the previous period, self-reported figures against
+incomplete records, and the roll-up of total rows and parent units.
+
+A figure that was not reported is unknown (NaN here), never 0: an identity with unknown
+parts still bounds its total from below, and one with nothing to check is reported as
+unchecked. Where identities fail, the typing-error diagnosis (validations/diagnosis.py)
+says which figure is probably wrong; the figure itself stays as reported.
+"""
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from tthc.checks import BALANCE_CHECK, CHECKS, IDENTITY_CHECKS, title
+from tthc.findings import Finding
+from tthc.form import BALANCE_IDENTITY, FIGURE_LABELS, FIGURES, SUM_IDENTITIES, quarter_label
+from tthc.periods import CONVENTIONS, Period, quarter
+from validations.diagnosis import Diagnosis, describe, diagnose, number_vi
+from validations.gx import (ROW_ID, Failed, GxSession, add_keys_and_counts, adder, breach_column, check_messages,
+                            checkable_column, gx, gxe, is_true, json_or_none, plain)
+
+IDENTITIES = {**{total: (total, parts) for total, parts in SUM_IDENTITIES.items()}, "balance": BALANCE_IDENTITY}
+
+
+# ---------------------------------------------------------------- preparation
+
+def prepare_rows(rows: pd.DataFrame, *, units_in_force: Iterable[str] | None = None,
+                 unit_in_force=None, field_codes: Iterable[str] = (), period: Period | None = None,
+                 convention: str | None = None) -> pd.DataFrame:
+    """The columns the Biểu 06 suite reads: figures as floats (NaN = not reported), identity
+    breaches, what can be checked, the period and unit system, continuity and cross-check gaps
+    (those two stay NaN unless the caller filled `previous_pending_total` / `records_excess`)."""
+    frame = rows.reset_index(drop=True).copy()
+    for name in FIGURES:
+        frame[name] = pd.to_numeric(frame[name] if name in frame else np.nan, errors="coerce").astype("float64")
+    for name in ("unit_code", "field_code", "source_id", "basis", "landed_file"):
+        if name not in frame:
+            frame[name] = None
+    figures = frame[list(FIGURES)]
+    frame["empty_row"] = figures.isna().all(axis=1)
+    for key, (total, parts) in IDENTITIES.items():
+        known_parts = frame[list(parts)].notna().sum(axis=1)
+        gap = frame[total] - frame[list(parts)].sum(axis=1, min_count=1)
+        complete = frame[total].notna() & (known_parts == len(parts))
+        bounded = frame[total].notna() & (known_parts > 0) & ~complete
+        frame[breach_column(key)] = np.where(complete, gap, np.where(bounded, np.minimum(gap, 0), np.nan))
+        frame[checkable_column(key)] = complete | bounded | frame["empty_row"]
+    balance_total, balance_parts = BALANCE_IDENTITY
+    others = [balance_total, *[p for p in balance_parts if p != "returned_withdrawn"]]
+    frame["balance_exact"] = ~(frame["returned_withdrawn"].isna() & frame[others].notna().all(axis=1))
+    if unit_in_force is None:
+        allowed = set(units_in_force if units_in_force is not None else [])
+        unit_in_force = lambda code, end: code in allowed  # noqa: E731
+    ends = frame["period_end"] if "period_end" in frame else pd.Series([period.end if period else None] * len(frame))
+    frame["unit_in_force"] = [bool(code is not None and unit_in_force(code, end)) for code, end in zip(frame["unit_code"], ends)]
+    listed = set(field_codes)
+    frame["field_listed"] = frame["field_code"].isna() | (frame["field_code"] == "") | frame["field_code"].isin(listed)
+    frame["period_ok"] = _period_ok(frame, period, convention)
+    if "previous_pending_total" in frame:
+        frame["carried_over_gap"] = frame["carried_over"] - pd.to_numeric(frame["previous_pending_total"]).astype("float64")
+    else:
+        frame["carried_over_gap"] = np.nan
+    if "records_excess" not in frame:
+        frame["records_excess"] = np.nan
+    frame[ROW_ID] = range(len(frame))
+    return frame
+
+
+def _period_ok(frame: pd.DataFrame, period: Period | None, convention: str | None) -> list[bool]:
+    """The row's dates are a period of the province's convention (and the run's, when given)."""
+    if "period_start" not in frame or "period_end" not in frame:
+        return [True] * len(frame)
+    verdicts = {}
+    out = []
+    for start, end in zip(frame["period_start"], frame["period_end"]):
+        key = (start, end)
+        if key not in verdicts:
+            verdicts[key] = _is_period(start, end, period, convention)
+        out.append(verdicts[key])
+    return out
+
+
+def _is_period(start, end, period: Period | None, convention: str | None) -> bool:
+    if start is None or end is None or pd.isna(start) or pd.isna(end):
+        return False
+    start, end = pd.Timestamp(start).date(), pd.Timestamp(end).date()
+    if period is not None:
+        return (start, end) == (period.start, period.end)
+    for label_end in (end, end.replace(day=1)):
+        try:
+            expected = quarter(quarter_label(label_end), convention or CONVENTIONS[0])
+        except ValueError:
+            return False
+        if (expected.start, expected.end) == (start, end):
+            return True
+    return False
+
+
+# ---------------------------------------------------------------- continuity (prepared before the suite)
+
+def with_continuity(rows: pd.DataFrame, earlier: pd.DataFrame, previous: Period) -> pd.DataFrame:
+    """Adds the previous period's pending_total of the same source, unit and field; a field the
+    unit did not list last period had nothing pending. Unknown where the source had no row for
+    the unit then."""
+    rows = rows.copy()
+    last = earlier[(earlier["period_start"] == previous.start) & (earlier["period_end"] == previous.end)]
+    if last.empty:
+        rows["previous_pending_total"] = np.nan
+        return rows
+    pending = {(s, u, f): p for s, u, f, p in zip(last["source_id"], last["unit_code"], last["field_code"],
+                                                   last["pending_total"])}
+    reported = set(zip(last["source_id"], last["unit_code"]))
+    rows["previous_pending_total"] = [
+        (np.nan if pd.isna(pending.get((s, u, f), 0)) else float(pending.get((s, u, f), 0))) if (s, u) in reported else np.nan
+        for s, u, f in zip(rows["source_id"], rows["unit_code"], rows["field_code"])]
+    return rows
+
+
+def continuity_unchecked(frame: pd.DataFrame, earlier: pd.DataFrame, previous: Period, period: Period) -> list[Finding]:
+    """Where the previous period is not in the warehouse (at all, or for a source and unit)."""
+    last = earlier[(earlier["period_start"] == previous.start) & (earlier["period_end"] == previous.end)]
+    check = CHECKS["continuity.unchecked"]
+    if last.empty:
+        return [Finding(check.id, check.severity,
+                        f"{check.title} ({previous.label}, {previous.start:%d/%m/%Y} – {previous.end:%d/%m/%Y}): "
+                        "số từ kỳ trước (6) của mọi đơn vị chưa được đối chiếu", period.start, period.end,
+                        columns=["carried_over"], location=f"core.fact_bieu06 {previous.label}")]
+    missing = frame[frame["previous_pending_total"].isna() & frame["carried_over"].notna()]
+    out = []
+    for (source, unit), _ in missing.groupby(["source_id", "unit_code"], dropna=False):
+        out.append(Finding(check.id, check.severity,
+                           f"Đơn vị {unit}: {check.title} {previous.label} của nguồn {source}", period.start, period.end,
+                           source_id=source, unit_code=unit, columns=["carried_over"],
+                           location=f"core.fact_bieu06 {previous.label}"))
+    return out
+
+
+# ---------------------------------------------------------------- records vs self-reported (prepared before the suite)
+
+def with_crosscheck(frame: pd.DataFrame, units: pd.DataFrame, period: Period, *, bases: Mapping[str, str],
+                    coverage: Mapping[str, Callable[[str, str, Period], bool | None]],
+                    tolerance_abs: float = 0, tolerance_rel: float = 0) -> pd.DataFrame:
+    """Self-reported rows against the figures of a records source (`bases[source] == "records"`)
+    whose coverage of the unit is incomplete (`coverage[source](unit, level, period) is False`):
+    records are then a lower bound, so only a reported figure below them (beyond the tolerance)
+    is a finding. Complete coverage is compared by reconcile (`reconcile.sources_disagree`)."""
+    levels = dict(zip(units["unit_code"], units["level"]))
+    partial_sources = {s for s, basis in bases.items() if basis == "records"}
+    records = frame[frame["basis"] == "records"]
+    records = records[[coverage[s](u, levels.get(u, ""), period) is False if s in partial_sources else False
+                       for s, u in zip(records["source_id"], records["unit_code"])]]
+    frame["records_figures"] = None
+    if records.empty:
+        return frame
+    lookup = {(u, f): r for u, f, r in zip(records["unit_code"], records["field_code"],
+                                           records[list(FIGURES)].to_dict("records"))}
+    excess = np.full(len(frame), np.nan)
+    figures_json = [None] * len(frame)
+    for i, (basis, unit, field) in enumerate(zip(frame["basis"], frame["unit_code"], frame["field_code"])):
+        found = lookup.get((unit, field)) if basis == "self_reported" else None
+        if found is None:
+            continue
+        worst = -np.inf
+        for name in FIGURES:
+            reported, counted = frame.at[i, name], found[name]
+            if pd.isna(reported) or pd.isna(counted):
+                continue
+            worst = max(worst, counted - reported - max(tolerance_abs, tolerance_rel * counted))
+        excess[i] = worst if worst > -np.inf else np.nan
+        figures_json[i] = json.dumps({k: int(v) for k, v in found.items() if not pd.isna(v)})
+    frame["records_excess"] = excess
+    frame["records_figures"] = figures_json
+    return frame
+
+
+# ---------------------------------------------------------------- the suite and its messages
+
+@dataclass
+class Message:
+    """What a check says about one row: the detail after its title, and what the finding names."""
+    detail: str = ""
+    expected: dict | None = None
+    suggested_fix: dict | None = None
+    columns: list[str] | None = None  # when the message narrows the suite's columns
+    observed: dict | None = None  # when it narrows the observed figures with them
+
+
+# a message builder: (row, its figures, the observed values of the suite's columns, those columns) → Message
+MessageBuilder = Callable[[pd.Series, dict, dict, list[str]], Message]
+
+
+def _identity(identity: str, row: pd.Series, figures: dict, observed: dict, columns: list[str]) -> Message:
+    total, parts = IDENTITIES[identity]
+    known = [figures[p] for p in parts if figures[p] is not None]
+    expected = None
+    if len(known) == len(parts):
+        expected = {total: sum(known)}
+        detail = f"{number_vi(figures[total])} ≠ {number_vi(sum(known))} (chênh lệch {number_vi(figures[total] - sum(known))})"
+    else:
+        detail = (f"{FIGURE_LABELS[total]} {number_vi(figures[total])} nhỏ hơn tổng các số đã biết "
+                  f"{number_vi(sum(known))} (thiếu số liệu: "
+                  + ", ".join(FIGURE_LABELS[p] for p in parts if figures[p] is None) + ")")
+    diagnosis = diagnose(figures)
+    detail += ". " + describe(diagnosis, figures, FIGURE_LABELS)
+    return Message(detail, expected, diagnosis.suggested_fix)
+
+
+def _unchecked(row, figures, observed, columns) -> Message:
+    return Message("không có đủ số liệu để kiểm tra: " + ", ".join(
+        f"{FIGURE_LABELS[c]} {number_vi(figures[c])}" for c in columns))
+
+
+def _balance_approximate(row, figures, observed, columns) -> Message:
+    gap = figures["received_total"] - figures["resolved_total"] - figures["pending_total"]
+    return Message(f"chênh lệch (3) − (7) − (11) = {number_vi(gap)}, có thể là số hồ sơ trả lại, rút, dừng xử lý",
+                   {"returned_withdrawn": gap})
+
+
+def _carried_over(row, figures, observed, columns) -> Message:
+    previous = int(row["previous_pending_total"])
+    return Message(f"{FIGURE_LABELS['carried_over']} {number_vi(figures['carried_over'])}, "
+                   f"kỳ trước còn đang giải quyết {number_vi(previous)}", {"carried_over": previous})
+
+
+def _records_vs_reported(row, figures, observed, columns) -> Message:
+    records = json.loads(row["records_figures"])
+    below = {c: v for c, v in records.items() if figures.get(c) is not None and v > figures[c]}
+    columns = list(below) or columns
+    detail = "phần mềm một cửa (chưa đầy đủ) đã ghi nhận nhiều hơn: " + ", ".join(
+        f"{FIGURE_LABELS[c]} báo cáo {number_vi(figures[c])}, phần mềm {number_vi(v)}" for c, v in below.items())
+    return Message(detail, {c: below[c] for c in below}, columns=columns, observed={c: figures[c] for c in columns})
+
+
+def _non_negative(row, figures, observed, columns) -> Message:
+    return Message(", ".join(f"{FIGURE_LABELS.get(c, c)} = {observed[c]}" for c in columns))
+
+
+def _observed_json(row, figures, observed, columns) -> Message:
+    return Message(json.dumps(observed, ensure_ascii=False, default=str))
+
+
+def _title_only(row, figures, observed, columns) -> Message:
+    return Message()
+
+
+ROW_MESSAGES: dict[str, MessageBuilder] = {
+    **{IDENTITY_CHECKS[total]: partial(_identity, total) for total in SUM_IDENTITIES},
+    BALANCE_CHECK: partial(_identity, "balance"),
+    "identity.unchecked": _unchecked,
+    "identity.balance_approximate": _balance_approximate,
+    "continuity.carried_over": _carried_over,
+    "crosscheck.records_vs_reported": _records_vs_reported,
+    "figures.non_negative": _non_negative,
+    "unit.known": _observed_json,
+    "field.known": _observed_json,
+    "schema.key_present": _observed_json,
+    "period.convention": _observed_json,
+    "schema.key_unique": _title_only,
+    "completeness.empty_row": _title_only,
+}
+
+
+def bieu06_suite(name: str = "bieu06_rows", unique_keys: bool = False) -> gx.ExpectationSuite:
+    """Biểu 06 rows: keys, types, unit system, period, identities, continuity, cross-check."""
+    suite = gx.ExpectationSuite(name=name)
+    add = adder(suite)
+    add_keys_and_counts(add, unique_keys)
+    add(is_true("field_listed"), "field.known", ["field_code"])
+    add(gxe.ExpectColumnValuesToBeInSet(column="empty_row", value_set=[False]), "completeness.empty_row", list(FIGURES))
+    for total, parts in SUM_IDENTITIES.items():
+        add(gxe.ExpectColumnValuesToBeBetween(column=breach_column(total), min_value=0, max_value=0),
+            IDENTITY_CHECKS[total], [total, *parts])
+        add(is_true(checkable_column(total)), "identity.unchecked", [total, *parts])
+    total, parts = BALANCE_IDENTITY
+    add(gxe.ExpectColumnValuesToBeBetween(column=breach_column("balance"), min_value=0, max_value=0),
+        BALANCE_CHECK, [total, *parts])
+    add(is_true(checkable_column("balance")), "identity.unchecked", [total, *parts])
+    add(is_true("balance_exact"), "identity.balance_approximate", [total, *parts])
+    add(gxe.ExpectColumnValuesToBeBetween(column="carried_over_gap", min_value=0, max_value=0),
+        "continuity.carried_over", ["carried_over"])
+    add(gxe.ExpectColumnValuesToBeBetween(column="records_excess", max_value=0),
+        "crosscheck.records_vs_reported", list(FIGURES))
+    return check_messages(suite, ROW_MESSAGES)
+
+
+def bieu06_finding(check_id: str, severity: str, columns: list[str], row: pd.Series, period: Period | None) -> Finding:
+    """The finding of a failed check on one row, in the words of ROW_MESSAGES[check_id]."""
+    figures = _row_dict(row)
+    observed = {c: (figures[c] if c in figures else plain(row.get(c))) for c in columns}
+    message = ROW_MESSAGES[check_id](row, figures, observed, list(columns))
+    if message.columns is not None:
+        columns, observed = message.columns, message.observed
+    start, end = _period_of(row, period)
+    text = f"{_where(row)}: {title(check_id)}" + (f": {message.detail}" if message.detail else "")
+    return Finding(
+        check_id, severity, text, start, end, source_id=plain(row.get("source_id")),
+        unit_code=plain(row.get("unit_code")), field_code=plain(row.get("field_code")),
+        basis=plain(row.get("basis")), columns=list(columns),
+        observed=json.dumps(observed, ensure_ascii=False, default=str),
+        expected=json.dumps(message.expected, ensure_ascii=False) if message.expected else None,
+        suggested_fix=message.suggested_fix, location=_location(row))
+
+
+def row_findings(frame: pd.DataFrame, failed: list[Failed], period: Period | None) -> list[Finding]:
+    findings = []
+    for check_id, severity, columns, ids in failed:
+        for row_id in ids:
+            findings.append(bieu06_finding(check_id, severity, columns, frame.iloc[row_id], period))
+    return findings
+
+
+def validate_bieu06(rows: pd.DataFrame, period: Period, units_in_force: list[str], field_codes: list[str],
+                    results_path: Path | None = None, session: GxSession | None = None,
+                    convention: str | None = None) -> tuple[list[Finding], dict]:
+    """GX on a period's Biểu 06 rows: a finding per failed row and check. Identity findings carry
+    the diagnosis' suggested fix; `diagnosis_findings` adds the diagnosis itself."""
+    frame = rows if ROW_ID in rows else prepare_rows(rows, units_in_force=units_in_force, field_codes=field_codes,
+                                                   period=period, convention=convention)
+    own = session is None
+    session = session or GxSession()
+    failed = session.validate(frame, bieu06_suite())
+    if own and results_path is not None:
+        session.write_results(results_path)
+    findings = row_findings(frame, failed, period)
+    summary = {"success": not any(f.severity == "critical" for f in findings), "rows": len(frame),
+               "failed_checks": sorted({c for c, *_ in failed})}
+    return findings, summary
+
+
+# ---------------------------------------------------------------- the typing-error diagnosis
+
+def diagnosis_findings(frame: pd.DataFrame, period: Period | None) -> tuple[list[Finding], dict[int, Diagnosis]]:
+    """One info finding per row whose identities fail: the ranked single-figure corrections.
+    `expected` holds the ranked candidates, `suggested_fix` the one to suggest (or nothing)."""
+    broken = np.zeros(len(frame), dtype=bool)
+    for key in IDENTITIES:
+        broken |= frame[breach_column(key)].fillna(0).to_numpy() != 0
+    check = CHECKS["diagnosis.typing_error"]
+    findings, diagnoses = [], {}
+    for row_id in np.flatnonzero(broken):
+        row = frame.iloc[row_id]
+        figures = _row_dict(row)
+        diagnosis = diagnose(figures)
+        diagnoses[int(row[ROW_ID])] = diagnosis
+        start, end = _period_of(row, period)
+        involved = sorted({c for d in diagnosis.candidates for c in d.correction}, key=FIGURES.index)
+        findings.append(Finding(
+            check.id, check.severity,
+            f"{_where(row)}: {describe(diagnosis, figures, FIGURE_LABELS)}", start, end,
+            source_id=plain(row.get("source_id")), unit_code=plain(row.get("unit_code")),
+            field_code=plain(row.get("field_code")), basis=plain(row.get("basis")),
+            columns=involved or [t for t in diagnosis.failing],
+            observed=json.dumps({c: figures[c] for c in involved} or figures, ensure_ascii=False),
+            expected=json.dumps(diagnosis.ranked(), ensure_ascii=False),
+            suggested_fix=diagnosis.suggested_fix, location=_location(row)))
+    return findings, diagnoses
+
+
+# ---------------------------------------------------------------- roll-ups
+
+@dataclass
+class RollupGroup:
+    parent: pd.Series  # the row that states the total
+    children: pd.DataFrame  # the rows it should be the sum of
+    complete: bool  # every child is present: equality; otherwise the children bound the total
+    check_id: str
+
+
+def rollup_findings(groups: Iterable[RollupGroup], period: Period | None) -> list[Finding]:
+    """Where a total and its parts are both reported they agree; with parts missing, the total
+    cannot be below the sum of the parts that are there."""
+    findings = []
+    for group in groups:
+        differ = {}
+        for name in FIGURES:
+            total = group.parent.get(name)
+            parts = pd.to_numeric(group.children[name], errors="coerce")
+            if total is None or pd.isna(total) or parts.notna().sum() == 0:
+                continue
+            known_sum = int(parts.sum())
+            complete = group.complete and parts.notna().all()
+            if (complete and int(total) != known_sum) or (not complete and int(total) < known_sum):
+                differ[name] = (int(total), known_sum, complete)
+        if not differ:
+            continue
+        row = group.parent
+        start, end = _period_of(row, period)
+        detail = "; ".join(f"{FIGURE_LABELS[c]} {number_vi(t)} {'≠' if full else '<'} tổng {number_vi(s)}"
+                           for c, (t, s, full) in differ.items())
+        findings.append(Finding(
+            group.check_id, CHECKS[group.check_id].severity, f"{_where(row)}: {title(group.check_id)}: {detail}",
+            start, end, source_id=plain(row.get("source_id")), unit_code=plain(row.get("unit_code")),
+            field_code=plain(row.get("field_code")), basis=plain(row.get("basis")), columns=list(differ),
+            observed=json.dumps({c: t for c, (t, s, _) in differ.items()}),
+            expected=json_or_none({c: s for c, (t, s, full) in differ.items() if full}),
+            location=_location(row)))
+    return findings
+
+
+TOTAL_ROW_KEY = ["source_id", "landed_file", "unit_code", "period_start", "period_end"]
+
+
+def total_row_groups(total_rows: pd.DataFrame, frame: pd.DataFrame) -> list[RollupGroup]:
+    """The "Tổng cộng" row of each workbook sheet against the field rows of the same source,
+    workbook, unit and period among the Biểu 06 rows.
+
+    `total_rows` are the spreadsheet landing's `is_total` rows with the landing's columns (file,
+    sheet, row, unit_code, period_start, period_end, field_code, field_name, is_total and the
+    figures) and the `source_id` they were landed under. A workbook gives a unit and period one
+    row per field (the extractor refuses a repeated one), so the field rows of a total are the
+    Biểu 06 rows of its file, unit and period."""
+    if total_rows is None or total_rows.empty:
+        return []
+    totals = total_rows.copy()
+    if "is_total" in totals:
+        totals = totals[totals["is_total"].fillna(False).astype(bool)]
+    totals["basis"], totals["landed_file"] = "self_reported", totals["file"]
+    fields = frame[frame["basis"] == "self_reported"]
+    members = {key: group for key, group in fields.groupby(
+        [fields[c].map(_key_value) for c in TOTAL_ROW_KEY], sort=False, dropna=False)}
+    groups = []
+    for source_id in pd.unique(totals["source_id"]):
+        landed = totals[totals["source_id"] == source_id]
+        for _, workbook in landed.groupby(["file", "sheet"]):
+            for _, total in workbook.iterrows():
+                key = tuple(_key_value(total[c]) for c in TOTAL_ROW_KEY)
+                groups.append(RollupGroup(total, members.get(key, fields.iloc[0:0]), True, "rollup.total_row"))
+    return groups
+
+
+def _key_value(value):
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
+        return None
+    if isinstance(value, pd.Timestamp):
+        return value.date()
+    return value
+
+
+# ---------------------------------------------------------------- a row's values in a finding
+
+def _row_dict(row: pd.Series) -> dict:
+    return {name: (None if pd.isna(row[name]) else int(row[name])) for name in FIGURES}
+
+
+def _period_of(row: pd.Series, period: Period | None):
+    start = row.get("period_start")
+    end = row.get("period_end")
+    if start is not None and not pd.isna(start):
+        return pd.Timestamp(start).date(), pd.Timestamp(end).date() if end is not None and not pd.isna(end) else None
+    return (period.start, period.end) if period else (None, None)
+
+
+def _where(row: pd.Series) -> str:
+    unit = plain(row.get("unit_code"))
+    field = plain(row.get("field_code"))
+    return f"Đơn vị {unit}" + (f", lĩnh vực {field}" if field else "")
+
+
+def _location(row: pd.Series) -> str | None:
+    landed = plain(row.get("landed_file"))
+    sheet_row = plain(row.get("row"))
+    if landed and sheet_row:
+        return f"{landed}, dòng {sheet_row}"
+    return landed

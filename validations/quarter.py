@@ -1,0 +1,77 @@
+"""A quarter validated from plain inputs: every dataset's suite (Biểu 06 rows, dossier records,
+unit quarters), the typing-error diagnosis, continuity, the roll-up of workbook total rows; the
+GX results and Data Docs and the call-back list written to one folder.
+
+The caller reads everything (the run's files, the warehouse's earlier figures, the settings)
+and hands it over; nothing here knows where a run keeps its files.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+
+import pandas as pd
+
+from tthc.findings import Finding
+from tthc.periods import Period
+from validations.bieu06_rows import (bieu06_suite, continuity_unchecked, diagnosis_findings, prepare_rows,
+                                     rollup_findings, row_findings, total_row_groups, with_continuity,
+                                     with_crosscheck)
+from validations.callback import write_callback_list
+from validations.dossier_records import validate_records
+from validations.gx import GxSession
+from validations.unit_quarters import validate_unit_quarters
+
+Coverage = Callable[[str, str, Period], "bool | None"]
+
+
+def validate_quarter(rows: pd.DataFrame, *, period: Period, dossiers: Path, several_units: Path | None,
+                     total_rows: pd.DataFrame, earlier: pd.DataFrame, units: pd.DataFrame,
+                     field_codes: Iterable[str], convention: str, bases: Mapping[str, str],
+                     coverage: Mapping[str, Coverage], tolerance_abs: float = 0, tolerance_rel: float = 0,
+                     out_dir: Path) -> tuple[list[Finding], dict]:
+    """All checks of a quarter on its Biểu 06 rows and its dossier records.
+
+    rows          the Biểu 06 rows, record-derived and self-reported (unit_code, period_start,
+                  period_end, field_code, the figures, basis, source_id, landed_file)
+    dossiers      the canonical dossiers Parquet; several_units the (source_id, dossier_id)
+                  a source lists under several units (Parquet; absent or None: none)
+    total_rows    the workbooks' "Tổng cộng" rows: the spreadsheet landing's `is_total` rows
+                  with its columns and the `source_id` they were landed under
+    earlier       earlier periods' Biểu 06 rows (warehouse history: unit_code, period_start,
+                  period_end, field_code, source_id, basis, the figures), from
+                  `validations.unit_quarters.history_since` on
+    units         the units in force (unit_code, level, valid_from, unit_name …)
+    bases         source id → "records" | "self_reported"
+    coverage      source id → `(unit_code, level, period) → True/False/None` (complete, partial,
+                  not covered); tolerance_abs/_rel the reconciliation tolerances
+    out_dir       gets gx_results.json, gx_data_docs/ and the call-back list
+    """
+    field_codes = list(field_codes)
+    session = GxSession(out_dir / "gx_data_docs")
+    previous = period.previous(convention)
+    valid_from = dict(zip(units["unit_code"], units["valid_from"]))
+    if len(earlier):
+        earlier = earlier[[valid_from.get(u) is not None and s >= valid_from[u]
+                           for u, s in zip(earlier["unit_code"], earlier["period_start"])]]
+
+    frame = prepare_rows(with_continuity(rows, earlier, previous), units_in_force=units["unit_code"],
+                         field_codes=field_codes, period=period, convention=convention)
+    frame = with_crosscheck(frame, units, period, bases=bases, coverage=coverage,
+                            tolerance_abs=tolerance_abs, tolerance_rel=tolerance_rel)
+    findings = row_findings(frame, session.validate(frame, bieu06_suite()), period)
+    diagnosed, _ = diagnosis_findings(frame, period)
+    findings += diagnosed
+    findings += continuity_unchecked(frame, earlier, previous, period)
+    findings += rollup_findings(total_row_groups(total_rows, frame), period)
+
+    found, counts = validate_records(session, dossiers, period, field_codes, several_units)
+    findings += found
+
+    found, quarters = validate_unit_quarters(session, frame, earlier, units, period)
+    findings += found
+
+    session.write_results(out_dir / "gx_results.json")
+    write_callback_list(findings, units, out_dir)
+    return findings, {"rows": len(frame), "record_units": len(counts), "unit_quarters": len(quarters),
+                      "history_rows": len(earlier), "data_docs": str(out_dir / "gx_data_docs" / "index.html")}
