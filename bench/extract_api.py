@@ -72,13 +72,14 @@ def child(mode: str, port: int, page_size: int, out: str) -> None:
                 page += 1
     else:
         from extractors import http_api
+        from extractors.base import ExtractJob
         from tthc.config import Source
         from tthc.periods import quarter
 
         os.environ["AIRFLOW_CONN_BENCH"] = json.dumps({"conn_type": "http", "host": "127.0.0.1", "port": port,
                                                        "password": TOKEN})
         source = Source("bench", "http_api", {"connection_id": "bench", "page_size": page_size, "timeout_seconds": 60})
-        manifest = http_api.extract(source, quarter("2024-Q2", "calendar_quarter"), Path(out), "bench")
+        manifest = http_api.extract(source, quarter("2024-Q2", "calendar_quarter"), Path(out), ExtractJob("bench"))
         records = manifest.rows
     seconds = time.perf_counter() - started
     # VmHWM, not ru_maxrss: Linux carries ru_maxrss over from the parent across exec
