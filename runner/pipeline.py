@@ -82,21 +82,25 @@ def extract(ctx: RunContext, source_id: str) -> str:
 
 
 def canonicalize(ctx: RunContext) -> dict:
-    from extractors.registry import landed_sources
+    from extractors.registry import basis_of, landed_sources
     from transforms.canonicalize import canonical_dossiers, self_reported_figures
 
     landed, missing = landed_sources(ctx.settings, ctx.period, ctx.var)
-    dossiers, f1 = canonical_dossiers(landed, ctx.settings, ctx.var, ctx.period, ctx.path("dossiers.parquet"),
+    dossiers, f1 = canonical_dossiers(landed, ctx.period, ctx.path("dossiers.parquet"),
                                       several_units_out=ctx.path("ids_under_several_units.parquet"))
-    reported, f2 = self_reported_figures(landed, ctx.settings, ctx.var, ctx.period, ctx.path("self_reported.parquet"))
+    reported, f2 = self_reported_figures(landed, ctx.period, ctx.path("self_reported.parquet"),
+                                         totals_out=ctx.path("self_reported_totals.parquet"))
     findings = f1 + f2 + [
         finding("extract.source_missing", f"Nguồn {source_id} không lấy được số liệu: {why}",
                 ctx.period.start, ctx.period.end, source_id=source_id, location=why)
         for source_id, why in missing.items()
     ]
     _write_findings(ctx.path("findings_canonicalize.parquet"), findings)
-    state = {"landed": {k: {"rows": m.rows, "files": m.files, "errors": len(m.errors)} for k, m in landed.items()},
-             "missing": missing}
+    state = {"landed": {s.source_id: {"rows": s.manifest.rows, "files": s.manifest.files,
+                                      "errors": len(s.manifest.errors)} for s in landed},
+             "missing": missing,
+             # what each source's figures rest on ("records" / "self_reported"), for validate and reconcile
+             "bases": {source.id: basis_of(source) for source in ctx.settings.sources}}
     ctx.path("sources.json").write_text(json.dumps(state, ensure_ascii=False, indent=1), encoding="utf-8")
     return {"dossiers": dossiers, "self_reported_rows": reported, "missing_sources": sorted(missing),
             "run_dir": str(ctx.run_dir)}
@@ -133,9 +137,9 @@ def reconcile(ctx: RunContext) -> dict:
     from validations.stage import audit_reconciled
 
     findings = _read_findings(ctx, "findings_canonicalize.parquet", "findings_validate.parquet")
-    missing = json.loads(ctx.path("sources.json").read_text(encoding="utf-8"))["missing"]
+    sources = json.loads(ctx.path("sources.json").read_text(encoding="utf-8"))
     reconciled, decisions, new = decide(_bieu06_rows(ctx), ctx.units_in_force, findings, ctx.settings,
-                                        ctx.period, missing)
+                                        ctx.period, sources["missing"], sources["bases"])
     reconciled.to_parquet(ctx.path("reconciled.parquet"), index=False)
     decisions.to_parquet(ctx.path("unit_status.parquet"), index=False)
     _write_findings(ctx.path("findings_reconcile.parquet"), new)

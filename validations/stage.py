@@ -10,6 +10,7 @@ import pyarrow.parquet as pq
 
 from tthc.findings import Finding
 from tthc.form import FIGURES, REPORTING_LEVELS
+from tthc.landing import RECORDS, landed_path
 from tthc.periods import Period
 from validations.callback import write_callback_list
 from tthc.checks import CHECKS, title
@@ -42,7 +43,8 @@ def validate_run(ctx, rows: pd.DataFrame) -> tuple[list[Finding], dict]:
 
     frame = prepare_rows(_with_continuity(rows, earlier, previous), units_in_force=units["unit_code"],
                          field_codes=fields, period=period, convention=settings.period_convention)
-    frame = _with_crosscheck(frame, settings, units, period)
+    bases = json.loads(ctx.path("sources.json").read_text(encoding="utf-8"))["bases"]
+    frame = _with_crosscheck(frame, settings, units, period, bases)
     findings = row_findings(frame, session.validate(frame, bieu06_suite()), period)
     diagnosed, _ = diagnosis_findings(frame, period)
     findings += diagnosed
@@ -124,15 +126,16 @@ def _continuity_unchecked(frame: pd.DataFrame, earlier: pd.DataFrame, previous: 
 
 # ---------------------------------------------------------------- records vs self-reported
 
-def _with_crosscheck(frame: pd.DataFrame, settings, units: pd.DataFrame, period: Period) -> pd.DataFrame:
+def _with_crosscheck(frame: pd.DataFrame, settings, units: pd.DataFrame, period: Period,
+                     bases: dict[str, str]) -> pd.DataFrame:
     """Self-reported rows against the figures of a records source whose coverage of the unit is
     incomplete: records are then a lower bound, so only a reported figure below them (beyond
     the tolerance) is a finding. Complete coverage is compared by reconcile
-    (`reconcile.sources_disagree`)."""
+    (`reconcile.sources_disagree`). `bases`: what each source's figures rest on (sources.json)."""
     tolerance_abs = float(settings.reconciliation.get("tolerance_abs", 0))
     tolerance_rel = float(settings.reconciliation.get("tolerance_rel", 0))
     levels = dict(zip(units["unit_code"], units["level"]))
-    partial = {s.id for s in settings.sources if s.kind != "spreadsheet"}
+    partial = {s.id for s in settings.sources if bases.get(s.id) == RECORDS}
     records = frame[frame["basis"] == "records"]
     records = records[[settings.source(s).coverage(u, levels.get(u, ""), period) is False if s in partial else False
                        for s, u in zip(records["source_id"], records["unit_code"])]]
@@ -167,12 +170,10 @@ def _total_rows(ctx, frame: pd.DataFrame) -> list[RollupGroup]:
     sources = json.loads(ctx.path("sources.json").read_text(encoding="utf-8"))["landed"]
     groups = []
     for source_id, info in sources.items():
-        if ctx.settings.source(source_id).kind != "spreadsheet":
+        path = landed_path(ctx.var, ctx.period, source_id, info["files"])
+        if "is_total" not in pq.read_schema(path).names:  # only workbooks have total rows
             continue
-        path = ctx.var / "landing" / ctx.period.label / source_id / info["files"][0]["path"]
         landed = pq.read_table(path).to_pandas()
-        if "is_total" not in landed:
-            continue
         landed["source_id"], landed["basis"], landed["landed_file"] = source_id, "self_reported", landed["file"]
         for _, workbook in landed.groupby(["file", "sheet"]):
             totals = workbook[workbook["is_total"]]
