@@ -267,7 +267,8 @@ SQL_FORMATTING_ALLOWED = {
     "bench/load_postgres.py::drop_database": "benchmark script: the database name is made by the script (uuid)",
     "bench/validate.py::make_records": "benchmark script: sizes are integers of the script, paths are its own",
     "transforms/canonicalize.py::canonical_dossiers":
-        "view names are raw_<n>; columns come from PORTAL_COLUMNS or the model through a local lambda, never from config",
+        "view names are raw_<n>; expressions are the kinds' canonical selects (tthc.landing.CanonicalSelect): fixed "
+        "text and landed column names through landed_column/quote_identifier, never values from config or data",
     "transforms/canonicalize.py::_problems":
         "conditions and columns from the module's own table of checks (_checks, DATE_COLUMNS); the moment is a datetime",
     "warehouse/db.py::_bulk_insert":
@@ -336,7 +337,7 @@ def test_identifiers_that_are_not_plain_are_refused(name):
 @pytest.mark.parametrize("name", ["x; DROP TABLE y", '"a"', "a b", "hs_hoso --", "hs_hoso\n"])
 def test_the_agency_registry_refuses_identifiers_that_are_not_plain(where, name, tmp_path):
     from extractors.agency_db import extract
-    from extractors.base import SourceDataError
+    from extractors.base import ExtractJob, SourceDataError
     from tthc.config import Source, load_settings
 
     spec = dict(load_settings().source("agency_db_xd_tnmt").spec)
@@ -351,7 +352,7 @@ def test_the_agency_registry_refuses_identifiers_that_are_not_plain(where, name,
         spec["schema"] = name
     period = load_settings().period(PERIOD)
     with pytest.raises(SourceDataError, match="not a plain SQL identifier"):
-        extract(Source("agency_db_xd_tnmt", "agency_db", spec), period, tmp_path, "r1")
+        extract(Source("agency_db_xd_tnmt", "agency_db", spec), period, tmp_path, ExtractJob("r1"))
 
 
 @pytest.mark.parametrize("source_id", ["../x", "a/b", "A", "x y", "/etc", "", "portal\n", "..", 7])

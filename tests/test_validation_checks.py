@@ -7,6 +7,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from extractors.registry import basis_of
 from tthc.config import load_settings
 from tthc.model import DOSSIER_SCHEMA
 from tthc.form import FIGURES
@@ -122,7 +123,7 @@ def test_self_reported_below_incomplete_records_is_flagged(session):
         row("records_411") | {"basis": "records", "source_id": "portal_dvc", "received_online": 40},
         row("records_462", unit="01462") | {"basis": "records", "source_id": "portal_dvc", **records}])
     frame = prepare_rows(rows, units_in_force=["01411", "01462"], field_codes=["HT"], period=PERIOD)
-    frame = _with_crosscheck(frame, SETTINGS, units, PERIOD)
+    frame = _with_crosscheck(frame, SETTINGS, units, PERIOD, {s.id: basis_of(s) for s in SETTINGS.sources})
     found = failing(session, frame, bieu06_suite())
     assert found["crosscheck.records_vs_reported"] == {"reported_below_records"}
     finding = [f for f in row_findings(frame, session.validate(frame, bieu06_suite()), PERIOD)
