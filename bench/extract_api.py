@@ -42,7 +42,8 @@ def make_portal(folder: Path, n: int) -> None:
         "MaCoQuan": pa.array(np.char.add("01", np.char.zfill((i % 900).astype(str), 3))),
         "KenhThucHien": pa.array(1 + i % 3, pa.int32()), "NgayTiepNhan": pa.array(received),
         "NgayHenTra": pa.array(np.char.replace(received, "202404", "202405")), "NgayKetThucXuLy": pa.nulls(n, pa.string()),
-        "NgayTra": pa.nulls(n, pa.string()), "NgayCapNhat": pa.array(received), "TrangThaiHoSo": pa.array(np.full(n, 4), pa.int32()),
+        "NgayTra": pa.nulls(n, pa.string()), "NgayCapNhat": pa.array(received),
+        "TrangThaiHoSo": pa.array(np.full(n, 4), pa.int32()),
         "PhiLePhi": pa.array(np.where(i % 3 == 0, 50000, 0), pa.int64()), "DuocThanhToanTrucTuyen": pa.nulls(n, pa.int32()),
         "DanhSachGiayToKetQua": pa.array(['[{"TenGiayTo":"Giấy khai sinh","DuocSoHoa":1}]'] * n),
         "ChuHoSo": text("Nguyễn Văn "), "SoGiayToChuHoSo": text("0792"), "SoDienThoai": text("0912"),
@@ -72,13 +73,14 @@ def child(mode: str, port: int, page_size: int, out: str) -> None:
                 page += 1
     else:
         from extractors import http_api
+        from extractors.base import ExtractJob
         from tthc.config import Source
         from tthc.periods import quarter
 
         os.environ["AIRFLOW_CONN_BENCH"] = json.dumps({"conn_type": "http", "host": "127.0.0.1", "port": port,
                                                        "password": TOKEN})
         source = Source("bench", "http_api", {"connection_id": "bench", "page_size": page_size, "timeout_seconds": 60})
-        manifest = http_api.extract(source, quarter("2024-Q2", "calendar_quarter"), Path(out), "bench")
+        manifest = http_api.extract(source, quarter("2024-Q2", "calendar_quarter"), Path(out), ExtractJob("bench"))
         records = manifest.rows
     seconds = time.perf_counter() - started
     # VmHWM, not ru_maxrss: Linux carries ru_maxrss over from the parent across exec

@@ -11,14 +11,18 @@ from pathlib import Path
 import pyarrow as pa
 import sqlalchemy as sa
 
-from extractors.base import Manifest, ParquetLanding, SourceDataError, SourceUnavailable, now_utc
-from extractors.quarantine import quarantine_rejected
+from extractors.base import ExtractError, ExtractJob, Rejected, SourceDataError, SourceUnavailable, finish
 from tthc.config import Source
 from tthc.connections import ConnectionInfo, get_connection
+from tthc.landing import RAW_COLUMNS, RECORDS, CanonicalSelect, Manifest, ParquetLanding, landed_column
+from tthc.model import DOSSIER_COLUMNS
 from tthc.periods import Period
 from tthc.sqlsafe import UnsafeIdentifier, check_identifier
 
+KIND = "agency_db"
+BASIS = RECORDS
 KEY = "dossier_id"
+LANDED_FILE = "dossiers.parquet"
 _DRIVERS = {"mysql": "mysql+pymysql", "mariadb": "mysql+pymysql", "postgres": "postgresql+psycopg",
             "postgresql": "postgresql+psycopg"}
 
@@ -69,12 +73,42 @@ def date_shape(fmt: str) -> str:
     return "".join(out)
 
 
-def extract(source: Source, period: Period, folder: Path, run_id: str,
-            updated_since: datetime | None = None, quarantine_dir: Path | None = None) -> Manifest:
-    """Land the period's dossiers (or, with `updated_since`, those updated since then)."""
+def _columns(source: Source) -> dict[str, str]:
+    """The registry's `columns`: canonical name → vendor column, both checked identifiers."""
+    return {_identifier(k, "canonical column name", source.id): _identifier(v, f"column for {k}", source.id)
+            for k, v in source.spec["columns"].items()}
+
+
+def landing_schema(source: Source) -> pa.Schema:
+    """The registry's canonical column names, in its order, as text."""
+    return pa.schema([pa.field(key, pa.string()) for key in _columns(source)])
+
+
+_DATES = ("received_at", "due_at", "finished_at", "returned_at", "updated_at")
+_TRUE = "('1', 'true', 'True')"
+
+
+def canonical(source: Source) -> CanonicalSelect:
+    """Landed under canonical names already; text read as timestamps, counts and flags, the
+    registry's `mapping` giving the status and channel codes."""
+    col = {name: landed_column(name) for name in DOSSIER_COLUMNS if name != "source_id"}
+    values = {name: col[name] for name in ("dossier_id", "procedure_code", "field_code", "unit_code")}
+    values |= {name: f"try_cast({col[name]} AS TIMESTAMP)::TIMESTAMP_S" for name in _DATES}
+    values |= {
+        "fee_amount": f"try_cast({col['fee_amount']} AS BIGINT)",
+        "paid_online": f"coalesce({col['paid_online']} IN {_TRUE}, false)",
+        "results_digitised": f"{col['results_digitised']} IN {_TRUE}",
+    }
+    mapping = source.spec.get("mapping", {})
+    return CanonicalSelect(values=values, raw={name: col[name] for name in RAW_COLUMNS},
+                           codes={name: mapping.get(name, {}) for name in ("channel", "status")})
+
+
+def extract(source: Source, period: Period, folder: Path, job: ExtractJob) -> Manifest:
+    """Land the period's dossiers (or, with `job.updated_since`, those updated since then)."""
+    updated_since = job.updated_since
     spec = source.spec
-    columns: dict[str, str] = {_identifier(k, "canonical column name", source.id): _identifier(v, f"column for {k}", source.id)
-                               for k, v in spec["columns"].items()}
+    columns = _columns(source)
     for required in (KEY, "received_at", "finished_at") + (("updated_at",) if updated_since else ()):
         if required not in columns:
             raise SourceDataError(f"{source.id}: the registry's columns need {required!r}")
@@ -104,8 +138,7 @@ def extract(source: Source, period: Period, folder: Path, run_id: str,
     )
     if updated_since is not None:
         query = query.where(c[columns["updated_at"]] >= bind(updated_since))
-    schema = pa.schema([pa.field(key, pa.string()) for key in columns])
-    landing = ParquetLanding(folder / "dossiers.parquet", schema)
+    landing = ParquetLanding(folder / LANDED_FILE, landing_schema(source))
     chunk = int(spec.get("chunk_size", 20000))
     rejected: list[dict] = []
     conn_info = get_connection(source.connection_id)
@@ -148,23 +181,17 @@ def extract(source: Source, period: Period, folder: Path, run_id: str,
         engine.dispose()
     file_info = landing.close()
     vendor_key = columns[KEY]
-    errors = []
+    rejected_rows = []
     for record in rejected:
         seen = ", ".join(f"{columns[k]}={v!r}" for k, v in record.items() if k != KEY and v is not None)
-        errors.append({
-            "message": f"{where}: table {spec['table']!r}: a row with {vendor_key} "
-                       f"{'NULL' if record[KEY] is None else repr(record[KEY])} (no dossier code; {seen}): not landed",
-            "file": f"table {spec['table']}", "sheet": None, "row": None, "column": vendor_key, "record_id": None,
-            "unit_code": record.get("unit_code"), "where": f"{source.id}: table {spec['table']}, column {vendor_key}"})
-    if rejected and quarantine_dir is not None:
-        path = quarantine_rejected(quarantine_dir, f"{source.id}_rejected_rows.jsonl", [
-            {"table": spec["table"], "reason": f"no dossier code ({vendor_key} is NULL or empty)", "fields": r}
-            for r in rejected])
-        for error in errors:
-            error["quarantined"] = str(path)
-    return Manifest(
-        source_id=source.id, kind=source.kind, period=period.as_dict(), status="ok", extracted_at=now_utc(),
-        run_id=run_id, files=[file_info], rows=file_info["rows"], errors=errors,
+        rejected_rows.append(Rejected(
+            ExtractError(f"{where}: table {spec['table']!r}: a row with {vendor_key} "
+                         f"{'NULL' if record[KEY] is None else repr(record[KEY])} (no dossier code; {seen}): not landed",
+                         file=f"table {spec['table']}", column=vendor_key, unit_code=record.get("unit_code"),
+                         location=f"{source.id}: table {spec['table']}, column {vendor_key}"),
+            {"table": spec["table"], "reason": f"no dossier code ({vendor_key} is NULL or empty)", "fields": record}))
+    return finish(
+        source, period, job, file_info, rejected=rejected_rows, quarantine_name=f"{source.id}_rejected_rows.jsonl",
         stats={"rejected_rows": len(rejected), "max_updated_at": _moment(newest, fmt, where),
                "updated_since": updated_since.isoformat() if updated_since else None},
     )

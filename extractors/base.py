@@ -1,33 +1,32 @@
-"""The extractor contract: stream records in bounded batches into the landing area for one
-source and period, leave a manifest saying what was landed, and keep a watermark.
+"""What extractors share: the job an extraction is given, the one error shape, the tail
+'rejected records → errors → quarantine → manifest', staged landings swapped in whole, failure
+notes, watermarks and the incremental merge. The landing contract itself (manifest, paths,
+Parquet writing) is the vocabulary's: tthc/landing.py. The module contract of a source kind is
+in docs/extractors.md ("Adding a source kind").
 
 A landing folder is replaced as a whole: a new extraction is written beside the old one and
 swapped in with renames, so a failed or killed extraction leaves the previous one intact.
-Landed Parquet is cut into fixed-size row groups whatever the batch sizes were, so the same
-records in the same order always give the same bytes and checksum.
 """
 from __future__ import annotations
 
 import errno
 import fcntl
-import hashlib
 import json
 import logging
 import os
 import shutil
 import uuid
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterator
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
+from tthc.config import Settings, Source
+from tthc.landing import LANDING, Manifest, ParquetLanding
 from tthc.periods import Period
-
-MANIFEST = "manifest.json"
 
 
 class SourceUnavailable(RuntimeError):
@@ -62,49 +61,71 @@ def _landing_error(exc: BaseException, path: Path) -> LandingWriteError | None:
 
 @dataclass
 class ExtractError:
-    """A problem with one input (file, sheet, row, column) that did not stop the source."""
+    """A problem with one input (file, sheet, row, column, record) that did not stop the source:
+    the one shape of `manifest.errors` and `manifest.warnings` for every kind."""
 
     message: str
     file: str | None = None
     sheet: str | None = None
     row: int | None = None
     column: str | None = None
+    record_id: str | None = None
     unit_code: str | None = None
-    quarantined: str | None = None
+    location: str | None = None  # where to look, for a person (`where`); by default file, sheet, row and column
+    quarantined: str | None = None  # the copy in quarantine, when the input went there
 
     def where(self) -> str:
+        if self.location is not None:
+            return self.location
         parts = [self.file, f"sheet {self.sheet!r}" if self.sheet else None,
                  f"row {self.row}" if self.row else None, f"column {self.column}" if self.column else None]
         return ", ".join(p for p in parts if p)
 
+    def as_dict(self) -> dict:
+        """The error in `manifest.errors` / `manifest.warnings`."""
+        return {"message": self.message, "file": self.file, "sheet": self.sheet, "row": self.row,
+                "column": self.column, "record_id": self.record_id, "unit_code": self.unit_code,
+                "where": self.where(), "quarantined": self.quarantined}
+
+
+@dataclass(frozen=True)
+class ExtractJob:
+    """What an extraction is asked besides the source, the period and the staging folder: the
+    same for every kind (`extract(source, period, folder, job)`)."""
+
+    run_id: str
+    settings: Settings | None = None
+    quarantine_dir: Path | None = None  # var/quarantine/<period>/<source>/: inputs not landed go there
+    updated_since: datetime | None = None  # incremental: only the records updated since then
+
 
 @dataclass
-class Manifest:
-    source_id: str
-    kind: str
-    period: dict
-    status: str  # ok | failed
-    extracted_at: str
-    run_id: str
-    files: list[dict] = field(default_factory=list)
-    rows: int = 0
-    errors: list[dict] = field(default_factory=list)
-    failure: str | None = None
-    stats: dict = field(default_factory=dict)
-    # problems worth a look that do not make a value unknown (a typed total that disagrees with its formula…)
-    warnings: list[dict] = field(default_factory=list)
+class Rejected:
+    """A record a source sent that is not landed: the error the manifest gives, and what
+    quarantine keeps of it (its place, the reason, the fields the extractor may keep)."""
 
-    @classmethod
-    def read(cls, path: Path) -> "Manifest":
-        with open(path, encoding="utf-8") as fh:
-            return cls(**json.load(fh))
+    error: ExtractError
+    quarantined: dict
 
-    def write(self, folder: Path) -> Path:
-        path = folder / MANIFEST
-        tmp = folder / f".{MANIFEST}.tmp"
-        tmp.write_text(json.dumps(asdict(self), ensure_ascii=False, indent=2), encoding="utf-8")
-        os.replace(tmp, path)
-        return path
+
+def finish(source: Source, period: Period, job: ExtractJob, file_info: dict, stats: dict, *,
+           rejected: list[Rejected] = (), quarantine_name: str | None = None, errors: list[ExtractError] = (),
+           warnings: list[ExtractError] = ()) -> Manifest:
+    """The tail every kind shares: rejected records → errors → quarantine → manifest. The
+    rejected records go to `job.quarantine_dir / quarantine_name` (JSON lines and a
+    `.reason.txt`) and their errors name that file; they follow `errors` in the manifest."""
+    from extractors.quarantine import quarantine_rejected
+
+    rejected = list(rejected)
+    if rejected and job.quarantine_dir is not None:
+        path = quarantine_rejected(job.quarantine_dir, quarantine_name, [r.quarantined for r in rejected])
+        for r in rejected:
+            r.error.quarantined = str(path)
+    return Manifest(
+        source_id=source.id, kind=source.kind, period=period.as_dict(), status="ok", extracted_at=now_utc(),
+        run_id=job.run_id, files=[file_info], rows=file_info["rows"],
+        errors=[e.as_dict() for e in [*errors, *(r.error for r in rejected)]],
+        warnings=[w.as_dict() for w in warnings], stats=stats)
 
 
 def inside(root: Path, name: str) -> Path:
@@ -116,68 +137,6 @@ def inside(root: Path, name: str) -> Path:
     if not path.resolve().is_relative_to(root.resolve()):
         raise ValueError(f"{name!r} resolves outside {root}: nothing is written for it")
     return path
-
-
-def landing_dir(var: Path, period: Period, source_id: str) -> Path:
-    return var / "landing" / period.label / source_id
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-ROW_GROUP_ROWS = 50_000
-
-
-class ParquetLanding:
-    """Writes record batches to one Parquet file as they arrive, holding at most one row
-    group in memory."""
-
-    def __init__(self, path: Path, schema: pa.Schema, row_group_rows: int = ROW_GROUP_ROWS):
-        self.path = path
-        self.schema = schema
-        self.rows = 0
-        self._row_group_rows = row_group_rows
-        self._pending: list[pa.RecordBatch] = []
-        self._pending_rows = 0
-        self._writer = pq.ParquetWriter(path, schema, compression="zstd")
-
-    def write(self, columns: dict[str, list]) -> None:
-        self.write_batch(pa.RecordBatch.from_pydict(columns, schema=self.schema))
-
-    def write_batch(self, batch: pa.RecordBatch) -> None:
-        if not batch.num_rows:
-            return
-        self._pending.append(batch)
-        self._pending_rows += batch.num_rows
-        self.rows += batch.num_rows
-        if self._pending_rows >= self._row_group_rows:
-            self._flush(final=False)
-
-    def _flush(self, final: bool) -> None:
-        table = pa.Table.from_batches(self._pending, schema=self.schema)
-        whole = (table.num_rows // self._row_group_rows) * self._row_group_rows
-        cut = table.num_rows if final else whole
-        for start in range(0, cut, self._row_group_rows):
-            self._writer.write_table(table.slice(start, min(self._row_group_rows, cut - start)),
-                                     row_group_size=self._row_group_rows)
-        rest = table.slice(cut)
-        self._pending = rest.combine_chunks().to_batches() if rest.num_rows else []
-        self._pending_rows = rest.num_rows
-
-    def close(self) -> dict:
-        if self._pending_rows:
-            self._flush(final=True)
-        self._writer.close()
-        return {"path": self.path.name, "rows": self.rows, "sha256": sha256_file(self.path)}
-
-    def abort(self) -> None:
-        self._pending, self._pending_rows = [], 0
-        self._writer.close()
 
 
 _IN_USE = ".in-use"
@@ -274,7 +233,7 @@ WATERMARKS = "_watermarks"
 
 
 def watermark_path(var: Path, source_id: str) -> Path:
-    return var / "landing" / WATERMARKS / f"{source_id}.json"
+    return var / LANDING / WATERMARKS / f"{source_id}.json"
 
 
 def read_watermark(var: Path, source_id: str, period: Period) -> dict | None:

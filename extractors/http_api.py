@@ -27,25 +27,19 @@ from requests.adapters import HTTPAdapter
 from urllib3.exceptions import MaxRetryError, ProtocolError, ResponseError
 from urllib3.util.retry import Retry
 
-from extractors.base import Manifest, ParquetLanding, SourceDataError, SourceUnavailable, now_utc
-from extractors.quarantine import quarantine_rejected
+from extractors.base import ExtractError, ExtractJob, Rejected, SourceDataError, SourceUnavailable, finish
 from tthc.config import Source
 from tthc.connections import ConnectionInfo, get_connection
+from tthc.landing import RAW_COLUMNS, RECORDS, CanonicalSelect, Manifest, ParquetLanding, landed_column
 from tthc.periods import Period
+from tthc.portal import (DIGITISED_FIELD, KEPT_FIELDS, KEY, LANDING_SCHEMA, PAID_ONLINE_CODES, PORTAL_COLUMNS,
+                         STAMP_FORMAT, UPDATED)
 
 log = logging.getLogger(__name__)
 
-# Wire fields kept at the boundary; any other field (ChuHoSo, SoGiayToChuHoSo, SoDienThoai,
-# DiaChi, Email, …) is dropped.
-KEPT_FIELDS = (
-    "MaHoSo", "MaTTHC", "MaLinhVuc", "MaCoQuan", "KenhThucHien", "NgayTiepNhan", "NgayHenTra",
-    "NgayKetThucXuLy", "NgayTra", "NgayCapNhat", "TrangThaiHoSo", "PhiLePhi",
-    "DuocThanhToanTrucTuyen", "DanhSachGiayToKetQua",
-)
-LANDING_SCHEMA = pa.schema([pa.field(name, pa.string()) for name in KEPT_FIELDS])
-KEY = "MaHoSo"
-UPDATED = "NgayCapNhat"
-STAMP_FORMAT = "%Y%m%d%H%M%S"
+KIND = "http_api"
+BASIS = RECORDS
+LANDED_FILE = "dossiers.parquet"
 RETRY_STATUSES = (429, 500, 502, 503, 504)
 PAGINATION_STYLES = ("page", "cursor")
 
@@ -213,9 +207,35 @@ def _rejection(record) -> tuple[str | None, dict | None]:
     return None, kept
 
 
-def extract(source: Source, period: Period, folder: Path, run_id: str,
-            updated_since: datetime | None = None, quarantine_dir: Path | None = None) -> Manifest:
-    """Land the period's dossiers (or, with `updated_since`, those updated since then)."""
+def landing_schema(source: Source) -> pa.Schema:
+    """The national-portal sync shape's kept fields, as text (tthc.portal)."""
+    return LANDING_SCHEMA
+
+
+_DATES = ("received_at", "due_at", "finished_at", "returned_at", "updated_at")
+
+
+def canonical(source: Source) -> CanonicalSelect:
+    """Wire fields → canonical columns (tthc.portal.PORTAL_COLUMNS); the registry's `mapping`
+    gives the status and channel codes."""
+    col = {name: landed_column(wire) for name, wire in PORTAL_COLUMNS.items()}
+    paid = ", ".join(f"'{code}'" for code in PAID_ONLINE_CODES)
+    values = {name: col[name] for name in ("dossier_id", "procedure_code", "field_code", "unit_code")}
+    values |= {name: f"try_strptime({col[name]}, '{STAMP_FORMAT}')::TIMESTAMP_S" for name in _DATES}
+    values |= {
+        "fee_amount": f"try_cast({col['fee_amount']} AS BIGINT)",
+        "paid_online": f"coalesce({col['paid_online']} IN ({paid}), false)",
+        "results_digitised": f"coalesce(list_contains(json_extract_string({col['results_digitised']}, "
+                             f"'$[*].{DIGITISED_FIELD}'), '1'), false)",
+    }
+    mapping = source.spec.get("mapping", {})
+    return CanonicalSelect(values=values, raw={name: col[name] for name in RAW_COLUMNS},
+                           codes={name: mapping.get(name, {}) for name in ("channel", "status")})
+
+
+def extract(source: Source, period: Period, folder: Path, job: ExtractJob) -> Manifest:
+    """Land the period's dossiers (or, with `job.updated_since`, those updated since then)."""
+    updated_since = job.updated_since
     spec = source.spec
     style = spec.get("pagination", "page")
     if style not in PAGINATION_STYLES:
@@ -231,7 +251,7 @@ def extract(source: Source, period: Period, folder: Path, run_id: str,
     drifts: list[str] = []
     try:
         for attempt in range(1, max_passes + 1):
-            landing = ParquetLanding(folder / "dossiers.parquet", LANDING_SCHEMA)
+            landing = ParquetLanding(folder / LANDED_FILE, LANDING_SCHEMA)
             try:
                 result = _one_pass(client, params, style, landing, bool(spec.get("ids_sorted", True)))
             except BaseException:
@@ -249,21 +269,16 @@ def extract(source: Source, period: Period, folder: Path, run_id: str,
     finally:
         client.close()
     file_info = landing.close()
-    errors = [{"message": f"{source.id}: {client.url} page {page} record {index}: {why}: not landed",
-               "file": f"{client.url} page {page}", "sheet": None, "row": index, "column": KEY,
-               "record_id": (fields or {}).get(KEY), "unit_code": (fields or {}).get("MaCoQuan"),
-               "where": f"{source.id}: page {page}, record {index}"}
-              for page, index, why, fields in result.rejected]
-    if result.rejected and quarantine_dir is not None:
-        path = quarantine_rejected(quarantine_dir, f"{source.id}_rejected_records.jsonl", [
-            {"page": page, "record": index, "reason": why, "fields": fields}
-            for page, index, why, fields in result.rejected])
-        for error in errors:
-            error["quarantined"] = str(path)
-    return Manifest(
-        source_id=source.id, kind=source.kind, period=period.as_dict(), status="ok", extracted_at=now_utc(),
-        run_id=run_id, files=[file_info], rows=file_info["rows"], errors=errors,
-        stats={"rejected_records": len(result.rejected), "pagination": style, "pages": result.pages, "passes": len(drifts) + 1, "drift": drifts,
+    rejected = [Rejected(
+        ExtractError(f"{source.id}: {client.url} page {page} record {index}: {why}: not landed",
+                     file=f"{client.url} page {page}", row=index, column=KEY, record_id=(fields or {}).get(KEY),
+                     unit_code=(fields or {}).get("MaCoQuan"), location=f"{source.id}: page {page}, record {index}"),
+        {"page": page, "record": index, "reason": why, "fields": fields})
+        for page, index, why, fields in result.rejected]
+    return finish(
+        source, period, job, file_info, rejected=rejected, quarantine_name=f"{source.id}_rejected_records.jsonl",
+        stats={"rejected_records": len(result.rejected), "pagination": style, "pages": result.pages,
+               "passes": len(drifts) + 1, "drift": drifts,
                "reported_total": result.totals[-1] if result.totals else None, "duplicates_dropped": result.repeated,
                "http_calls": client.calls,
                "max_updated_at": _moment(result.max_updated),

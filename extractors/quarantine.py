@@ -1,13 +1,16 @@
-"""Quarantine for records a source sent that cannot be landed (API records, database rows).
+"""Quarantine for what a source sent that cannot be landed: records (API records, database
+rows) and files refused whole (workbooks).
 
-Files refused whole are copied by the spreadsheet extractor; records are written here as JSON
-lines, one per record with its place (page and index, or row) and the reason, and only with
-the fields the extractor may keep (never personal data). A `.reason.txt` beside says why.
+Records are written as JSON lines, one per record with its place (page and index, or row) and
+the reason, and only with the fields the extractor may keep (never personal data); a refused
+file is copied as it is. A `.reason.txt` beside says why. The tail that turns rejected records
+into manifest errors naming their quarantine file is `extractors.base.finish`.
 """
 from __future__ import annotations
 
 import json
 import os
+import shutil
 from pathlib import Path
 
 from extractors.base import inside
@@ -25,3 +28,12 @@ def quarantine_rejected(quarantine_dir: Path, name: str, records: list[dict]) ->
     inside(quarantine_dir, f"{name}.reason.txt").write_text(
         f"{len(records)} records not landed:\n" + "\n".join(f"- {r}" for r in reasons) + "\n", encoding="utf-8")
     return path
+
+
+def quarantine_file(path: Path, quarantine_dir: Path, reason: str) -> str:
+    """A copy of a file refused whole, with its reason beside it; returns the copy's path."""
+    quarantine_dir.mkdir(parents=True, exist_ok=True)
+    target = inside(quarantine_dir, path.name)
+    shutil.copy2(path, target)
+    inside(quarantine_dir, f"{path.name}.reason.txt").write_text(reason + "\n", encoding="utf-8")
+    return str(target)

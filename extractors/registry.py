@@ -4,23 +4,46 @@ A records source whose registry entry has `incremental:` is extracted incrementa
 has a landing and a watermark for the period: only the dossiers updated since the watermark
 minus the overlap window are fetched, and they replace their earlier versions by id in the
 landed file (docs/extractors.md).
+
+A source kind is one module of `KINDS` declaring KIND, BASIS, KEY, `landing_schema(source)`,
+`extract(source, period, folder, job)` and `canonical(source)` (docs/extractors.md, "Adding a
+source kind"): nothing here or downstream compares kind names.
 """
 from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from types import ModuleType
 
 from extractors import agency_db, http_api, spreadsheet
-from extractors.base import (Manifest, landing_dir, merge_by_key, now_utc, read_watermark, record_failure,
-                             staged_landing, write_watermark)
+from extractors.base import (ExtractJob, merge_by_key, now_utc, read_watermark, record_failure, staged_landing,
+                             write_watermark)
 from tthc.config import Settings, Source
+from tthc.landing import BASES, MANIFEST, LandedSource, Manifest, landed_path, landing_dir
 from tthc.periods import Period
 
 log = logging.getLogger(__name__)
-KINDS = ("http_api", "agency_db", "spreadsheet")
-RECORD_EXTRACTORS = {"http_api": (http_api, http_api.KEY), "agency_db": (agency_db, agency_db.KEY)}
+# a source kind is a module (docs/extractors.md, "Adding a source kind")
+KINDS: dict[str, ModuleType] = {"http_api": http_api, "agency_db": agency_db, "spreadsheet": spreadsheet}
 DEFAULT_OVERLAP_MINUTES = 24 * 60
+for _kind, _module in KINDS.items():
+    assert _module.KIND == _kind, f"extractors.{_module.__name__} declares KIND {_module.KIND!r}, registered as {_kind!r}"
+
+
+def kind_of(source: Source) -> ModuleType:
+    """The module of the source's kind; ValueError naming the source for an unknown kind."""
+    module = KINDS.get(source.kind)
+    if module is None:
+        raise ValueError(f"source {source.id}: unknown kind {source.kind!r}, expected one of {tuple(KINDS)}")
+    return module
+
+
+def basis_of(source: Source) -> str:
+    """What the source's figures rest on: "records" (dossiers counted here) or "self_reported"."""
+    basis = kind_of(source).BASIS
+    assert basis in BASES, f"kind {source.kind}: BASIS {basis!r} is not one of {BASES}"
+    return basis
 
 
 def extract_source(source: Source, period: Period, var: Path, run_id: str, settings: Settings,
@@ -31,29 +54,25 @@ def extract_source(source: Source, period: Period, var: Path, run_id: str, setti
     final = landing_dir(var, period, source.id)
     since = None if full else _incremental_since(source, period, var, final)
     try:
+        module = kind_of(source)
+        job = ExtractJob(run_id=run_id, settings=settings, quarantine_dir=var / "quarantine" / period.label / source.id,
+                         updated_since=since)
         with staged_landing(final) as folder:
-            if source.kind in RECORD_EXTRACTORS:
-                module, key = RECORD_EXTRACTORS[source.kind]
-                manifest = module.extract(source, period, folder, run_id, updated_since=since,
-                                          quarantine_dir=var / "quarantine" / period.label / source.id)
-                if since is not None:
-                    manifest = _merge(manifest, final, folder, key)
+            manifest = module.extract(source, period, folder, job)
+            if since is not None:
+                manifest = _merge(manifest, final, folder, module.KEY)
+            if module.KEY is not None:
                 manifest.stats.setdefault("mode", "full")
-            elif source.kind == "spreadsheet":
-                quarantine_dir = var / "quarantine" / period.label / source.id
-                manifest = spreadsheet.extract(source, period, folder, run_id, settings, quarantine_dir)
-            else:
-                raise ValueError(f"source {source.id}: unknown kind {source.kind!r}, expected one of {KINDS}")
             manifest.write(folder)
     except Exception as exc:
         record_failure(final, Manifest(
             source_id=source.id, kind=source.kind, period=period.as_dict(), status="failed",
             extracted_at=now_utc(), run_id=run_id, failure=f"{type(exc).__name__}: {exc}"))
         raise
-    if source.kind in RECORD_EXTRACTORS:
+    if module.KEY is not None:
         _keep_watermark(source, period, var, manifest, since)
     log.info("%s: landed %s rows for %s (%d errors)", source.id, manifest.rows, period.label, len(manifest.errors))
-    return final / "manifest.json"
+    return final / MANIFEST
 
 
 def _overlap(source: Source) -> timedelta:
@@ -64,10 +83,11 @@ def _overlap(source: Source) -> timedelta:
 def _incremental_since(source: Source, period: Period, var: Path, final: Path) -> datetime | None:
     """Where an incremental extraction starts, or None for a whole-period one: only when the
     landing now in place is exactly the one the watermark was taken from."""
-    if source.kind not in RECORD_EXTRACTORS or not source.spec.get("incremental"):
+    module = KINDS.get(source.kind)
+    if module is None or module.KEY is None or not source.spec.get("incremental"):
         return None
     mark = read_watermark(var, source.id, period)
-    manifest_path = final / "manifest.json"
+    manifest_path = final / MANIFEST
     if not mark or not mark.get("max_updated_at") or not manifest_path.exists() or (final / "failed.json").exists():
         return None
     landed = Manifest.read(manifest_path)
@@ -80,12 +100,12 @@ def _incremental_since(source: Source, period: Period, var: Path, final: Path) -
 def _merge(delta: Manifest, final: Path, folder: Path, key: str) -> Manifest:
     import pyarrow.parquet as pq
 
-    previous = final / Manifest.read(final / "manifest.json").files[0]["path"]
+    previous = final / Manifest.read(final / MANIFEST).files[0]["path"]
     delta_file = folder / ".delta.parquet"
     (folder / delta.files[0]["path"]).rename(delta_file)
     merged = merge_by_key(previous, delta_file, folder / delta.files[0]["path"], key, pq.read_schema(delta_file))
     delta_file.unlink()
-    previous_mark = Manifest.read(final / "manifest.json").stats.get("max_updated_at")
+    previous_mark = Manifest.read(final / MANIFEST).stats.get("max_updated_at")
     newest = max(filter(None, [previous_mark, delta.stats.get("max_updated_at")]), default=None)
     delta.stats.update({"mode": "incremental", "delta_rows": delta.rows, "max_updated_at": newest})
     delta.files, delta.rows = [merged], merged["rows"]
@@ -118,18 +138,25 @@ def _keep_watermark(source: Source, period: Period, var: Path, manifest: Manifes
     })
 
 
-def landed_sources(settings: Settings, period: Period, var: Path) -> tuple[dict[str, Manifest], dict[str, str]]:
-    """The manifest of each source's latest successful landing for the period, and the
-    sources whose latest attempt failed or that were never landed, with why."""
-    landed: dict[str, Manifest] = {}
+def landed_source(source: Source, period: Period, var: Path, manifest: Manifest) -> LandedSource:
+    """What canonicalize needs of one landing: the file, the manifest, and the kind's
+    declarations (basis, canonical select)."""
+    return LandedSource(source.id, basis_of(source), landed_path(var, period, source.id, manifest.files), manifest,
+                        kind_of(source).canonical(source))
+
+
+def landed_sources(settings: Settings, period: Period, var: Path) -> tuple[list[LandedSource], dict[str, str]]:
+    """Each source's latest successful landing for the period (in the registry's order), and
+    the sources whose latest attempt failed or that were never landed, with why."""
+    landed: list[LandedSource] = []
     missing: dict[str, str] = {}
     for source in settings.sources:
         folder = landing_dir(var, period, source.id)
-        manifest_path, failed_path = folder / "manifest.json", folder / "failed.json"
+        manifest_path, failed_path = folder / MANIFEST, folder / "failed.json"
         if failed_path.exists():
             missing[source.id] = Manifest.read(failed_path).failure or "extraction failed"
         elif manifest_path.exists():
-            landed[source.id] = Manifest.read(manifest_path)
+            landed.append(landed_source(source, period, var, Manifest.read(manifest_path)))
         else:
             missing[source.id] = "not extracted for this period"
     return landed, missing

@@ -16,7 +16,6 @@ import csv
 import io
 import os
 import re
-import shutil
 import unicodedata
 import zipfile
 from dataclasses import dataclass, field
@@ -29,12 +28,18 @@ from openpyxl import load_workbook
 from python_calamine import CalamineWorkbook, SheetTypeEnum, SheetVisibleEnum
 from openpyxl.utils import column_index_from_string, get_column_letter
 
-from extractors.base import ExtractError, Manifest, ParquetLanding, inside, now_utc
+from extractors.base import ExtractError, ExtractJob, finish
+from extractors.quarantine import quarantine_file
 from tthc.config import Settings, Source, repo_path
 from tthc.form import COLUMN_NUMBER, FIGURE_BY_COLUMN_NUMBER, FIGURES, SUM_IDENTITIES
+from tthc.landing import SELF_REPORTED, Manifest, ParquetLanding
 from tthc.numbers import NotACount, parse_count
 from tthc.periods import Period
 
+KIND = "spreadsheet"
+BASIS = SELF_REPORTED
+KEY = None  # figures, not records: no incremental merge
+LANDED_FILE = "figures.parquet"
 SUFFIXES = (".xlsx", ".xlsm", ".csv")
 _PERIOD_LINE = re.compile(r"từ ngày\s*(\d{1,2})/(\d{1,2})/(\d{4})\s*đến ngày\s*(\d{1,2})/(\d{1,2})/(\d{4})", re.I)
 _QUARTER_LINE = re.compile(r"quý\s+(iv|i{1,3}|[1-4])\s*(?:/|năm)\s*(\d{4})", re.I)
@@ -282,14 +287,14 @@ def read_workbook(path: Path, field_codes: dict[str, str],
                     continue  # a heading of a group of rows (level, field group) or a note
                 errors.append(ExtractError(
                     f"unknown field of work {label!r}: expected one of the fields in config/province.yaml",
-                    path.name, sheet.title, r, get_column_letter(columns[2]), unit_code))
+                    path.name, sheet.title, r, get_column_letter(columns[2]), unit_code=unit_code))
                 continue
             key = (unit_code, period_start, field_code)
             if key in placed:
                 errors.append(ExtractError(
                     f"{'the total row' if is_total else f'field {label!r}'} of unit {unit_code} again "
                     f"(already on sheet {placed[key][0]!r} row {placed[key][1]}): this row is not read",
-                    path.name, sheet.title, r, get_column_letter(columns[2]), unit_code))
+                    path.name, sheet.title, r, get_column_letter(columns[2]), unit_code=unit_code))
                 continue
             placed[key] = (sheet.title, r)
             row = {"file": path.name, "sheet": sheet.title, "row": r, "unit_code": unit_code,
@@ -505,7 +510,8 @@ def _read_title(sheet: Sheet, header_row: int, path: Path,
                 try:
                     period = (date(y1, m1, d1), date(y2, m2, d2))
                 except ValueError:
-                    raise LayoutError(f"sheet {sheet.title!r} row {r}: the period line has an impossible date: {value!r}") from None
+                    raise LayoutError(
+                        f"sheet {sheet.title!r} row {r}: the period line has an impossible date: {value!r}") from None
             if label is None and (m := _QUARTER_LINE.search(value)):
                 number = m.group(1).lower()
                 label = f"{m.group(2)}-Q{_ROMAN.get(number, number)}"
@@ -522,7 +528,8 @@ def _read_title(sheet: Sheet, header_row: int, path: Path,
         raise LayoutError(f"sheet {sheet.title!r}: no period: expected a line 'Từ ngày dd/mm/yyyy đến ngày dd/mm/yyyy' "
                           f"or 'Quý II năm 2024' above row {header_row}, or the quarter in the file name (…_2024-Q2)")
     if unit is None:
-        raise LayoutError(f"sheet {sheet.title!r}: no unit code ('mã ĐVHC: …' in the title lines or Bieu06_<code> in the file name)")
+        raise LayoutError(f"sheet {sheet.title!r}: no unit code "
+                          f"('mã ĐVHC: …' in the title lines or Bieu06_<code> in the file name)")
     return period[0], period[1], unit
 
 
@@ -530,24 +537,25 @@ def field_codes_by_name(settings: Settings) -> dict[str, str]:
     return {normalise(f["name"]): f["code"] for f in settings.fields}
 
 
-def quarantine(path: Path, quarantine_dir: Path, reason: str) -> str:
-    quarantine_dir.mkdir(parents=True, exist_ok=True)
-    target = inside(quarantine_dir, path.name)
-    shutil.copy2(path, target)
-    inside(quarantine_dir, f"{path.name}.reason.txt").write_text(reason + "\n", encoding="utf-8")
-    return str(target)
+def landing_schema(source: Source) -> pa.Schema:
+    """One row per unit × field of each workbook, plus its total row (`is_total`)."""
+    return LANDING_SCHEMA
 
 
-def _as_dicts(errors: list[ExtractError]) -> list[dict]:
-    return [{**e.__dict__, "where": e.where()} for e in errors]
+def canonical(source: Source) -> None:
+    """Self-reported figures are not dossier records: canonicalize reads them as Biểu 06 rows."""
+    return None
 
 
-def extract(source: Source, period: Period, folder: Path, run_id: str, settings: Settings, quarantine_dir: Path) -> Manifest:
+def extract(source: Source, period: Period, folder: Path, job: ExtractJob) -> Manifest:
+    """Land the figures of every workbook in the period's inbox; a file that cannot be read as
+    a Biểu 06 is refused whole and copied to `job.quarantine_dir`."""
+    settings, quarantine_dir = job.settings, job.quarantine_dir
     base = repo_path(os.environ.get(f"TTHC_SOURCE_{source.id.upper()}_PATH") or source.spec["path"])
     inbox = base / period.label
     codes = field_codes_by_name(settings)
     limits = Limits.from_spec(source.spec)
-    landing = ParquetLanding(folder / "figures.parquet", LANDING_SCHEMA)
+    landing = ParquetLanding(folder / LANDED_FILE, LANDING_SCHEMA)
     errors: list[ExtractError] = []
     warnings: list[ExtractError] = []
     files = sorted(p for p in inbox.glob("*") if p.is_file() and not p.name.startswith((".", "~$"))) if inbox.is_dir() else []
@@ -565,16 +573,12 @@ def extract(source: Source, period: Period, folder: Path, run_id: str, settings:
                     f"({period.start:%d/%m/%Y} – {period.end:%d/%m/%Y}){future}")
         except LayoutError as exc:
             message = f"{path.name}: {exc}"
-            errors.append(ExtractError(message, path.name, quarantined=quarantine(path, quarantine_dir, message)))
+            errors.append(ExtractError(message, path.name, quarantined=quarantine_file(path, quarantine_dir, message)))
             continue
         read += 1
         errors.extend(cell_errors)
         warnings.extend(cell_warnings)
         landing.write({name: [r[name] for r in rows] for name in LANDING_SCHEMA.names})
     file_info = landing.close()
-    return Manifest(
-        source_id=source.id, kind=source.kind, period=period.as_dict(), status="ok", extracted_at=now_utc(),
-        run_id=run_id, files=[file_info], rows=file_info["rows"], errors=_as_dicts(errors),
-        warnings=_as_dicts(warnings),
-        stats={"files_found": len(files), "files_read": read, "inbox": str(inbox)},
-    )
+    return finish(source, period, job, file_info, errors=errors, warnings=warnings,
+                  stats={"files_found": len(files), "files_read": read, "inbox": str(inbox)})

@@ -53,14 +53,14 @@ def peak_rss_bytes() -> int:
 
 def ensure_landing(folder: Path, records: int, seed: int) -> dict:
     """The synthetic landing for (records, seed), generated unless already there."""
-    from extractors.base import Manifest
+    from tthc.landing import MANIFEST, Manifest, landing_dir
     from tthc.config import load_settings
     from simulator.national import land
 
     settings = load_settings()
     period = settings.period(PERIOD)
     source = next(s for s in settings.sources if s.kind == "http_api")
-    manifest_path = folder / "landing" / period.label / source.id / "manifest.json"
+    manifest_path = landing_dir(folder, period, source.id) / MANIFEST
     if manifest_path.exists():
         stats = Manifest.read(manifest_path).stats
         if stats.get("records") == records and stats.get("seed") == seed:
@@ -159,7 +159,9 @@ def bench(records: int, seed: int = 2025, warehouse: str | None = None, memory_l
             (folder / name).unlink(missing_ok=True)
         warehouse = f"duckdb:///{folder / 'warehouse.duckdb'}"
     pipeline = _run_child("pipeline", warehouse, env)
-    landing = next((folder / "landing" / PERIOD).glob("*/dossiers.parquet"))
+    from tthc.landing import LANDING
+
+    landing = next((folder / LANDING / PERIOD).glob("*/dossiers.parquet"))
     baseline = _run_child("baseline", str(landing), env)
     pipeline_seconds = sum(pipeline["stages"].values())
     rows = generation["rows"]

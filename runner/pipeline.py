@@ -1,7 +1,7 @@
-"""The stages of a quarterly run, each a function of (run context) → paths and counts.
+"""The stages of a quarterly run, each a function of (run context) → counts, in `STAGES` order.
 
-The DAG calls them one task each; `tthc run` calls them in a row. Stages hand each other
-files in the run folder, never data frames.
+The DAG calls them one task each; `tthc run` and the bench call them in a row. Stages hand each
+other files in the run folder (`RunFiles`, named once), never data frames.
 """
 from __future__ import annotations
 
@@ -17,9 +17,11 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from runner.run_files import RunFiles
 from tthc.config import Settings, default_warehouse_url, load_settings, var_dir
 from tthc.findings import FINDINGS_SCHEMA, Finding, finding, findings_table
 from tthc.form import FIGURES
+from tthc.landing import landed_path, period_landing
 from tthc.periods import Period, from_data_interval
 from tthc.units import units_for_province, units_in_force
 
@@ -43,8 +45,13 @@ class RunContext:
         path.mkdir(parents=True, exist_ok=True)
         return path
 
-    def path(self, name: str) -> Path:
-        return self.run_dir / name
+    @property
+    def files(self) -> RunFiles:
+        return RunFiles(self.run_dir)
+
+    def landed(self) -> dict:
+        """sources.json: what canonicalize found landed (rows, files), missing and each source's basis."""
+        return json.loads(self.files.sources.read_text(encoding="utf-8"))
 
     @cached_property
     def units(self) -> pd.DataFrame:
@@ -82,22 +89,26 @@ def extract(ctx: RunContext, source_id: str) -> str:
 
 
 def canonicalize(ctx: RunContext) -> dict:
-    from extractors.registry import landed_sources
+    from extractors.registry import basis_of, landed_sources
     from transforms.canonicalize import canonical_dossiers, self_reported_figures
 
     landed, missing = landed_sources(ctx.settings, ctx.period, ctx.var)
-    dossiers, f1 = canonical_dossiers(landed, ctx.settings, ctx.var, ctx.period, ctx.path("dossiers.parquet"),
-                                      several_units_out=ctx.path("ids_under_several_units.parquet"))
-    reported, f2 = self_reported_figures(landed, ctx.settings, ctx.var, ctx.period, ctx.path("self_reported.parquet"))
+    dossiers, f1 = canonical_dossiers(landed, ctx.period, ctx.files.dossiers,
+                                      several_units_out=ctx.files.ids_under_several_units)
+    reported, f2 = self_reported_figures(landed, ctx.period, ctx.files.self_reported,
+                                         totals_out=ctx.files.self_reported_totals)
     findings = f1 + f2 + [
         finding("extract.source_missing", f"Nguồn {source_id} không lấy được số liệu: {why}",
                 ctx.period.start, ctx.period.end, source_id=source_id, location=why)
         for source_id, why in missing.items()
     ]
-    _write_findings(ctx.path("findings_canonicalize.parquet"), findings)
-    state = {"landed": {k: {"rows": m.rows, "files": m.files, "errors": len(m.errors)} for k, m in landed.items()},
-             "missing": missing}
-    ctx.path("sources.json").write_text(json.dumps(state, ensure_ascii=False, indent=1), encoding="utf-8")
+    _write_findings(ctx.files.findings_canonicalize, findings)
+    state = {"landed": {s.source_id: {"rows": s.manifest.rows, "files": s.manifest.files,
+                                      "errors": len(s.manifest.errors)} for s in landed},
+             "missing": missing,
+             # what each source's figures rest on ("records" / "self_reported"), for validate and reconcile
+             "bases": {source.id: basis_of(source) for source in ctx.settings.sources}}
+    ctx.files.sources.write_text(json.dumps(state, ensure_ascii=False, indent=1), encoding="utf-8")
     return {"dossiers": dossiers, "self_reported_rows": reported, "missing_sources": sorted(missing),
             "run_dir": str(ctx.run_dir)}
 
@@ -105,13 +116,13 @@ def canonicalize(ctx: RunContext) -> dict:
 def derive(ctx: RunContext) -> dict:
     from transforms.derive import derive_figures
 
-    rows = derive_figures(ctx.path("dossiers.parquet"), ctx.period, ctx.path("derived.parquet"),
+    rows = derive_figures(ctx.files.dossiers, ctx.period, ctx.files.derived,
                           ctx.settings.on_time_compare)
-    return {"derived_rows": rows, "path": str(ctx.path("derived.parquet"))}
+    return {"derived_rows": rows, "path": str(ctx.files.derived)}
 
 
 def _bieu06_rows(ctx: RunContext) -> pd.DataFrame:
-    tables = [pq.read_table(ctx.path(name)) for name in ("derived.parquet", "self_reported.parquet")]
+    tables = [pq.read_table(path) for path in (ctx.files.derived, ctx.files.self_reported)]
     frame = pa.concat_tables(tables).to_pandas()
     for name in FIGURES:
         frame[name] = frame[name].astype("Int64")
@@ -126,39 +137,18 @@ def validate(ctx: RunContext) -> dict:
 
     settings, period = ctx.settings, ctx.period
     findings, summary = validate_quarter(
-        _bieu06_rows(ctx), period=period, dossiers=ctx.path("dossiers.parquet"),
-        several_units=ctx.path("ids_under_several_units.parquet"), total_rows=_total_rows(ctx),
+        _bieu06_rows(ctx), period=period, dossiers=ctx.files.dossiers,
+        several_units=ctx.files.ids_under_several_units,
+        total_rows=pd.read_parquet(ctx.files.self_reported_totals),
         earlier=earlier_figures(ctx.warehouse_url, period.start, history_since(period, settings.period_convention)),
         units=ctx.units_in_force, field_codes=[f["code"] for f in settings.fields],
-        convention=settings.period_convention, bases=_bases(settings),
+        convention=settings.period_convention, bases=ctx.landed()["bases"],
         coverage={s.id: s.coverage for s in settings.sources},
         tolerance_abs=float(settings.reconciliation.get("tolerance_abs", 0)),
-        tolerance_rel=float(settings.reconciliation.get("tolerance_rel", 0)), out_dir=ctx.run_dir)
-    _write_findings(ctx.path("findings_validate.parquet"), findings)
+        tolerance_rel=float(settings.reconciliation.get("tolerance_rel", 0)),
+        results_path=ctx.files.gx_results, docs_dir=ctx.files.gx_data_docs, callback_dir=ctx.run_dir)
+    _write_findings(ctx.files.findings_validate, findings)
     return {**summary, "findings": _count_by_severity(findings)}
-
-
-def _bases(settings: Settings) -> dict[str, str]:
-    """What each source's Biểu 06 figures rest on: the units' own report (a spreadsheet source)
-    or the dossier records it counts."""
-    return {s.id: "self_reported" if s.kind == "spreadsheet" else "records" for s in settings.sources}
-
-
-def _total_rows(ctx: RunContext) -> pd.DataFrame:
-    """The workbooks' "Tổng cộng" rows, read from the spreadsheet landing of each landed
-    self-reported source: its `is_total` rows with the landing's columns and the source's id."""
-    sources = json.loads(ctx.path("sources.json").read_text(encoding="utf-8"))["landed"]
-    bases = _bases(ctx.settings)
-    frames = []
-    for source_id, info in sources.items():
-        if bases.get(source_id) != "self_reported":
-            continue
-        path = ctx.var / "landing" / ctx.period.label / source_id / info["files"][0]["path"]
-        landed = pq.read_table(path).to_pandas()
-        if "is_total" not in landed:
-            continue
-        frames.append(landed[landed["is_total"]].assign(source_id=source_id))
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
 def reconcile(ctx: RunContext) -> dict:
@@ -166,22 +156,22 @@ def reconcile(ctx: RunContext) -> dict:
     from transforms.rollup import rollup
     from validations.reconciled_figures import audit_reconciled
 
-    findings = _read_findings(ctx, "findings_canonicalize.parquet", "findings_validate.parquet")
-    missing = json.loads(ctx.path("sources.json").read_text(encoding="utf-8"))["missing"]
+    findings = _read_findings(ctx.files.findings_canonicalize, ctx.files.findings_validate)
+    sources = ctx.landed()
     reconciled, decisions, new = decide(_bieu06_rows(ctx), ctx.units_in_force, findings, ctx.settings,
-                                        ctx.period, missing)
-    reconciled.to_parquet(ctx.path("reconciled.parquet"), index=False)
-    decisions.to_parquet(ctx.path("unit_status.parquet"), index=False)
-    _write_findings(ctx.path("findings_reconcile.parquet"), new)
+                                        ctx.period, sources["missing"], sources["bases"])
+    reconciled.to_parquet(ctx.files.reconciled, index=False)
+    decisions.to_parquet(ctx.files.unit_status, index=False)
+    _write_findings(ctx.files.findings_reconcile, new)
     # national scope: each unit rolls up to its own province (for one province that is the configured one)
     parent = None if ctx.settings.national else ctx.settings.province_code
-    rolled = rollup(ctx.path("dossiers.parquet"), decisions, reconciled, ctx.units_in_force, parent,
+    rolled = rollup(ctx.files.dossiers, decisions, reconciled, ctx.units_in_force, parent,
                     ctx.period, ctx.settings.on_time_compare)
-    rolled.to_parquet(ctx.path("rollup.parquet"), index=False)
+    rolled.to_parquet(ctx.files.rollup, index=False)
     audit = audit_reconciled(reconciled, period=ctx.period, units_in_force=ctx.units_in_force["unit_code"],
                              field_codes=[f["code"] for f in ctx.settings.fields],
                              convention=ctx.settings.period_convention,
-                             results_path=ctx.path("gx_results_reconciled.json"))
+                             results_path=ctx.files.gx_results_reconciled)
     return {**audit, "units": len(decisions), "by_status": decisions["quality_status"].value_counts().to_dict(),
             "rollup_rows": len(rolled)}
 
@@ -190,17 +180,17 @@ def load(ctx: RunContext) -> dict:
     from warehouse.db import ParquetRows, engine_for, migrate
     from warehouse.load import load_period
 
-    decisions = pd.read_parquet(ctx.path("unit_status.parquet"))
-    findings = pa.concat_tables([pq.read_table(ctx.path(n)) for n in _FINDING_FILES]).cast(FINDINGS_SCHEMA)
-    bieu06 = pa.concat_tables([_with_lineage(pq.read_table(ctx.path("derived.parquet")), ctx),
-                               pq.read_table(ctx.path("self_reported.parquet"))])
+    decisions = pd.read_parquet(ctx.files.unit_status)
+    findings = pa.concat_tables([pq.read_table(path) for path in ctx.files.findings]).cast(FINDINGS_SCHEMA)
+    bieu06 = pa.concat_tables([_with_lineage(pq.read_table(ctx.files.derived), ctx),
+                               pq.read_table(ctx.files.self_reported)])
     tables = {
         # streamed from the run's file batch by batch: memory does not grow with the dossiers
-        "core.fact_dossier": ParquetRows(ctx.path("dossiers.parquet"), {"landed_file": _lineage_lookup(ctx)}),
+        "core.fact_dossier": ParquetRows(ctx.files.dossiers, {"landed_file": _lineage_lookup(ctx)}),
         "core.fact_bieu06": bieu06,
         "core.unit_period_status": decisions.drop(columns=["has_rows"]),
-        "core.bieu06_reconciled": pd.read_parquet(ctx.path("reconciled.parquet")).drop(columns=["unit_name", "unit_level"]),
-        "core.bieu06_rollup": pd.read_parquet(ctx.path("rollup.parquet")),
+        "core.bieu06_reconciled": pd.read_parquet(ctx.files.reconciled).drop(columns=["unit_name", "unit_level"]),
+        "core.bieu06_rollup": pd.read_parquet(ctx.files.rollup),
         "quality.findings": findings,
         "quality.quarantine": decisions[decisions["quality_status"] == "critical"][["unit_code", "source_id", "reason"]],
     }
@@ -235,34 +225,31 @@ def publish(ctx: RunContext) -> dict:
 
     publication = Publication(ctx.settings.province_code, ctx.settings.province["name"],
                               {f["code"]: f["name"] for f in ctx.settings.fields})
-    landed = json.loads(ctx.path("sources.json").read_text(encoding="utf-8"))["landed"]
+    landed = ctx.landed()["landed"]
     checksums = {source: ",".join(f["sha256"] for f in info["files"]) for source, info in landed.items()}
     with engine_for(ctx.warehouse_url) as engine:
         result = publish_period(engine, ctx.period, ctx.run_id, ctx.var / "publish", sources=checksums, note=ctx.note,
                                 publication=publication)
-    ctx.path("published.json").write_text(json.dumps(result, indent=1), encoding="utf-8")
+    ctx.files.published.write_text(json.dumps(result, indent=1), encoding="utf-8")
     return result
 
 
 def summary(ctx: RunContext) -> dict:
     """What a person wants to know after a run: units, dossiers, findings, what was published."""
-    findings = pa.concat_tables([pq.read_table(ctx.path(n)) for n in _FINDING_FILES if ctx.path(n).exists()]).to_pandas()
-    decisions = pd.read_parquet(ctx.path("unit_status.parquet"))
-    published = json.loads(ctx.path("published.json").read_text()) if ctx.path("published.json").exists() else None
+    findings = pa.concat_tables([pq.read_table(path) for path in ctx.files.findings if path.exists()]).to_pandas()
+    decisions = pd.read_parquet(ctx.files.unit_status)
+    published = json.loads(ctx.files.published.read_text()) if ctx.files.published.exists() else None
     return {
         "period": ctx.period.as_dict(),
         "run_id": ctx.run_id,
         "units": {"expected": len(decisions), **decisions["quality_status"].value_counts().to_dict()},
-        "dossiers": pq.read_metadata(ctx.path("dossiers.parquet")).num_rows,
+        "dossiers": pq.read_metadata(ctx.files.dossiers).num_rows,
         "findings": findings["severity"].value_counts().to_dict() if len(findings) else {},
         "published": published,
         "warehouse": ctx.warehouse_url,
         "run_dir": str(ctx.run_dir),
-        "landing": str(ctx.var / "landing" / ctx.period.label),
+        "landing": str(period_landing(ctx.var, ctx.period)),
     }
-
-
-_FINDING_FILES = ("findings_canonicalize.parquet", "findings_validate.parquet", "findings_reconcile.parquet")
 
 
 def run(ctx: RunContext) -> dict:
@@ -287,8 +274,9 @@ STAGES = (canonicalize, derive, validate, reconcile, load, publish)
 
 
 def _landed_files(ctx: RunContext) -> dict[str, str]:
-    landed = json.loads(ctx.path("sources.json").read_text(encoding="utf-8"))["landed"]
-    return {source: f"landing/{ctx.period.label}/{source}/{info['files'][0]['path']}" for source, info in landed.items()}
+    """Each source's landed file, as a path under var/ (the lineage kept with its rows)."""
+    return {source: landed_path(ctx.var, ctx.period, source, info["files"]).relative_to(ctx.var).as_posix()
+            for source, info in ctx.landed()["landed"].items()}
 
 
 def _lineage_lookup(ctx: RunContext):
@@ -309,10 +297,10 @@ def _write_findings(path: Path, findings: list[Finding]) -> None:
     pq.write_table(findings_table(findings), path)
 
 
-def _read_findings(ctx: RunContext, *names: str) -> list[Finding]:
+def _read_findings(*paths: Path) -> list[Finding]:
     findings = []
-    for name in names:
-        for row in pq.read_table(ctx.path(name)).to_pylist():
+    for path in paths:
+        for row in pq.read_table(path).to_pylist():
             row["columns"] = json.loads(row["columns"]) if row["columns"] else []
             row["suggested_fix"] = json.loads(row["suggested_fix"]) if row["suggested_fix"] else None
             findings.append(Finding(**row))

@@ -1,4 +1,5 @@
-"""National-scale synthetic dossiers, landed directly in the http_api extractor's format.
+"""National-scale synthetic dossiers, landed directly in the national-portal sync shape (tthc.portal), as the http_api
+extractor lands it.
 
 Every department and commune of the new unit system (config/national/province.yaml) receives
 dossiers in one quarter; the records active in the quarter's window (received in it, or
@@ -26,8 +27,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from extractors.base import Manifest, ParquetLanding, landing_dir
-from extractors.http_api import KEPT_FIELDS, LANDING_SCHEMA
+from tthc.landing import Manifest, ParquetLanding, landing_dir
+from tthc.portal import KEPT_FIELDS, LANDING_SCHEMA, STAMP_FORMAT
 from tthc.config import Settings
 from tthc.periods import Period
 from simulator.dossiers import (MISSING_CHANNEL_PORTAL, PAID_ONLINE_SHARE, POSTAL_SHARE, REFUSED_SHARE,
@@ -82,7 +83,8 @@ def world(settings: Settings, period: Period, seed: int) -> NationalWorld:
         weights[mask] = share * sizes[mask] / sizes[mask].sum()
     fields = settings.fields
     field_codes = np.array([f["code"] for f in fields], dtype=object)
-    by_level = {lvl: np.array([i for i, f in enumerate(fields) if lvl in f.get("levels", [])]) for lvl in ("department", "commune")}
+    by_level = {lvl: np.array([i for i, f in enumerate(fields) if lvl in f.get("levels", [])])
+                for lvl in ("department", "commune")}
     procedures = pa.array([f"{i + 1}.{j:06d}" for i in range(len(fields)) for j in range(1, PROCEDURES_PER_FIELD + 1)])
     return NationalWorld(units["unit_code"].to_numpy(dtype=object), weights / weights.sum(),
                          [by_level[lvl] for lvl in units["level"]], field_codes, procedures,
@@ -91,7 +93,7 @@ def world(settings: Settings, period: Period, seed: int) -> NationalWorld:
 
 def _stamps(seconds: np.ndarray, missing: np.ndarray | None = None) -> pa.Array:
     """Local seconds since 1970 → `yyyyMMddHHmmss` text (null where `missing`)."""
-    text = pc.strftime(pa.array(seconds, pa.timestamp("s")), format="%Y%m%d%H%M%S")
+    text = pc.strftime(pa.array(seconds, pa.timestamp("s")), format=STAMP_FORMAT)
     return text if missing is None else pc.if_else(pa.array(missing), pa.nulls(len(seconds), pa.string()), text)
 
 
@@ -223,6 +225,6 @@ def land(settings: Settings, period: Period, var: Path, records: int, seed: int 
         extracted_at=extracted_at.isoformat(), run_id=f"synthetic_{records}_{seed}", files=[info], rows=info["rows"],
         stats={"mode": "full", "synthetic": True, "seed": seed, "records": records, "provinces": w.provinces,
                "units": len(w.unit_codes),
-               "max_updated_at": datetime.strptime(newest, "%Y%m%d%H%M%S").isoformat() if newest else None})
+               "max_updated_at": datetime.strptime(newest, STAMP_FORMAT).isoformat() if newest else None})
     manifest.write(folder)
     return folder

@@ -34,12 +34,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from tthc.portal import STAMP_FORMAT
+
 API_PATH = "/api/v1/hoso"
 HEALTH_PATH = "/health"
 DEFAULT_PAGE_SIZE = 1000
 MAX_PAGE_SIZE = 5000
 TOKEN_ENV = "TTHC_SAMPLE_TOKEN"
-STAMP_FORMAT = "%Y%m%d%H%M%S"
 NEVER = np.iinfo(np.int64).max
 WINDOWS_CACHED = 16
 

@@ -10,7 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 import sqlalchemy as sa
 
-from extractors.base import Manifest
+from tthc.landing import Manifest
 from extractors.registry import extract_source
 from tthc.config import Source, load_settings
 from tests.conftest import require_service

@@ -16,8 +16,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from extractors import spreadsheet
-from extractors.base import Manifest, SourceDataError
-from extractors.registry import extract_source, landed_sources
+from extractors.base import SourceDataError
+from extractors.registry import extract_source, landed_source, landed_sources
+from tthc.landing import Manifest, landed_path
 from tthc.config import Source, load_settings
 from simulator.generate import AGENCY_TABLE
 from transforms.canonicalize import canonical_dossiers, self_reported_figures
@@ -79,7 +80,8 @@ def sheets_run(tmp_path_factory):
         path = extract_source(source, period, root / "var", "bad", settings)
     manifest = Manifest.read(path)
     rows = pq.read_table(path.parent / manifest.files[0]["path"]).to_pylist()
-    _, findings = self_reported_figures({source.id: manifest}, settings, root / "var", period, root / "figures.parquet")
+    _, findings = self_reported_figures([landed_source(source, period, root / "var", manifest)], period,
+                                        root / "figures.parquet", root / "totals.parquet")
     return manifest, rows, root / "var" / "quarantine" / PERIOD / source.id, opened, findings
 
 
@@ -215,14 +217,16 @@ def test_bad_records_and_rows_are_named_quarantined_and_reported_and_no_good_rec
         assert not any(p in quarantined.read_text(encoding="utf-8") for p in PERSONAL)
     # every good record landed; the records with bad values land too, for canonicalize to report
     for source_id, key, spec in (("portal_dvc", "MaHoSo", api), ("agency_db_xd_tnmt", "dossier_id", db)):
-        table = pq.read_table(var / "landing" / PERIOD / source_id / landed[source_id].files[0]["path"])
+        table = pq.read_table(landed_path(var, period, source_id, landed[source_id].files))
         ids = set(table.column(key).to_pylist())
         assert set(spec["good_ids"]) <= ids
         cases = spec["records"] if source_id == "portal_dvc" else spec["rows"]
         assert len(ids) == len(spec["good_ids"]) + sum("rejected" not in c for c in cases.values())
     # canonicalize: each bad value is a finding naming the source, the column and the dossier
     out = tmp_path / "dossiers.parquet"
-    count, findings = canonical_dossiers(landed, settings, var, period, out)
+    # canonicalize reads the registry's entry (its status and channel codes), as a run does
+    count, findings = canonical_dossiers([landed_source(settings.source(s), period, var, m) for s, m in landed.items()],
+                                         period, out)
     canonical = pq.read_table(out).to_pylist()
     by_source = {s: {r["dossier_id"] for r in canonical if r["source_id"] == s} for s in landed}
     assert set(api["good_ids"]) <= by_source["portal_dvc"] and set(db["good_ids"]) <= by_source["agency_db_xd_tnmt"]
@@ -270,5 +274,6 @@ def test_a_bad_page_fails_its_source_clearly_and_keeps_the_last_landing_and_the_
     assert (first.parent / "dossiers.parquet").read_bytes() == landed_bytes  # nothing landed is lost
     extract_source(sheets, period, var, "bad", settings)  # the run goes on with the other sources
     landed, missing = landed_sources(settings, period, var)
+    landed = {s.source_id: s.manifest for s in landed}
     assert "commune_spreadsheets" in landed and landed["commune_spreadsheets"].rows == 3
     assert api["pages"][name]["error"] in missing["portal_dvc"]

@@ -4,8 +4,9 @@ import json
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from extractors.base import Manifest
-from extractors.http_api import LANDING_SCHEMA
+from extractors.registry import landed_source
+from tthc.landing import Manifest
+from tthc.portal import LANDING_SCHEMA
 from tthc.config import load_settings
 from tthc.model import has_unique_dossier_key
 from transforms.canonicalize import canonical_dossiers
@@ -33,7 +34,8 @@ def test_portal_records_become_canonical_and_bad_values_are_reported(tmp_path):
     manifest = Manifest("portal_dvc", "http_api", period.as_dict(), "ok", "", "r",
                         files=[{"path": "dossiers.parquet", "rows": 4, "sha256": ""}], rows=4)
     out = tmp_path / "dossiers.parquet"
-    count, findings = canonical_dossiers({"portal_dvc": manifest}, settings, tmp_path, period, out)
+    count, findings = canonical_dossiers([landed_source(settings.source("portal_dvc"), period, tmp_path, manifest)],
+                                         period, out)
     table = {r["dossier_id"]: r for r in pq.read_table(out).to_pylist()}
     assert count == 3  # the later update of A replaced the earlier one
     assert has_unique_dossier_key(pq.read_schema(out))
@@ -69,7 +71,8 @@ def test_records_in_order_stream_once_with_the_findings_of_the_fallback(tmp_path
         manifest = Manifest("portal_dvc", "http_api", period.as_dict(), "ok", "", "r",
                             files=[{"path": "dossiers.parquet", "rows": len(landed), "sha256": ""}], rows=len(landed))
         out, several = tmp_path / name / "dossiers.parquet", tmp_path / name / "several.parquet"
-        count, findings = canonical_dossiers({"portal_dvc": manifest}, settings, tmp_path / name, period, out,
+        landed = [landed_source(settings.source("portal_dvc"), period, tmp_path / name, manifest)]
+        count, findings = canonical_dossiers(landed, period, out,
                                              several_units_out=several)
         results.append((count, pq.read_table(out), [(f.check_id, f.columns, f.observed, f.message) for f in findings],
                         pq.read_table(several).to_pylist()))

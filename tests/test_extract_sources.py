@@ -5,7 +5,8 @@ import json
 
 import pandas as pd
 
-from extractors.base import Manifest, watermark_path
+from extractors.base import watermark_path
+from tthc.landing import Manifest
 from extractors.registry import extract_source
 from tthc.config import load_settings
 from runner.local_sources import sample_connections

@@ -8,8 +8,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from extractors.base import Manifest, SourceDataError, SourceUnavailable, watermark_path
-from extractors.http_api import KEPT_FIELDS
+from extractors.base import SourceDataError, SourceUnavailable, watermark_path
+from tthc.landing import Manifest
+from tthc.portal import KEPT_FIELDS
 from extractors.registry import extract_source, landed_sources
 from tthc.config import Source, load_settings
 from simulator.generate import PORTAL_SCHEMA

@@ -4,8 +4,9 @@ import json
 import pyarrow.parquet as pq
 import pytest
 
-from extractors.base import Manifest, sha256_file
-from extractors.http_api import KEPT_FIELDS
+from extractors.registry import landed_source
+from tthc.landing import Manifest, sha256_file
+from tthc.portal import KEPT_FIELDS
 from tthc.config import REPO_ROOT, Settings
 from simulator.national import land
 from tthc.units import units_for_province, units_in_force
@@ -42,7 +43,8 @@ def test_generator_is_deterministic_covers_every_province_and_lands_what_canonic
     landed_units = set(table.column("MaCoQuan").to_pylist())
     assert units.loc[sorted(landed_units), "province_code"].nunique() == 34
 
-    rows, findings = canonical_dossiers({manifest.source_id: manifest}, NATIONAL, tmp_path / "a", period,
+    rows, findings = canonical_dossiers([landed_source(NATIONAL.source(manifest.source_id), period, tmp_path / "a",
+                                                       manifest)], period,
                                         tmp_path / "dossiers.parquet")
     assert rows == 20_000  # the repeated records are de-duplicated, one per MaHoSo
     assert has_unique_dossier_key(pq.read_schema(tmp_path / "dossiers.parquet"))

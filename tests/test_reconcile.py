@@ -7,12 +7,17 @@ import pytest
 from tthc.config import load_settings
 from tthc.findings import Finding
 from tthc.form import FIGURES
+from extractors.registry import basis_of
 from transforms.reconcile import reconcile
 
 
 @pytest.fixture
 def settings():
     return load_settings()
+
+
+def bases(settings):
+    return {s.id: basis_of(s) for s in settings.sources}
 
 
 def rows(*specs):
@@ -49,7 +54,7 @@ def test_spreadsheet_wins_over_incomplete_records_and_records_win_when_complete(
     data = rows(("01279", "portal_dvc", "records", 7), ("01279", "commune_spreadsheets", "self_reported", 10),
                 ("040", "portal_dvc", "records", 30))
     result, decided, findings = reconcile(data, units(("01279", "commune"), ("040", "district")), [], settings,
-                                          period, {})
+                                          period, {}, bases(settings))
     winners = dict(zip(result["unit_code"], result["source_id"]))
     assert winners == {"01279": "commune_spreadsheets", "040": "portal_dvc"}
     assert result.set_index("unit_code").loc["01279", "received_total"] == 10
@@ -59,14 +64,14 @@ def test_spreadsheet_wins_over_incomplete_records_and_records_win_when_complete(
 def test_records_from_complete_coverage_win_after_the_reform(settings):
     period = settings.period("2025-Q3")
     data = rows(("01279", "portal_dvc", "records", 7), ("01279", "commune_spreadsheets", "self_reported", 10))
-    result, _, _ = reconcile(data, units(("01279", "commune")), [], settings, period, {})
+    result, _, _ = reconcile(data, units(("01279", "commune")), [], settings, period, {}, bases(settings))
     assert result["source_id"].tolist() == ["portal_dvc"] and result["received_total"].tolist() == [7]
 
 
 def test_a_unit_with_nothing_is_missing_and_says_why(settings):
     period = settings.period("2025-Q3")
     _, decided, findings = reconcile(rows(), units(("01279", "commune")), [], settings, period,
-                                     {"portal_dvc": "ConnectionError: refused", "commune_spreadsheets": "x"})
+                                     {"portal_dvc": "ConnectionError: refused", "commune_spreadsheets": "x"}, bases(settings))
     assert decided["quality_status"].tolist() == ["missing"]
     assert findings[0].check_id == "completeness.missing_report" and "refused" in findings[0].message
 
@@ -74,7 +79,7 @@ def test_a_unit_with_nothing_is_missing_and_says_why(settings):
 def test_partial_records_alone_are_published_with_a_warning(settings):
     period = settings.period("2024-Q2")
     result, decided, findings = reconcile(rows(("01279", "portal_dvc", "records", 7)), units(("01279", "commune")),
-                                          [], settings, period, {})
+                                          [], settings, period, {}, bases(settings))
     assert decided["quality_status"].tolist() == ["warning"]
     assert [f.check_id for f in findings] == ["reconcile.incomplete_coverage"]
 
@@ -83,7 +88,7 @@ def test_a_critical_finding_on_the_winner_withholds_the_unit(settings):
     period = settings.period("2024-Q2")
     critical = Finding("identity.received", "critical", "x", unit_code="01279", source_id="commune_spreadsheets")
     _, decided, _ = reconcile(rows(("01279", "commune_spreadsheets", "self_reported", 10)),
-                              units(("01279", "commune")), [critical], settings, period, {})
+                              units(("01279", "commune")), [critical], settings, period, {}, bases(settings))
     assert decided["quality_status"].tolist() == ["critical"]
 
 
@@ -93,7 +98,7 @@ def test_a_self_report_beyond_the_tolerance_is_a_finding_and_records_still_win(s
     data = rows(("01279", "portal_dvc", "records", 200), ("01279", "commune_spreadsheets", "self_reported", 204),
                 ("01280", "portal_dvc", "records", 200), ("01280", "commune_spreadsheets", "self_reported", 205))
     result, decided, findings = reconcile(data, units(("01279", "commune"), ("01280", "commune")), [], settings,
-                                          period, {})
+                                          period, {}, bases(settings))
     assert result["received_total"].tolist() == [200, 200]
     assert decided["quality_status"].tolist() == ["ok", "ok"]
     (finding,) = findings
@@ -125,9 +130,9 @@ def test_the_audit_of_reconciled_figures_passes_clean_rows_and_stops_a_broken_co
     def audit_reconciled(reconciled):
         return audit(reconciled, period=ctx.period, units_in_force=ctx.units_in_force["unit_code"],
                      field_codes=[f["code"] for f in ctx.settings.fields], convention=ctx.settings.period_convention,
-                     results_path=ctx.path("gx_results_reconciled.json"))
+                     results_path=ctx.files.gx_results_reconciled)
     assert audit_reconciled(rows) == {"audited_rows": 6}
-    assert ctx.path("gx_results_reconciled.json").exists()
+    assert ctx.files.gx_results_reconciled.exists()
 
     quarantined = rows.copy()
     quarantined.loc[0, "resolved_total"] = 60

@@ -12,13 +12,10 @@ var/ is searched, and compressed containers (Parquet, DuckDB, .xlsx) are searche
 """
 from __future__ import annotations
 
-import ast
 import base64
 import io
 import json
 import logging
-import os
-import re
 import sqlite3
 import uuid
 import zipfile
@@ -195,7 +192,7 @@ def test_no_secret_or_personal_value_reaches_logs_files_or_the_warehouse(
     summary = pipeline.run(ctx)
 
     # every source landed with its credentials: the secrets were really used
-    landed = json.loads(ctx.path("sources.json").read_text(encoding="utf-8"))
+    landed = json.loads(ctx.files.sources.read_text(encoding="utf-8"))
     assert landed["missing"] == {}, landed["missing"]
     assert {"portal_dvc", "portal_basic", "agency_db_xd_tnmt", "commune_spreadsheets"} <= set(landed["landed"])
     assert summary["published"] and (var / "publish" / PERIOD / "v1").is_dir()
@@ -247,7 +244,7 @@ def test_a_failing_source_does_not_echo_its_credentials(
     assert "Access denied" in errors["agency_db_xd_tnmt"]
     pipeline.extract(ctx, "commune_spreadsheets")
     pipeline.canonicalize(ctx)  # the failures become extract.source_missing findings
-    findings = pd.read_parquet(ctx.path("findings_canonicalize.parquet"))
+    findings = pd.read_parquet(ctx.files.findings_canonicalize)
     assert set(findings.loc[findings["check_id"] == "extract.source_missing", "source_id"]) >= set(errors)
 
     out, err = capfd.readouterr()
@@ -267,7 +264,8 @@ SQL_FORMATTING_ALLOWED = {
     "bench/load_postgres.py::drop_database": "benchmark script: the database name is made by the script (uuid)",
     "bench/validate.py::make_records": "benchmark script: sizes are integers of the script, paths are its own",
     "transforms/canonicalize.py::canonical_dossiers":
-        "view names are raw_<n>; columns come from PORTAL_COLUMNS or the model through a local lambda, never from config",
+        "view names are raw_<n>; expressions are the kinds' canonical selects (tthc.landing.CanonicalSelect): fixed "
+        "text and landed column names through landed_column/quote_identifier, never values from config or data",
     "transforms/canonicalize.py::_problems":
         "conditions and columns from the module's own table of checks (_checks, DATE_COLUMNS); the moment is a datetime",
     "warehouse/db.py::_bulk_insert":
@@ -336,7 +334,7 @@ def test_identifiers_that_are_not_plain_are_refused(name):
 @pytest.mark.parametrize("name", ["x; DROP TABLE y", '"a"', "a b", "hs_hoso --", "hs_hoso\n"])
 def test_the_agency_registry_refuses_identifiers_that_are_not_plain(where, name, tmp_path):
     from extractors.agency_db import extract
-    from extractors.base import SourceDataError
+    from extractors.base import ExtractJob, SourceDataError
     from tthc.config import Source, load_settings
 
     spec = dict(load_settings().source("agency_db_xd_tnmt").spec)
@@ -351,7 +349,7 @@ def test_the_agency_registry_refuses_identifiers_that_are_not_plain(where, name,
         spec["schema"] = name
     period = load_settings().period(PERIOD)
     with pytest.raises(SourceDataError, match="not a plain SQL identifier"):
-        extract(Source("agency_db_xd_tnmt", "agency_db", spec), period, tmp_path, "r1")
+        extract(Source("agency_db_xd_tnmt", "agency_db", spec), period, tmp_path, ExtractJob("r1"))
 
 
 @pytest.mark.parametrize("source_id", ["../x", "a/b", "A", "x y", "/etc", "", "portal\n", "..", 7])
@@ -362,7 +360,7 @@ def test_source_ids_that_would_name_other_folders_are_refused(source_id, tmp_pat
     path.write_text(yaml.safe_dump({"sources": [{"id": source_id, "kind": "spreadsheet"}]}), encoding="utf-8")
     settings = Settings(REPO / "config" / "province.yaml", path)
     with pytest.raises(ConfigError, match=r"sources\.yaml: sources\[0\]\.id"):
-        settings.sources
+        _ = settings.sources
 
 
 @pytest.mark.parametrize("label", ["2024-Q2\n", "../2024-Q2", "2024-Q2/..", "2024-Q5", "2024-q2 ", "x"])

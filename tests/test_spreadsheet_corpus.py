@@ -7,7 +7,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from extractors.base import Manifest
+from tthc.landing import Manifest
 from extractors.registry import extract_source
 from tthc.config import load_settings
 

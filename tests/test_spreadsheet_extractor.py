@@ -5,7 +5,7 @@ import pyarrow.parquet as pq
 import pytest
 from openpyxl import Workbook
 
-from extractors.base import Manifest
+from tthc.landing import Manifest
 from extractors.registry import extract_source
 from tthc.config import load_settings
 
@@ -128,6 +128,7 @@ def test_reextracting_gives_the_same_file(inbox, var):
 
 
 def test_a_typed_total_that_disagrees_with_the_form_becomes_a_finding_naming_the_cell(inbox, var, tmp_path):
+    from extractors.registry import landed_source
     from transforms.canonicalize import self_reported_figures
 
     write_workbook(inbox / "Bieu06_01279.xlsx", cells={(14, 3): 11})
@@ -135,8 +136,9 @@ def test_a_typed_total_that_disagrees_with_the_form_becomes_a_finding_naming_the
     assert manifest.errors == []
     assert [(w["row"], w["column"]) for w in manifest.warnings] == [(14, "C")]
     settings = load_settings()
-    count, findings = self_reported_figures({"commune_spreadsheets": manifest}, settings, var,
-                                            settings.period("2024-Q2"), tmp_path / "self_reported.parquet")
+    period = settings.period("2024-Q2")
+    count, findings = self_reported_figures([landed_source(settings.source("commune_spreadsheets"), period, var, manifest)],
+                                            period, tmp_path / "self_reported.parquet", tmp_path / "totals.parquet")
     assert count == 2
     [finding] = [f for f in findings if f.check_id == "extract.input_warning"]
     assert finding.severity == "warning" and finding.unit_code == "01279"

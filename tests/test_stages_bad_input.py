@@ -54,7 +54,8 @@ def test_a_database_without_the_registry_columns_is_named(small_sample, var, mon
     sqlite3.connect(db).execute("CREATE TABLE hs_hoso (id INTEGER)").connection.commit()
     monkeypatch.setenv("AIRFLOW_CONN_TTHC_AGENCY_DB_XD_TNMT", json.dumps({"conn_type": "sqlite", "host": str(db)}))
     settings = load_settings()
-    with pytest.raises(SourceDataError, match=r"agency_db_xd_tnmt: database sqlite:.*other.sqlite: table 'hs_hoso' does not have the registry's columns \['so_hs'"):
+    with pytest.raises(SourceDataError, match=r"agency_db_xd_tnmt: database sqlite:.*other.sqlite: "
+                                              r"table 'hs_hoso' does not have the registry's columns \['so_hs'"):
         extract_source(settings.source("agency_db_xd_tnmt"), settings.period("2024-Q2"), var, "r", settings)
 
 

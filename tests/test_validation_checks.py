@@ -1,5 +1,4 @@
 """Every validation check with a passing and a failing case."""
-import json
 from datetime import date, datetime
 
 import pandas as pd
@@ -10,7 +9,6 @@ import pytest
 from tthc.config import load_settings
 from tthc.model import DOSSIER_SCHEMA
 from tthc.form import FIGURES
-from tthc.periods import Period
 from tthc.checks import CHECKS
 from validations.bieu06_rows import RollupGroup, bieu06_suite, prepare_rows, rollup_findings, row_findings, \
     with_continuity, with_crosscheck

@@ -1,7 +1,7 @@
 """The typing-error diagnosis: examples, and properties over generated rows with one slip."""
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from tthc.form import FIGURES, SUM_IDENTITIES
+from tthc.form import BALANCE_IDENTITY, FIGURES, SUM_IDENTITIES
 from validations.diagnosis import diagnose, slip_shape, true_values_behind
 
 
@@ -38,7 +38,7 @@ def explanations(typed: dict) -> set[tuple[str, int]]:
     found = set()
     for name in FIGURES:
         needed = set()
-        for total, parts in [*SUM_IDENTITIES.items(), ("received_total", ("resolved_total", "pending_total", "returned_withdrawn"))]:
+        for total, parts in [*SUM_IDENTITIES.items(), BALANCE_IDENTITY]:
             if name == total:
                 needed.add(sum(typed[p] for p in parts))
             elif name in parts:

@@ -18,82 +18,46 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from extractors.base import Manifest
 from tthc import duck
-from tthc.config import Settings
 from tthc.findings import Finding, finding
 from tthc.form import FIGURES
+from tthc.landing import CODED_COLUMNS, RAW_COLUMNS, SELF_REPORTED, CanonicalSelect, LandedSource
 from tthc.model import BIEU06_COLUMNS, BIEU06_SCHEMA, DOSSIER_COLUMNS, DOSSIER_SCHEMA, KEYED_DOSSIER_SCHEMA
 from tthc.duck import write_parquet, write_tables
 from tthc.periods import Period
 
-# the national-portal sync shape is a standard: its names are fixed here, not per source
-PORTAL_COLUMNS = {
-    "dossier_id": "MaHoSo", "procedure_code": "MaTTHC", "field_code": "MaLinhVuc", "unit_code": "MaCoQuan",
-    "channel": "KenhThucHien", "received_at": "NgayTiepNhan", "due_at": "NgayHenTra",
-    "finished_at": "NgayKetThucXuLy", "returned_at": "NgayTra", "status": "TrangThaiHoSo",
-    "fee_amount": "PhiLePhi", "paid_online": "DuocThanhToanTrucTuyen",
-    "results_digitised": "DanhSachGiayToKetQua", "updated_at": "NgayCapNhat",
-}
 DATE_COLUMNS = ("received_at", "due_at", "finished_at", "returned_at", "updated_at")
 FUTURE_CHECKED = ("received_at", "finished_at", "returned_at", "updated_at")
 LOCAL = ZoneInfo("Asia/Ho_Chi_Minh")
 EXAMPLES = 5
 
 
-def canonical_dossiers(landed: dict[str, Manifest], settings: Settings, var: Path, period: Period,
-                       out: Path, now: datetime | None = None,
+def canonical_dossiers(landed: list[LandedSource], period: Period, out: Path, now: datetime | None = None,
                        several_units_out: Path | None = None) -> tuple[int, list[Finding]]:
-    """Write every record source's canonical dossiers to `out`; returns the row count and findings.
-    `now` (local time; the current time by default) is when a date becomes a date in the future.
-    `several_units_out` receives the (source_id, dossier_id) that a source lists under more than
-    one unit: de-duplication keeps one of them, so validation could not see it afterwards."""
+    """Write the canonical dossiers of every landed source with a canonical select (records
+    sources) to `out`; returns the row count and findings. `now` (local time; the current time
+    by default) is when a date becomes a date in the future. `several_units_out` receives the
+    (source_id, dossier_id) that a source lists under more than one unit: de-duplication keeps
+    one of them, so validation could not see it afterwards."""
     con = duck.connect()
     findings: list[Finding] = []
     views: list[tuple[str, str]] = []
     now = now or datetime.now(LOCAL).replace(tzinfo=None)
     checks = _checks(now)
-    for source_id, manifest in sorted(landed.items()):
-        source = settings.source(source_id)
-        if source.kind not in ("http_api", "agency_db"):
+    for source in sorted(landed, key=lambda s: s.source_id):
+        if source.canonical is None:
             continue
-        for error in manifest.errors:  # records the extractor could not land (no dossier code…)
+        source_id = source.source_id
+        for error in source.manifest.errors:  # records the extractor could not land (no dossier code…)
             findings.append(finding(
                 "extract.rejected_record", error["message"], period.start, period.end,
                 source_id=source_id, unit_code=error.get("unit_code"), columns=[error["column"]] if error.get("column") else [],
                 location=error.get("where")))
-        path = var / "landing" / period.label / source_id / manifest.files[0]["path"]
         view = f"raw_{len(views)}"
-        con.read_parquet(str(path)).create_view(view)
-        names = PORTAL_COLUMNS if source.kind == "http_api" else {k: k for k in DOSSIER_COLUMNS if k != "source_id"}
-        mapping = source.spec.get("mapping", {})
-        _register_codes(con, f"{view}_status", mapping.get("status", {}))
-        _register_codes(con, f"{view}_channel", mapping.get("channel", {}))
-        date_expr = (lambda col: f"try_strptime({col}, '%Y%m%d%H%M%S')") if source.kind == "http_api" \
-            else (lambda col: f"try_cast({col} AS TIMESTAMP)")
-        q = lambda k: f'r."{names[k]}"'  # noqa: E731 - names come from PORTAL_COLUMNS or the model, not from config
-        if source.kind == "http_api":
-            paid = f"{q('paid_online')} IN ('1', '2')"
-            digitised = f"coalesce(list_contains(json_extract_string({q('results_digitised')}, '$[*].DuocSoHoa'), '1'), false)"
-        else:
-            paid = f"{q('paid_online')} IN ('1', 'true', 'True')"
-            digitised = f"{q('results_digitised')} IN ('1', 'true', 'True')"
-        select = f"""
-            SELECT src.source_id AS source_id, {q('dossier_id')} AS dossier_id, {q('procedure_code')} AS procedure_code,
-                   {q('field_code')} AS field_code, {q('unit_code')} AS unit_code,
-                   coalesce(map_extract_value((SELECT map(list(raw), list(canonical)) FROM {view}_channel WHERE raw IS NOT NULL),
-                                              {q('channel')}),
-                            CASE WHEN {q('channel')} IS NULL THEN (SELECT any_value(canonical) FROM {view}_channel WHERE raw IS NULL) END)
-                       AS channel,
-                   {', '.join(f'{date_expr(q(c))}::TIMESTAMP_S AS {c}' for c in DATE_COLUMNS)},
-                   map_extract_value((SELECT map(list(raw), list(canonical)) FROM {view}_status WHERE raw IS NOT NULL),
-                                     {q('status')})::SMALLINT AS status,
-                   try_cast({q('fee_amount')} AS BIGINT) AS fee_amount,
-                   coalesce({paid}, false) AS paid_online, {digitised} AS results_digitised,
-                   {q('channel')} AS raw_channel, {q('status')} AS raw_status, {q('fee_amount')} AS raw_fee_amount,
-                   {', '.join(f'{q(c)} AS raw_{c}' for c in DATE_COLUMNS)}
-            FROM {view} r CROSS JOIN {view}_source src
-        """
+        con.read_parquet(str(source.path)).create_view(view)
+        for column in CODED_COLUMNS:
+            _register_codes(con, f"{view}_{column}", source.canonical.codes.get(column, {}))
+        select = _select(view, _complete(source_id, source.canonical))
         con.register(f"{view}_source", pa.table({"source_id": pa.array([source_id], pa.string())}))
         # codes are looked up in maps, not joined, so that records keep the landing's order
         con.execute(f"CREATE TEMP VIEW canon_{view} AS {select}").fetchall()
@@ -130,6 +94,43 @@ def canonical_dossiers(landed: dict[str, Manifest], settings: Settings, var: Pat
         """).fetchall()
     _write_ids(several_units_out, several)
     return rows, findings
+
+
+_VALUES = tuple(c for c in DOSSIER_COLUMNS if c != "source_id" and c not in CODED_COLUMNS)
+
+
+def _complete(source_id: str, select: CanonicalSelect) -> CanonicalSelect:
+    """The select, refused when it does not say how to get every canonical column."""
+    lacking = sorted(set(_VALUES) - set(select.values)) + sorted(f"raw {c}" for c in set(RAW_COLUMNS) - set(select.raw))
+    if lacking:
+        raise ValueError(f"{source_id}: the canonical select of its kind does not give {lacking}")
+    return select
+
+
+def _select(view: str, select: CanonicalSelect) -> str:
+    """The canonical records of one landed view: the kind's expressions, the registry's codes
+    looked up in the view's code tables, the raw values kept for the checks."""
+    value, raw = select.values, select.raw
+
+    def coded(column: str) -> str:
+        codes = f"(SELECT map(list(raw), list(canonical)) FROM {view}_{column} WHERE raw IS NOT NULL)"
+        return f"map_extract_value({codes}, {raw[column]})"
+
+    return f"""
+            SELECT src.source_id AS source_id, {value['dossier_id']} AS dossier_id, {value['procedure_code']} AS procedure_code,
+                   {value['field_code']} AS field_code, {value['unit_code']} AS unit_code,
+                   coalesce({coded('channel')},
+                            CASE WHEN {raw['channel']} IS NULL
+                                 THEN (SELECT any_value(canonical) FROM {view}_channel WHERE raw IS NULL) END)
+                       AS channel,
+                   {', '.join(f'{value[c]} AS {c}' for c in DATE_COLUMNS)},
+                   {coded('status')}::SMALLINT AS status,
+                   {value['fee_amount']} AS fee_amount,
+                   {value['paid_online']} AS paid_online, {value['results_digitised']} AS results_digitised,
+                   {raw['channel']} AS raw_channel, {raw['status']} AS raw_status, {raw['fee_amount']} AS raw_fee_amount,
+                   {', '.join(f'{raw[c]} AS raw_{c}' for c in DATE_COLUMNS)}
+            FROM {view} r CROSS JOIN {view}_source src
+        """
 
 
 class _OutOfOrder(Exception):
@@ -338,15 +339,25 @@ def _findings(checks: list[_Check], counts: list[int], examples: list[list[dict]
     return findings
 
 
-def self_reported_figures(landed: dict[str, Manifest], settings: Settings, var: Path, period: Period,
-                          out: Path) -> tuple[int, list[Finding]]:
-    """Biểu 06 rows typed by the units, one per unit and field (total rows are kept aside)."""
+# the workbooks' total rows ("Tổng cộng"), kept aside from the field rows: where each is and its figures
+TOTAL_ROWS_SCHEMA = pa.schema([
+    pa.field("source_id", pa.string()), pa.field("landed_file", pa.string()), pa.field("sheet", pa.string()),
+    pa.field("row", pa.int32()), pa.field("unit_code", pa.string()), pa.field("period_start", pa.date32()),
+    pa.field("period_end", pa.date32()), pa.field("field_name", pa.string()),
+    *[pa.field(name, pa.int64()) for name in FIGURES], pa.field("basis", pa.string())])
+
+
+def self_reported_figures(landed: list[LandedSource], period: Period, out: Path,
+                          totals_out: Path) -> tuple[int, list[Finding]]:
+    """Biểu 06 rows typed by the units, one per unit and field, to `out`; the workbooks' total
+    rows go to `totals_out` (TOTAL_ROWS_SCHEMA), for the check of each total against its rows."""
     findings: list[Finding] = []
-    frames = []
+    frames, totals = [], []
     con = duckdb.connect()
-    for source_id, manifest in sorted(landed.items()):
-        if settings.source(source_id).kind != "spreadsheet":
+    for source in sorted(landed, key=lambda s: s.source_id):
+        if source.basis != SELF_REPORTED:
             continue
+        source_id, manifest = source.source_id, source.manifest
         for error in manifest.errors:
             findings.append(finding(
                 "extract.unreadable_input", f"{error.get('where') or source_id}: {error['message']}",
@@ -358,12 +369,19 @@ def self_reported_figures(landed: dict[str, Manifest], settings: Settings, var: 
                 "extract.input_warning", f"{warning.get('where') or source_id}: {warning['message']}",
                 period.start, period.end, source_id=source_id, unit_code=warning.get("unit_code"),
                 basis="self_reported", location=warning.get("where")))
-        path = var / "landing" / period.label / source_id / manifest.files[0]["path"]
+        params = {"source_id": source_id, "path": str(source.path)}
         frames.append(con.sql(f"""
             SELECT unit_code, period_start, period_end, field_code, {', '.join(FIGURES)},
                    'self_reported' AS basis, $source_id AS source_id, file AS landed_file
             FROM read_parquet($path) WHERE NOT is_total
-        """, params={"source_id": source_id, "path": str(path)}).to_arrow_table())
+        """, params=params).to_arrow_table())
+        totals.append(con.sql(f"""
+            SELECT $source_id AS source_id, file AS landed_file, sheet, "row", unit_code, period_start, period_end,
+                   field_name, {', '.join(FIGURES)}, 'self_reported' AS basis
+            FROM read_parquet($path) WHERE is_total
+        """, params=params).to_arrow_table())
     table = pa.concat_tables([f.cast(BIEU06_SCHEMA) for f in frames]) if frames else BIEU06_SCHEMA.empty_table()
     pq.write_table(table.select(BIEU06_COLUMNS), out)
+    pq.write_table(pa.concat_tables([t.cast(TOTAL_ROWS_SCHEMA) for t in totals]) if totals
+                   else TOTAL_ROWS_SCHEMA.empty_table(), totals_out)
     return table.num_rows, findings

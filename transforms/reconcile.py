@@ -12,16 +12,19 @@ import pandas as pd
 from tthc.config import Settings
 from tthc.findings import Finding, finding
 from tthc.form import FIGURES, REPORTING_LEVELS, SEVERITY_RANK
+from tthc.landing import RECORDS, SELF_REPORTED
 from tthc.periods import Period
 
 
 
 def reconcile(rows: pd.DataFrame, units: pd.DataFrame, findings: list[Finding], settings: Settings,
-              period: Period, missing_sources: dict[str, str]) -> tuple[pd.DataFrame, pd.DataFrame, list[Finding]]:
+              period: Period, missing_sources: dict[str, str],
+              bases: dict[str, str]) -> tuple[pd.DataFrame, pd.DataFrame, list[Finding]]:
     """Returns (reconciled field rows, the decision per unit, new findings).
 
     `units` are the reporting units in force; `rows` every Biểu 06 row of the period (derived
-    and self-reported)."""
+    and self-reported); `bases` what each source's figures rest on, "records" or
+    "self_reported" (extractors.registry.basis_of)."""
     decisions = []
     new_findings: list[Finding] = []
     reported = {(r.source_id, r.unit_code) for r in rows[["source_id", "unit_code"]].drop_duplicates().itertuples()}
@@ -34,7 +37,7 @@ def reconcile(rows: pd.DataFrame, units: pd.DataFrame, findings: list[Finding], 
                 continue
             landed = source.id not in missing_sources
             candidates.append({
-                "source_id": source.id, "kind": source.kind, "complete": covered, "landed": landed,
+                "source_id": source.id, "basis": bases[source.id], "complete": covered, "landed": landed,
                 "has_rows": (source.id, unit.unit_code) in reported, "order": order,
             })
         decision = _choose(candidates)
@@ -47,7 +50,7 @@ def reconcile(rows: pd.DataFrame, units: pd.DataFrame, findings: list[Finding], 
                 f"Đơn vị {unit.unit_code} ({unit.unit_name}) chưa có số liệu kỳ {period.label}: {reason}",
                 period.start, period.end, unit_code=unit.unit_code, location=reason))
         else:
-            basis = "self_reported" if decision["kind"] == "spreadsheet" else "records"
+            basis = decision["basis"]
             status = severities.get((decision["source_id"], unit.unit_code), "ok")
             if status == "ok" and basis == "records" and not decision["complete"]:
                 status = "warning"
@@ -60,7 +63,7 @@ def reconcile(rows: pd.DataFrame, units: pd.DataFrame, findings: list[Finding], 
         decisions.append({
             "unit_code": unit.unit_code, "unit_name": unit.unit_name, "unit_level": unit.level,
             "source_id": decision["source_id"] if decision else None,
-            "basis": ("self_reported" if decision["kind"] == "spreadsheet" else "records") if decision else None,
+            "basis": decision["basis"] if decision else None,
             "coverage_complete": decision["complete"] if decision else None,
             "has_rows": decision["has_rows"] if decision else False,
             "quality_status": status, "reason": reason,
@@ -109,13 +112,13 @@ def disagreements(rows: pd.DataFrame, decided: pd.DataFrame, settings: Settings,
 
 def _choose(candidates: list[dict]) -> dict | None:
     landed = [c for c in candidates if c["landed"]]
-    complete_records = [c for c in landed if c["kind"] != "spreadsheet" and c["complete"]]
+    complete_records = [c for c in landed if c["basis"] == RECORDS and c["complete"]]
     if complete_records:
         return min(complete_records, key=lambda c: c["order"])
-    reported = [c for c in landed if c["kind"] == "spreadsheet" and c["has_rows"]]
+    reported = [c for c in landed if c["basis"] == SELF_REPORTED and c["has_rows"]]
     if reported:
         return min(reported, key=lambda c: c["order"])
-    partial = [c for c in landed if c["kind"] != "spreadsheet" and c["has_rows"]]
+    partial = [c for c in landed if c["basis"] == RECORDS and c["has_rows"]]
     return min(partial, key=lambda c: c["order"]) if partial else None
 
 

@@ -412,24 +412,21 @@ def total_row_groups(total_rows: pd.DataFrame, frame: pd.DataFrame) -> list[Roll
     """The "Tổng cộng" row of each workbook sheet against the field rows of the same source,
     workbook, unit and period among the Biểu 06 rows.
 
-    `total_rows` are the spreadsheet landing's `is_total` rows with the landing's columns (file,
-    sheet, row, unit_code, period_start, period_end, field_code, field_name, is_total and the
-    figures) and the `source_id` they were landed under. A workbook gives a unit and period one
+    `total_rows` are the workbooks' total rows as canonicalize writes them (source_id,
+    landed_file, sheet, row, unit_code, period_start, period_end, field_name, the figures and
+    basis: transforms.canonicalize.TOTAL_ROWS_SCHEMA). A workbook gives a unit and period one
     row per field (the extractor refuses a repeated one), so the field rows of a total are the
     Biểu 06 rows of its file, unit and period."""
     if total_rows is None or total_rows.empty:
         return []
     totals = total_rows.copy()
-    if "is_total" in totals:
-        totals = totals[totals["is_total"].fillna(False).astype(bool)]
-    totals["basis"], totals["landed_file"] = "self_reported", totals["file"]
     fields = frame[frame["basis"] == "self_reported"]
     members = {key: group for key, group in fields.groupby(
         [fields[c].map(_key_value) for c in TOTAL_ROW_KEY], sort=False, dropna=False)}
     groups = []
     for source_id in pd.unique(totals["source_id"]):
         landed = totals[totals["source_id"] == source_id]
-        for _, workbook in landed.groupby(["file", "sheet"]):
+        for _, workbook in landed.groupby(["landed_file", "sheet"]):
             for _, total in workbook.iterrows():
                 key = tuple(_key_value(total[c]) for c in TOTAL_ROW_KEY)
                 groups.append(RollupGroup(total, members.get(key, fields.iloc[0:0]), True, "rollup.total_row"))

@@ -193,7 +193,8 @@ def describe(diagnosis: Diagnosis, row: dict, labels: dict[str, str]) -> str:
         text += f" ({SHAPES.get(c.shape, c.shape)}"
         others = [k for k in c.correction if k != c.figure]
         if others:
-            text += f"; {labels.get(others[0], others[0])} tính theo công thức đổi theo thành {number_vi(c.correction[others[0]])}"
+            follows = labels.get(others[0], others[0])
+            text += f"; {follows} tính theo công thức đổi theo thành {number_vi(c.correction[others[0]])}"
         return text + ")"
 
     if not diagnosis.candidates:

@@ -61,16 +61,16 @@ def _rollups(frame: pd.DataFrame, units: pd.DataFrame) -> list[RollupGroup]:
     units' rows for the same period and field, where both are in the files."""
     groups = []
     is_total = frame["field_code"].fillna("") == ""
-    for (source, unit, start), members in frame.groupby(["source_id", "unit_code", "period_start"], dropna=False):
+    for _key, members in frame.groupby(["source_id", "unit_code", "period_start"], dropna=False):
         totals = members[is_total.loc[members.index]]
         parts = members[~is_total.loc[members.index]]
         if len(parts):
             groups += [RollupGroup(row, parts, True, "rollup.total_row") for _, row in totals.iterrows()]
     children: dict[str, set[str]] = {}
-    for code, parent, start, end in zip(units["unit_code"], units["parent_code"], units["valid_from"], units["valid_to"]):
+    for code, parent in zip(units["unit_code"], units["parent_code"]):
         if parent:
             children.setdefault(parent, set()).add(code)
-    for (start, end, field), members in frame.groupby(["period_start", "period_end", "field_code"], dropna=False):
+    for (_start, end, _field), members in frame.groupby(["period_start", "period_end", "field_code"], dropna=False):
         present = set(members["unit_code"])
         for _, parent in members[members["unit_code"].isin(children)].iterrows():
             in_force = {c for c in children[parent["unit_code"]]

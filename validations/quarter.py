@@ -29,15 +29,14 @@ def validate_quarter(rows: pd.DataFrame, *, period: Period, dossiers: Path, seve
                      total_rows: pd.DataFrame, earlier: pd.DataFrame, units: pd.DataFrame,
                      field_codes: Iterable[str], convention: str, bases: Mapping[str, str],
                      coverage: Mapping[str, Coverage], tolerance_abs: float = 0, tolerance_rel: float = 0,
-                     out_dir: Path) -> tuple[list[Finding], dict]:
+                     results_path: Path, docs_dir: Path, callback_dir: Path) -> tuple[list[Finding], dict]:
     """All checks of a quarter on its Biểu 06 rows and its dossier records.
 
     rows          the Biểu 06 rows, record-derived and self-reported (unit_code, period_start,
                   period_end, field_code, the figures, basis, source_id, landed_file)
     dossiers      the canonical dossiers Parquet; several_units the (source_id, dossier_id)
                   a source lists under several units (Parquet; absent or None: none)
-    total_rows    the workbooks' "Tổng cộng" rows: the spreadsheet landing's `is_total` rows
-                  with its columns and the `source_id` they were landed under
+    total_rows    the workbooks' "Tổng cộng" rows (transforms.canonicalize.TOTAL_ROWS_SCHEMA)
     earlier       earlier periods' Biểu 06 rows (warehouse history: unit_code, period_start,
                   period_end, field_code, source_id, basis, the figures), from
                   `validations.unit_quarters.history_since` on
@@ -45,10 +44,11 @@ def validate_quarter(rows: pd.DataFrame, *, period: Period, dossiers: Path, seve
     bases         source id → "records" | "self_reported"
     coverage      source id → `(unit_code, level, period) → True/False/None` (complete, partial,
                   not covered); tolerance_abs/_rel the reconciliation tolerances
-    out_dir       gets gx_results.json, gx_data_docs/ and the call-back list
+    results_path  the GX results (JSON); docs_dir the Data Docs site; callback_dir gets the
+                  call-back list (CSV and .xlsx)
     """
     field_codes = list(field_codes)
-    session = GxSession(out_dir / "gx_data_docs")
+    session = GxSession(docs_dir)
     previous = period.previous(convention)
     valid_from = dict(zip(units["unit_code"], units["valid_from"]))
     if len(earlier):
@@ -71,7 +71,7 @@ def validate_quarter(rows: pd.DataFrame, *, period: Period, dossiers: Path, seve
     found, quarters = validate_unit_quarters(session, frame, earlier, units, period)
     findings += found
 
-    session.write_results(out_dir / "gx_results.json")
-    write_callback_list(findings, units, out_dir)
+    session.write_results(results_path)
+    write_callback_list(findings, units, callback_dir)
     return findings, {"rows": len(frame), "record_units": len(counts), "unit_quarters": len(quarters),
-                      "history_rows": len(earlier), "data_docs": str(out_dir / "gx_data_docs" / "index.html")}
+                      "history_rows": len(earlier), "data_docs": str(docs_dir / "index.html")}

@@ -68,10 +68,11 @@ def unit_quarters(frame: pd.DataFrame, earlier: pd.DataFrame, units: pd.DataFram
     current["history_excess"] = excess
     current["history_note"] = notes
     on_time = current["resolved_early"] + current["resolved_on_time"]
-    rate = np.where(current["resolved_total"] >= PEER_MIN_RESOLVED, on_time / current["resolved_total"].replace(0, np.nan), np.nan)
+    resolved = current["resolved_total"]
+    rate = np.where(resolved >= PEER_MIN_RESOLVED, on_time / resolved.replace(0, np.nan), np.nan)
     current["on_time_rate"] = rate
     current["peer_z"] = np.nan
-    for level, members in current.groupby("level"):
+    for _level, members in current.groupby("level"):
         rates = members["on_time_rate"].dropna()
         if len(rates) < 8:
             continue

@@ -13,7 +13,6 @@ import sqlalchemy as sa
 from tthc.form import FIGURES
 
 log = logging.getLogger(__name__)
-HISTORY_QUARTERS = 8
 COLUMNS = ["unit_code", "period_start", "period_end", "field_code", "source_id", "basis", *FIGURES]
 
 
