@@ -33,7 +33,7 @@ def make_portal(folder: Path, n: int) -> None:
 
     i = np.arange(n)
     ids = np.char.add("H", np.char.zfill(i.astype(str), 9))
-    received = np.char.add("202404", np.char.zfill((1 + i % 28).astype(str), 2)) 
+    received = np.char.add("202404", np.char.zfill((1 + i % 28).astype(str), 2))
     received = np.char.add(received, "083000")
     text = lambda prefix: pa.array(np.char.add(prefix, i.astype(str)))  # noqa: E731
     columns = {
