@@ -245,7 +245,7 @@ def test_the_official_workbook_carries_the_published_figures(run):
 
 
 def test_the_report_renders_in_chromium_with_its_charts(run, tmp_path):
-    from chromium import Chromium, require_chromium
+    from tests.support.chromium import Chromium, require_chromium
 
     report = run["var"] / "publish" / PERIOD / "v1" / "report.html"
     with Chromium(require_chromium()) as browser:

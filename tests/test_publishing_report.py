@@ -8,7 +8,7 @@ from datetime import date
 import pandas as pd
 import pytest
 
-from chromium import Chromium, require_chromium
+from tests.support.chromium import Chromium, require_chromium
 from publishing.report import NO_RESOLVED, ON_TIME_TITLE, ReportData, render_report, write_report
 from tthc.form import FIGURES
 

@@ -283,7 +283,7 @@ SQL_FORMATTING_ALLOWED = {
 
 
 def test_no_sql_is_formatted_from_configuration_or_data():
-    from tests.sql_formatting import scan
+    from tests.support.sql_formatting import scan
 
     offenders = scan(REPO)
     unexplained = [f"{o.path}:{o.line} {o.function}: {o.code}" for o in offenders if o.key not in SQL_FORMATTING_ALLOWED]
@@ -293,7 +293,7 @@ def test_no_sql_is_formatted_from_configuration_or_data():
 
 
 def test_the_sql_checker_catches_formatting_from_values(tmp_path):
-    from tests.sql_formatting import scan
+    from tests.support.sql_formatting import scan
 
     (tmp_path / "bad.py").write_text('''
 import sqlalchemy as sa
