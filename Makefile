@@ -1,13 +1,14 @@
-# Two commands do everything: `make run` and `make test` (see README.md).
+# Two commands do everything: `make run` and `make test` (see README.md); `make airflow` serves the UI.
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 PERIOD ?= 2025-Q2
 SCALE ?= 1.0
+PORT ?= 8080
 export GX_ANALYTICS_ENABLED := false
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run test venv lock sample clean
+.PHONY: run airflow test venv lock sample clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +23,10 @@ venv: $(VENV)/.installed
 ## make run [PERIOD=2024-Q3]: sample sources, then the DAG for one quarter through Airflow
 run: $(VENV)/.installed
 	$(BIN)/tthc airflow-run --period $(PERIOD) --scale $(SCALE)
+
+## make airflow [PORT=8080]: Airflow's UI, scheduler and the rest on 127.0.0.1:PORT, sample sources; Ctrl-C stops
+airflow: $(VENV)/.installed
+	$(BIN)/tthc airflow --port $(PORT) --scale $(SCALE)
 
 ## make test: the whole suite (what CI runs)
 test: $(VENV)/.installed

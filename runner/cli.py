@@ -1,4 +1,4 @@
-"""`tthc`: run the quarterly pipeline, make the sample sources, run the DAG locally."""
+"""`tthc`: run the quarterly pipeline, make the sample sources, run the DAG or all of Airflow locally."""
 from __future__ import annotations
 
 import argparse
@@ -87,6 +87,16 @@ def cmd_airflow_run(args) -> int:
     return 0
 
 
+def cmd_airflow(args) -> int:
+    """Airflow with its UI on this machine, on the sample sources, until Ctrl-C."""
+    from runner.airflow_local import serve
+    from runner.local_sources import ensure_sample, sample_connections
+
+    ensure_sample(args.seed, args.scale)
+    with sample_connections():
+        return serve(args.port, example_period=args.period)
+
+
 def cmd_warehouse_roles(args) -> int:
     from warehouse.db import engine_for, migrate
     from warehouse.roles import setup_roles
@@ -154,6 +164,11 @@ def main(argv: list[str] | None = None) -> int:
     airflow_run.add_argument("--period", required=True)
     airflow_run.set_defaults(func=cmd_airflow_run)
 
+    airflow = sub.add_parser("airflow", help="Airflow with its UI on 127.0.0.1 on the sample sources, until Ctrl-C")
+    airflow.add_argument("--port", type=int, default=8080, help="the UI's and REST API's port (default 8080)")
+    airflow.add_argument("--period", default="2025-Q2", help="the quarter named in the trigger example")
+    airflow.set_defaults(func=cmd_airflow)
+
     roles = sub.add_parser("warehouse-roles", help="create the loader and analyst roles of a PostgreSQL warehouse")
     roles.add_argument("--warehouse", default=None, help="postgresql://… (default TTHC_WAREHOUSE_URL)")
     roles.add_argument("--loader", default="tthc_loader")
@@ -174,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
     bench.add_argument("--threads", type=int, default=None, help="DuckDB threads (default: every core)")
     bench.set_defaults(func=cmd_bench)
 
-    for p in (run, sample, airflow_run):
+    for p in (run, sample, airflow_run, airflow):
         p.add_argument("--seed", type=int, default=2024)
         p.add_argument("--scale", type=float, default=1.0, help="1.0 ≈ 150,000 dossiers a quarter")
 
