@@ -8,6 +8,7 @@ import logging
 import sys
 
 from tthc.config import ConfigError, default_warehouse_url, var_dir
+from tthc.connections import redact_url
 
 
 def _print_summary(summary: dict) -> None:
@@ -147,7 +148,8 @@ def main(argv: list[str] | None = None) -> int:
 
     run = sub.add_parser("run", help="run every stage for one quarter, without a scheduler")
     run.add_argument("--period", required=True, help="quarter label, e.g. 2024-Q2")
-    run.add_argument("--warehouse", default=None, help=f"SQLAlchemy URL (default {default_warehouse_url()})")
+    run.add_argument("--warehouse", default=None,
+                     help=f"SQLAlchemy URL (default {redact_url(default_warehouse_url())})")
     run.add_argument("--sample", action="store_true", help="serve the local sample sources for this run")
     run.add_argument("--json", action="store_true", help="also print the summary as JSON")
     run.add_argument("--full-extract", action="store_true",

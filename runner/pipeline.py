@@ -19,6 +19,7 @@ import pyarrow.parquet as pq
 
 from runner.run_files import RunFiles
 from tthc.config import Settings, default_warehouse_url, load_settings, var_dir
+from tthc.connections import redact_url
 from tthc.findings import FINDINGS_SCHEMA, Finding, finding, findings_table
 from tthc.form import FIGURES
 from tthc.landing import landed_path, period_landing
@@ -246,7 +247,7 @@ def summary(ctx: RunContext) -> dict:
         "dossiers": pq.read_metadata(ctx.files.dossiers).num_rows,
         "findings": findings["severity"].value_counts().to_dict() if len(findings) else {},
         "published": published,
-        "warehouse": ctx.warehouse_url,
+        "warehouse": redact_url(ctx.warehouse_url),
         "run_dir": str(ctx.run_dir),
         "landing": str(period_landing(ctx.var, ctx.period)),
     }

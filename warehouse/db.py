@@ -3,6 +3,7 @@ warehouse/migrations; `migrate()` brings any warehouse to the newest one."""
 from __future__ import annotations
 
 import io
+import os
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +38,21 @@ def normalise_url(url: str) -> str:
     return url
 
 
+def with_password(url: str) -> str | sa.URL:
+    """The URL with the password of TTHC_WAREHOUSE_PASSWORD (or the file TTHC_WAREHOUSE_PASSWORD_FILE
+    names) when it has a user and no password: a deployment keeps the password out of the URL,
+    which is shown in summaries and logs."""
+    password = os.environ.get("TTHC_WAREHOUSE_PASSWORD")
+    if password is None and os.environ.get("TTHC_WAREHOUSE_PASSWORD_FILE"):
+        password = Path(os.environ["TTHC_WAREHOUSE_PASSWORD_FILE"]).read_text(encoding="utf-8").strip()
+    if password is None or url.startswith("duckdb:"):
+        return url
+    parsed = sa.make_url(url)
+    if parsed.username is None or parsed.password is not None:
+        return url
+    return parsed.set(password=password)
+
+
 def make_engine(url: str) -> sa.Engine:
     url = normalise_url(url)
     if url.startswith("duckdb:///"):
@@ -47,7 +63,7 @@ def make_engine(url: str) -> sa.Engine:
         if config:
             return sa.create_engine(url, poolclass=sa.pool.NullPool, connect_args={"config": config})
         return sa.create_engine(url, poolclass=sa.pool.NullPool)
-    return sa.create_engine(url, pool_pre_ping=True)
+    return sa.create_engine(with_password(url), pool_pre_ping=True)
 
 
 @contextmanager

@@ -10,6 +10,7 @@ from pathlib import Path
 import pandas as pd
 import sqlalchemy as sa
 
+from tthc.connections import redact_url
 from tthc.form import FIGURES
 
 log = logging.getLogger(__name__)
@@ -36,7 +37,7 @@ def earlier_figures(warehouse_url: str, before: date, since: date) -> pd.DataFra
                 f"SELECT {', '.join(COLUMNS)} FROM core.fact_bieu06 WHERE period_end < :before AND period_end >= :since"),
                 conn, params={"before": before, "since": since})
     except sa.exc.SQLAlchemyError as exc:
-        log.warning("warehouse %s not readable for history: %s", warehouse_url, exc)
+        log.warning("warehouse %s not readable for history: %s", redact_url(warehouse_url), exc)
         return empty
     frame["period_start"] = pd.to_datetime(frame["period_start"]).dt.date
     frame["period_end"] = pd.to_datetime(frame["period_end"]).dt.date
