@@ -11,6 +11,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from tthc.cells import inert_table
 from tthc.form import FIGURES, FORM_COLUMN_NUMBER, PUBLISHED_STATUSES, REPORTING_LEVELS, UNIT_LEVELS
 
 SDMX_DATAFLOW = "VN_TTHC:BIEU06(1.0)"
@@ -68,7 +69,7 @@ def _field(name: str, dtype: str, required: bool, enum: list | None) -> dict:
 def write_table(frame: pd.DataFrame, folder: Path, name: str) -> None:
     table = pa.Table.from_pandas(frame, preserve_index=False)
     pq.write_table(table, folder / f"{name}.parquet")
-    pacsv.write_csv(table, folder / f"{name}.csv")
+    pacsv.write_csv(inert_table(table), folder / f"{name}.csv")
 
 
 def write_datapackage(folder: Path, tables: dict[str, pd.DataFrame], *, name: str, title: str,

@@ -15,6 +15,7 @@ import pandas as pd
 import xlsxwriter
 from xlsxwriter.utility import xl_rowcol_to_cell
 
+from tthc.cells import XLSX_TEXT_OPTIONS
 from tthc.form import COLUMN_NUMBER, FIGURE_HEADERS, FIGURES, LEVEL_CAPTIONS, SUM_IDENTITIES
 
 SHEET_NAME = "Biểu 06"
@@ -201,7 +202,7 @@ def write_bieu06_workbook(path: Path, *, province_name: str, period_start: date,
     levels = [(level, _field_rows(rows, level)) for level in LEVEL_CAPTIONS]
     levels = [(level, fields) for level, fields in levels if fields]
 
-    book = xlsxwriter.Workbook(str(path), {"strings_to_numbers": False, "strings_to_formulas": False})
+    book = xlsxwriter.Workbook(str(path), XLSX_TEXT_OPTIONS)
     book.set_properties({"title": f"Biểu 06 – {province_name} – {period_label}",
                          "subject": FORM_TITLE.capitalize(),
                          "comments": f"Số liệu công bố lần {vintage}; {period_line(period_start, period_end)}"})

@@ -418,3 +418,30 @@ def test_hostile_workbook_names_stay_in_quarantine(var, tmp_path, monkeypatch):
     allowed = (var.resolve(), inbox.resolve())
     assert all(any(p.is_relative_to(a) for a in allowed) or p == outside.resolve() for p in written)
     assert outside.read_bytes() == b"not a workbook either"
+
+
+def test_text_that_starts_like_a_formula_is_written_as_text_in_every_csv_and_xlsx(tmp_path):
+    """A unit name or message from a source that starts with =, +, -, @ must not run as a formula
+    when an officer opens the call-back list or a published table in a spreadsheet program."""
+    from openpyxl import load_workbook
+
+    from publishing.files import write_table
+    from tthc.findings import finding
+    from validations.callback import write_callback_list
+
+    evil = '=HYPERLINK("http://attacker.invalid","bấm vào đây")'
+    units = pd.DataFrame({"unit_code": ["01279"], "unit_name": ["@SUM(1+1)"], "level": ["commune"]})
+    found = [finding("extract.input_warning", evil, unit_code="01279", source_id="commune_spreadsheets",
+                     location="-2+3")]
+    csv_path, xlsx_path = write_callback_list(found, units, tmp_path)
+    text = csv_path.read_text(encoding="utf-8-sig")
+    assert "'" + evil.replace('"', '""') in text and "'@SUM(1+1)" in text and "'-2+3" in text
+    sheet = load_workbook(xlsx_path).active
+    cells = [c for row in sheet.iter_rows() for c in row if isinstance(c.value, str) and c.value.startswith(("=", "@"))]
+    assert cells and all(c.data_type == "s" for c in cells)  # strings, not formulas
+
+    write_table(pd.DataFrame({"unit_code": ["01279"], "unit_name": ["+84 giả mạo"], "received_total": [-1]}),
+                tmp_path, "units")
+    published = (tmp_path / "units.csv").read_text(encoding="utf-8").splitlines()
+    assert published[1] == '"01279","\'+84 giả mạo",-1'
+    assert pd.read_parquet(tmp_path / "units.parquet")["unit_name"][0] == "+84 giả mạo"  # data itself unchanged

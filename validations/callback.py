@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from tthc.cells import XLSX_TEXT_OPTIONS, inert_frame
 from tthc.findings import Finding
 from tthc.form import FIGURE_LABELS, LEVEL_LABELS, SEVERITY_LABELS, SEVERITY_RANK
 
@@ -63,8 +64,8 @@ def _figures(observed: str | None) -> str:
 def write_callback_list(findings: list[Finding], units: pd.DataFrame, folder: Path) -> tuple[Path, Path]:
     frame = callback_rows(findings, units)
     csv_path, xlsx_path = folder / "danh_sach_goi_lai.csv", folder / "danh_sach_goi_lai.xlsx"
-    frame.to_csv(csv_path, index=False, encoding="utf-8-sig")
-    with pd.ExcelWriter(xlsx_path, engine="xlsxwriter") as writer:
+    inert_frame(frame).to_csv(csv_path, index=False, encoding="utf-8-sig")
+    with pd.ExcelWriter(xlsx_path, engine="xlsxwriter", engine_kwargs={"options": XLSX_TEXT_OPTIONS}) as writer:
         frame.to_excel(writer, sheet_name="Danh sách gọi lại", index=False, startrow=1)
         sheet = writer.sheets["Danh sách gọi lại"]
         sheet.write(0, 0, "DANH SÁCH ĐƠN VỊ CẦN GỌI LẠI ĐỂ XÁC NHẬN SỐ LIỆU BIỂU 06")
