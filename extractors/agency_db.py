@@ -90,7 +90,7 @@ _CONDITIONS = ("equals", "not_equals", "in", "not_in", "is_null", "gt", "ge", "l
 
 def _lookups(source: Source, columns: dict[str, str]) -> dict[str, dict]:
     """`lookups`: canonical column → a join with a table of the same database (`table`, `schema`,
-    `on` {dossier column: lookup column}, `value`) or a CSV file of the configuration (`file`,
+    `join` {dossier column: lookup column}, `value`) or a CSV file of the configuration (`file`,
     `key`, `value`: the CSV's headers; the dossier value looked up is the entry's `columns` one)."""
     found = {}
     for name, spec in (source.spec.get("lookups") or {}).items():
@@ -108,13 +108,13 @@ def _lookups(source: Source, columns: dict[str, str]) -> dict[str, dict]:
                     raise SourceDataError(f"{source.id}: lookups.{name}.{key} must name a column of the CSV")
             found[name] = {"file": spec["file"], "key": spec["key"], "value": spec["value"]}
             continue
-        on = spec.get("on")
+        on = spec.get("join")
         if not isinstance(on, dict) or not on:
-            raise SourceDataError(f"{source.id}: lookups.{name}.on must map dossier columns to the lookup's columns")
+            raise SourceDataError(f"{source.id}: lookups.{name}.join must map dossier columns to the lookup's columns")
         found[name] = {
             "table": _identifier(spec["table"], f"lookups.{name}.table", source.id),
             "schema": _identifier(spec["schema"], f"lookups.{name}.schema", source.id) if spec.get("schema") else None,
-            "on": {_identifier(k, f"lookups.{name}.on", source.id): _identifier(v, f"lookups.{name}.on", source.id)
+            "on": {_identifier(k, f"lookups.{name}.join", source.id): _identifier(v, f"lookups.{name}.join", source.id)
                    for k, v in on.items()},
             "value": _identifier(spec.get("value"), f"lookups.{name}.value", source.id),
         }
