@@ -19,6 +19,10 @@ from tthc.periods import CONVENTIONS, Period, quarter
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SOURCE_ID = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+# vendor presets shipped with the project: config/vendors/<name>.yaml (docs/extractors.md,
+# "Reading a vendor's database"); TTHC_VENDORS_DIR points elsewhere
+PRESET_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+PRESET_FORBIDDEN = ("id", "kind", "preset", "connection_id", "covers")
 
 
 class ConfigError(ValueError):
@@ -28,6 +32,52 @@ class ConfigError(ValueError):
 def repo_path(value: str | os.PathLike) -> Path:
     path = Path(value)
     return path if path.is_absolute() else REPO_ROOT / path
+
+
+def vendors_dir() -> Path:
+    return repo_path(os.environ.get("TTHC_VENDORS_DIR", "config/vendors"))
+
+
+def deep_merge(base: Any, over: Any) -> Any:
+    """`over` merged into `base`: mappings key by key, recursively (`over` wins); anything else
+    (lists, scalars) is replaced whole. A key of `over` set to null removes the key of `base`.
+    Keys are matched by their text, so a code written 1 in one file and '1' in the other is one key."""
+    if not isinstance(base, dict) or not isinstance(over, dict):
+        return over
+    merged = dict(base)
+    for key, value in over.items():
+        same = [k for k in merged if k == key or (k is not None and key is not None and str(k) == str(key))]
+        previous = merged.pop(same[0]) if same else None
+        for extra in same[1:]:
+            merged.pop(extra)
+        if value is None and same:
+            continue
+        merged[key] = deep_merge(previous, value) if same else value
+    return merged
+
+
+def read_preset(name: Any, where: str) -> dict[str, Any]:
+    """A vendor preset, `config/vendors/<name>.yaml`; ConfigError naming `where` (the sources file
+    and the source) when the name is not a preset."""
+    folder = vendors_dir()
+    if not isinstance(name, str) or not PRESET_NAME.fullmatch(name):
+        raise ConfigError(f"{where}: preset {name!r} must match {PRESET_NAME.pattern} (a file of {folder})")
+    path = folder / f"{name}.yaml"
+    if not path.is_file():
+        known = sorted(p.stem for p in folder.glob("*.yaml")) if folder.is_dir() else []
+        raise ConfigError(f"{where}: unknown preset {name!r}: no {path} (presets: {', '.join(known) or 'none'})")
+    preset = _read_yaml(path)
+    forbidden = sorted(set(preset) & set(PRESET_FORBIDDEN))
+    if forbidden:
+        raise ConfigError(f"{path}: a preset says how a vendor's table is read, not {forbidden} (the source's entry does)")
+    return preset
+
+
+def resolve_preset(spec: dict[str, Any], where: str) -> dict[str, Any]:
+    """The source entry deep-merged over its `preset` (the entry wins); an entry without one as is."""
+    if "preset" not in spec:
+        return spec
+    return deep_merge(read_preset(spec["preset"], where), spec)
 
 
 def var_dir() -> Path:
@@ -139,6 +189,7 @@ class Settings:
                                   "(lower-case letters, digits, _): it names folders under var/")
             if any(s.id == spec["id"] for s in sources):
                 raise ConfigError(f"{self.sources_file}: sources[{i}].id {spec['id']!r} is used twice")
+            spec = resolve_preset(spec, f"{self.sources_file}: source {spec['id']!r}")
             for key in ("connection_id",):
                 if key in spec and not (isinstance(spec[key], str) and SOURCE_ID.fullmatch(spec[key])):
                     raise ConfigError(f"{self.sources_file}: sources[{i}].{key} {spec[key]!r} must match "
