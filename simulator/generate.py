@@ -1,5 +1,6 @@
 """Write the sample sources of docs/sample-sources.md: a province's one-stop-shop API data, the
-other vendor's database, the communes' Biểu 06 workbooks, and the ground truth behind them.
+other vendors' databases (simulator/vendors.py for Tân Dân and OpenCPS), the communes' Biểu 06
+workbooks, and the ground truth behind them.
 
 Same seed and scale give the same bytes in every data file, so that a pipeline run on the
 sample can be compared with an earlier one. The folder is built next to its destination and
@@ -28,12 +29,12 @@ from tthc.config import Settings, load_settings, var_dir
 from tthc.model import CHANNELS, DOSSIER_SCHEMA
 from tthc.form import FIGURES
 from tthc.periods import Period, quarter
-from simulator import vocab
+from simulator import vendors, vocab
 from simulator.dossiers import DAY, NEVER, RESULT_VARIANTS, Dossiers, seconds, simulate
 from simulator.figures import commune_spreadsheets
 from simulator.personal import Applicants, applicants
 from simulator.workbooks import write_workbooks
-from simulator.world import AGENCY, PORTAL, SERVED_BY, SPREADSHEETS, World, build_world
+from simulator.world import AGENCY, OPENCPS, PORTAL, SERVED_BY, SPREADSHEETS, TANDAN, World, build_world
 
 WARM_UP = "2023-Q4"
 QUARTERS = ("2024-Q1", "2024-Q2", "2024-Q3", "2024-Q4", "2025-Q1", "2025-Q2", "2025-Q3", "2025-Q4")
@@ -44,7 +45,8 @@ PORTAL_ROW_GROUP = 1 << 22  # one group: the server then holds one chunk, which 
 
 DEFECT_COLUMNS = ("defect_id", "kind", "source_id", "period", "unit_code", "field_code", "column",
                   "true_value", "reported_value", "detail")
-DEFECT_KINDS = ("typing_error", "text_number", "missing_report", "carried_over_mismatch", "portal_duplicate")
+DEFECT_KINDS = ("typing_error", "text_number", "missing_report", "carried_over_mismatch", "portal_duplicate",
+                "soft_deleted", "unresolved_unit", "utc_boundary")
 
 PORTAL_SCHEMA = pa.schema([
     ("MaHoSo", pa.string()), ("MaTTHC", pa.string()), ("TenTTHC", pa.string()),
@@ -113,13 +115,19 @@ def generate(out_dir: Path, seed: int = 2024, scale: float = 1.0, settings: Sett
 
 
 def _build(root: Path, seed: int, scale: float, settings: Settings) -> dict:
-    world_rng, dossier_rng, personal_rng, report_rng, pick_rng = np.random.default_rng(seed).spawn(5)
+    # a sixth stream for the vendor databases: the first five draw what they drew before
+    world_rng, dossier_rng, personal_rng, report_rng, pick_rng, vendor_rng = np.random.default_rng(seed).spawn(6)
+    night_rng, vendor_files_rng = vendor_rng.spawn(2)
     world = build_world(settings, world_rng)
     periods = sample_periods()
     dossiers = simulate(world, periods, HORIZON, scale, dossier_rng)
+    dossiers, moves = vendors.night_moments(world, dossiers, periods, night_rng)
     ids = _dossier_ids(world, dossiers)
     order = np.asarray(pc.sort_indices(ids))
     dossiers, ids = dossiers.take(order), ids.take(pa.array(order))
+    position = np.empty_like(order)
+    position[order] = np.arange(order.size)
+    moves = [{**move, "index": int(position[move["index"]])} for move in moves]
     people = applicants(world, dossiers.unit, dossiers.received, seconds(world.reform_date), personal_rng)
 
     reported = commune_spreadsheets(world, dossiers, periods[1:], report_rng)
@@ -136,12 +144,17 @@ def _build(root: Path, seed: int, scale: float, settings: Settings) -> dict:
         _write_agency(root / "agency_db" / "agency.sqlite", world, dossiers.take(agency), ids.take(pa.array(agency)),
                       people.take(agency))
         _write_parquet(_truth_table(world, dossiers, ids), root / "ground_truth" / "dossiers.parquet")
+        own = vendors.write(root, settings, world, dossiers, ids, people, periods, moves, vendor_files_rng)
         _write_parquet(_figures_table(reported.figures), root / "ground_truth" / "spreadsheet_figures.parquet")
-        _write_defects(root / "ground_truth" / "defects.csv", reported.defects)
-        _write_personal_values(root / "ground_truth" / "personal_values.txt", world, people, portal, agency, pick_rng)
+        defects = reported.defects + own.defects
+        for i, defect in enumerate(own.defects, start=len(reported.defects) + 1):
+            defect["defect_id"] = f"D{i:05d}"
+        _write_defects(root / "ground_truth" / "defects.csv", defects)
+        _write_personal_values(root / "ground_truth" / "personal_values.txt", world, people,
+                               [portal, agency, *own.personal_rows.values()], pick_rng)
         workbooks.result()
 
-    info = _info(seed, scale, world, periods, dossiers, reported)
+    info = _info(seed, scale, world, periods, dossiers, reported, defects, own)
     (root / "sample.json").write_text(json.dumps(info, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     return info
 
@@ -325,15 +338,18 @@ def _write_defects(path: Path, defects: list[dict]) -> None:
         writer.writerows(defects)
 
 
-def _write_personal_values(path: Path, world: World, people: Applicants, portal: np.ndarray, agency: np.ndarray,
+def _write_personal_values(path: Path, world: World, people: Applicants, sources: list[np.ndarray],
                            rng: np.random.Generator) -> None:
-    """Names, ID numbers and phones from both record sources (and e-mails, which only the
-    portal has), for leak tests. Names that also occur in non-personal text (a commune named
-    after a hero) are left out, since finding them in an output proves nothing."""
+    """Names, ID numbers and phones from every record source (the portal first, then the agency
+    database, which has no e-mails, then the vendor databases), for leak tests. Names that also
+    occur in non-personal text (a commune named after a hero) are left out, since finding them in
+    an output proves nothing."""
     public = " | ".join([*world.units["unit_name"], *world.fields["name"], *world.procedures["name"],
                          *world.procedures["result"]])
     picked = []
-    for rows, kinds in ((portal, ("name", "id_number", "phone", "email")), (agency, ("name", "id_number", "phone"))):
+    portal, agency, *own = sources
+    every = ("name", "id_number", "phone", "email")
+    for rows, kinds in ((portal, every), (agency, ("name", "id_number", "phone")), *((rows, every) for rows in own)):
         if rows.size == 0:
             continue
         take = pa.array(rng.choice(rows, min(PERSONAL_VALUES_PER_KIND, rows.size), replace=False))
@@ -343,13 +359,14 @@ def _write_personal_values(path: Path, world: World, people: Applicants, portal:
     path.write_text("".join(f"{v}\n" for v in unique), encoding="utf-8")
 
 
-def _info(seed: int, scale: float, world: World, periods: list[Period], d: Dossiers, reported) -> dict:
+def _info(seed: int, scale: float, world: World, periods: list[Period], d: Dossiers, reported, defects: list[dict],
+          own: vendors.VendorOutput) -> dict:
     by_source = {name: int((d.served_by == i).sum()) for i, name in enumerate(SERVED_BY)}
     by_period = {
         period.label: {name: int(((d.period == p) & (d.served_by == i)).sum()) for i, name in enumerate(SERVED_BY)}
         for p, period in enumerate(periods)
     }
-    kinds = [defect["kind"] for defect in reported.defects]
+    kinds = [defect["kind"] for defect in defects]
     return {
         "seed": seed,
         "scale": scale,
@@ -368,10 +385,13 @@ def _info(seed: int, scale: float, world: World, periods: list[Period], d: Dossi
                 "workbooks": len(reported.workbooks),
             },
             "defects": {kind: kinds.count(kind) for kind in DEFECT_KINDS},
+            "vendor_tables": own.rows,
         },
         "files": {
             PORTAL: "portal/dossiers.parquet",
             AGENCY: "agency_db/agency.sqlite",
+            **({TANDAN: vendors.TANDAN_FILE} if TANDAN in own.personal_rows else {}),
+            **({OPENCPS: vendors.OPENCPS_FILE} if OPENCPS in own.personal_rows else {}),
             SPREADSHEETS: "spreadsheets",
             "ground_truth": "ground_truth",
         },

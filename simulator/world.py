@@ -19,9 +19,13 @@ from tthc.units import OPEN_END, units_for_province
 
 PORTAL = "portal_dvc"
 AGENCY = "agency_db_xd_tnmt"
+TANDAN = "tandan_departments"  # Tân Dân's one-stop-shop database (simulator/vendors.py)
+OPENCPS = "opencps_departments"  # OpenCPS v2's database (simulator/vendors.py)
 SPREADSHEETS = "commune_spreadsheets"
 NOT_SERVED = "none"
-SERVED_BY = (PORTAL, AGENCY, NOT_SERVED)  # served_by codes 0, 1, 2
+SERVED_BY = (PORTAL, AGENCY, NOT_SERVED, TANDAN, OPENCPS)  # served_by codes 0 … 4
+# departments' own software: the sources whose registry entry lists the departments it serves
+OWN_SOFTWARE = (AGENCY, TANDAN, OPENCPS)
 
 PROCESSING_DAYS = np.array([1, 2, 3, 5, 7, 10, 12, 15, 20, 25, 30])
 PROCESSING_DAYS_WEIGHTS = np.array([10, 10, 12, 14, 10, 12, 6, 10, 8, 4, 4], dtype=float)
@@ -44,7 +48,7 @@ class World:
     online_share: np.ndarray
     outcome_shares: np.ndarray  # units × (early, on time, late)
     portal_share: np.ndarray  # share of a unit's dossiers its software records
-    served_by: np.ndarray  # per unit: 0 portal, 1 agency database
+    served_by: np.ndarray  # per unit: index into SERVED_BY (portal, or the department's own software)
     digitised_share: np.ndarray
     formula_totals: np.ndarray  # communes typing =D+E+F totals rather than numbers
 
@@ -84,8 +88,8 @@ def build_world(settings: Settings, rng: np.random.Generator) -> World:
 
     procedures, procedure_ids, procedure_weights = _procedures(fields, rng)
 
-    agency_units = set(_agency_units(settings))
-    served_by = np.array([1 if code in agency_units else 0 for code in units["unit_code"]], dtype=np.int8)
+    own = {code: SERVED_BY.index(source_id) for source_id in OWN_SOFTWARE for code in served_units(settings, source_id)}
+    served_by = np.array([own.get(code, 0) for code in units["unit_code"]], dtype=np.int8)
     old_commune = (units["old"] & (units["level"] == "commune")).to_numpy()
     portal_share = np.where(old_commune, rng.uniform(0.40, 0.95, n_units), 1.0)
 
@@ -109,10 +113,11 @@ def build_world(settings: Settings, rng: np.random.Generator) -> World:
     )
 
 
-def _agency_units(settings: Settings) -> list[str]:
-    """Departments whose own software is the agency database, as the sources registry says."""
+def served_units(settings: Settings, source_id: str) -> list[str]:
+    """Departments whose own software is the source `source_id`, as the sources registry says
+    (the `units` of its covers); none when the registry has no such source."""
     try:
-        source = settings.source(AGENCY)
+        source = settings.source(source_id)
     except ConfigError:
         return []
     return [code for cover in source.covers for code in cover.get("units", [])]

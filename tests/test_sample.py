@@ -76,7 +76,9 @@ def data_files(root: Path) -> dict[str, str]:
 
 def test_sample_folder_has_every_file_of_the_spec(root, sample):
     info = sample[1]
-    for name in ("sample.json", "portal/dossiers.parquet", "agency_db/agency.sqlite",
+    for name in ("sample.json", "portal/dossiers.parquet", "agency_db/agency.sqlite", "tandan/tandan.sqlite",
+                 "opencps/opencps.sqlite", "ground_truth/vendor_bieu06.csv", "ground_truth/vendor_exclusions.csv",
+                 "ground_truth/vendor_unresolved_units.csv",
                  "ground_truth/dossiers.parquet", "ground_truth/spreadsheet_figures.parquet",
                  "ground_truth/defects.csv", "ground_truth/personal_values.txt"):
         assert (root / name).is_file(), name
@@ -196,7 +198,11 @@ def test_every_defect_kind_is_seeded_and_described(defects):
     assert {"typing_error", "text_number", "missing_report", "carried_over_mismatch"} <= kinds
     assert "portal_duplicate" not in kinds
     assert defects["defect_id"].is_unique
-    assert (defects["source_id"] == "commune_spreadsheets").all()
+    spreadsheet_kinds = {"typing_error", "text_number", "missing_report", "carried_over_mismatch"}
+    assert (defects.loc[defects["kind"].isin(spreadsheet_kinds), "source_id"] == "commune_spreadsheets").all()
+    # the vendor databases' defects (tests/test_vendor_sample.py)
+    assert set(defects.loc[~defects["kind"].isin(spreadsheet_kinds), "source_id"]) <= {"tandan_departments",
+                                                                                       "opencps_departments"}
     mismatches = defects[defects["kind"] == "carried_over_mismatch"]
     assert not set(mismatches["period"]) & FIRST_QUARTERS_OF_A_UNIT_SYSTEM
     assert (mismatches["column"] == "carried_over").all()
@@ -315,8 +321,14 @@ def test_personal_data_is_in_the_portal_and_not_in_ground_truth(root, truth, por
     assert len(values) > 100
     with sqlite3.connect(root / "agency_db" / "agency.sqlite") as db:
         agency = pd.read_sql("SELECT nguoi_nop, cccd, sdt FROM hs_hoso", db)
-    present = set(portal[PERSONAL_COLUMNS].stack()) | set(agency.stack())
+    with sqlite3.connect(root / "tandan" / "tandan.sqlite") as db:
+        tandan = pd.read_sql("SELECT ChuHoSo, SoGiayToChuHoSo, SoDienThoaiChuHoSo, EmailChuHoSo FROM HoSos", db)
+    with sqlite3.connect(root / "opencps" / "opencps.sqlite") as db:
+        opencps = pd.read_sql("SELECT applicantName, applicantIdNo, contactTelNo, contactEmail FROM opencps_dossier", db)
+    present = set(portal[PERSONAL_COLUMNS].stack()) | set(agency.stack()) | set(tandan.stack()) | set(opencps.stack())
     assert set(values) <= present
+    for vendor in (tandan, opencps):
+        assert set(values) & set(vendor.stack()), "the vendor databases' personal data is in the leak list"
 
 
 # ------------------------------------------------------------------ server
