@@ -85,6 +85,19 @@ def _columns(source: Source) -> dict[str, str]:
             for k, v in (source.spec.get("columns") or {}).items()}
 
 
+def _fallbacks(source: Source, columns: dict[str, str]) -> dict[str, list[str]]:
+    """`fallbacks`: canonical column → vendor columns read, in order, where its own column is NULL
+    (OpenCPS ends a cancelled dossier in cancellingDate, a resolved one in releaseDate)."""
+    found = {}
+    for name, others in (source.spec.get("fallbacks") or {}).items():
+        name = _identifier(name, "canonical column name", source.id)
+        if name not in columns:
+            raise SourceDataError(f"{source.id}: fallbacks.{name}: the entry maps no columns.{name} to fall back from")
+        others = others if isinstance(others, list) else [others]
+        found[name] = [_identifier(o, f"fallbacks.{name}", source.id) for o in others]
+    return found
+
+
 _CONDITIONS = ("equals", "not_equals", "in", "not_in", "is_null", "gt", "ge", "lt", "le")
 
 
@@ -155,6 +168,7 @@ def _derived(source: Source, columns: dict[str, str], lookups: dict) -> dict[str
 
 def _landed_names(source: Source) -> list[str]:
     columns = _columns(source)
+    fallbacks = _fallbacks(source, columns)
     lookups = _lookups(source, columns)
     return list(columns) + [n for n in lookups if n not in columns] + list(_derived(source, columns, lookups))
 
@@ -346,6 +360,7 @@ def extract(source: Source, period: Period, folder: Path, job: ExtractJob) -> Ma
     updated_since = job.updated_since
     spec = source.spec
     columns = _columns(source)
+    fallbacks = _fallbacks(source, columns)
     lookups = _lookups(source, columns)
     derived = _derived(source, columns, lookups)
     filters = _conditions(spec.get("filters") or [], "filters", source.id)
@@ -357,7 +372,8 @@ def extract(source: Source, period: Period, folder: Path, job: ExtractJob) -> Ma
             raise SourceDataError(f"{source.id}: the registry gives no {required!r} (columns, lookups or derived)")
     joins = {name: lk for name, lk in lookups.items() if "table" in lk}
     rule_columns = list(dict.fromkeys(c["column"] for rules in derived.values() for r in rules for c in r["when"]))
-    selected = list(dict.fromkeys([*columns.values(), *[c for lk in joins.values() for c in lk["on"]], *rule_columns]))
+    selected = list(dict.fromkeys([*columns.values(), *[c for cs in fallbacks.values() for c in cs],
+                                   *[c for lk in joins.values() for c in lk["on"]], *rule_columns]))
     personal = set(spec.get("personal_data") or []) & set(selected)
     if personal:
         raise SourceDataError(f"{source.id}: the registry maps personal-data columns {sorted(personal)}: never selected")
@@ -366,12 +382,17 @@ def extract(source: Source, period: Period, folder: Path, job: ExtractJob) -> Ma
     wanted = list(dict.fromkeys([*selected, *[f["column"] for f in filters]]))
     table = sa.table(table_name, *[sa.column(c) for c in wanted], schema=schema)
     c = table.c
+
+    def column(name: str) -> sa.ColumnElement:
+        own = c[columns[name]]
+        return sa.func.coalesce(own, *[c[o] for o in fallbacks[name]]) if name in fallbacks else own
+
     fmt = spec.get("date_format")
     shift = TimeShift(spec.get("stored_timezone"), job.settings.timezone, fmt, source.id)
     start = shift.to_stored(datetime.combine(period.start, time.min))
     end = shift.to_stored(datetime.combine(period.end + timedelta(days=1), time.min))
     bind = (lambda d: d.strftime(fmt)) if fmt else (lambda d: d)
-    received, finished = c[columns["received_at"]], c[columns["finished_at"]]
+    received, finished = column("received_at"), column("finished_at")
     in_window = [received < bind(end), sa.or_(finished.is_(None), finished >= bind(start))]
     if fmt:
         # dates stored as text compare as text: a value not shaped like date_format ("không rõ",
@@ -381,7 +402,7 @@ def extract(source: Source, period: Period, folder: Path, job: ExtractJob) -> Ma
         in_window = [sa.or_(in_window[0], sa.not_(received.like(shape))),
                      sa.or_(in_window[1], sa.not_(finished.like(shape)))]
     source_from: sa.FromClause = table
-    outputs = [c[name].label(key) for key, name in columns.items()]
+    outputs = [column(key).label(key) for key in columns]
     for i, (name, lk) in enumerate(joins.items()):
         joined = sa.table(lk["table"], *[sa.column(x) for x in dict.fromkeys([*lk["on"].values(), lk["value"]])],
                           schema=lk["schema"]).alias(f"lookup_{i}")

@@ -53,6 +53,19 @@ def environment(**values: str | None) -> Iterator[None]:
                 os.environ[key] = value
 
 
+def vendor_connections(folder: Path) -> dict[str, str]:
+    """The sample's Tân Dân and OpenCPS databases as connections. Tân Dân's tables are
+    [Business].[HoSos] and [Catalog].[Groups] on SQL Server: the one SQLite file is attached
+    under both schema names so that the preset's names resolve."""
+    tandan = str((folder / "tandan" / "tandan.sqlite").resolve())
+    return {
+        "AIRFLOW_CONN_TTHC_TANDAN_DEPARTMENTS": json.dumps({
+            "conn_type": "sqlite", "host": tandan, "extra": {"attach": {"Business": tandan, "Catalog": tandan}}}),
+        "AIRFLOW_CONN_TTHC_OPENCPS_DEPARTMENTS": json.dumps({
+            "conn_type": "sqlite", "host": str((folder / "opencps" / "opencps.sqlite").resolve())}),
+    }
+
+
 @contextmanager
 def sample_connections(folder: Path | None = None) -> Iterator[dict[str, str]]:
     from simulator.server import serve
@@ -60,19 +73,13 @@ def sample_connections(folder: Path | None = None) -> Iterator[dict[str, str]]:
     folder = folder or sample_dir()
     token = secrets.token_urlsafe(24)
     server = serve(folder, token)
-    tandan = str((folder / "tandan" / "tandan.sqlite").resolve())
     env = {
         "AIRFLOW_CONN_TTHC_PORTAL_DVC": json.dumps({
             "conn_type": "http", "host": "127.0.0.1", "port": server.port, "schema": "http",
             "password": token, "extra": {"auth_type": "bearer"}}),
         "AIRFLOW_CONN_TTHC_AGENCY_DB_XD_TNMT": json.dumps({
             "conn_type": "sqlite", "host": str((folder / "agency_db" / "agency.sqlite").resolve())}),
-        # Tân Dân's tables are [Business].[HoSos] and [Catalog].[Groups] on SQL Server: the one
-        # SQLite file is attached under both schema names so that the preset's names resolve
-        "AIRFLOW_CONN_TTHC_TANDAN_DEPARTMENTS": json.dumps({
-            "conn_type": "sqlite", "host": tandan, "extra": {"attach": {"Business": tandan, "Catalog": tandan}}}),
-        "AIRFLOW_CONN_TTHC_OPENCPS_DEPARTMENTS": json.dumps({
-            "conn_type": "sqlite", "host": str((folder / "opencps" / "opencps.sqlite").resolve())}),
+        **vendor_connections(folder),
         "TTHC_SOURCE_COMMUNE_SPREADSHEETS_PATH": str((folder / "spreadsheets").resolve()),
     }
     try:

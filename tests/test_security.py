@@ -183,7 +183,10 @@ def test_no_secret_or_personal_value_reaches_logs_files_or_the_warehouse(
     from runner import pipeline
 
     portal, basic, token, basic_password = servers
-    for key, value in _connections(portal.port, basic.port, token, basic_password, agency_mariadb).items():
+    from runner.local_sources import vendor_connections
+
+    for key, value in {**_connections(portal.port, basic.port, token, basic_password, agency_mariadb),
+                       **vendor_connections(small_sample)}.items():
         monkeypatch.setenv(key, value)
     monkeypatch.setenv("TTHC_SOURCES_FILE", str(_sources_file(tmp_path)))
     monkeypatch.setenv("TTHC_SOURCE_COMMUNE_SPREADSHEETS_PATH", str(small_sample / "spreadsheets"))
@@ -263,6 +266,8 @@ SQL_FORMATTING_ALLOWED = {
     "bench/load_postgres.py::fresh_database": "benchmark script: the database name is made by the script (uuid)",
     "bench/load_postgres.py::drop_database": "benchmark script: the database name is made by the script (uuid)",
     "bench/validate.py::make_records": "benchmark script: sizes are integers of the script, paths are its own",
+    "simulator/vendors.py::_insert":
+        "the simulator's own vendor table and column names (constants of the module); values are bound parameters",
     "transforms/canonicalize.py::canonical_dossiers":
         "view names are raw_<n>; expressions are the kinds' canonical selects (tthc.landing.CanonicalSelect): fixed "
         "text and landed column names through landed_column/quote_identifier, never values from config or data",
