@@ -168,7 +168,6 @@ def _derived(source: Source, columns: dict[str, str], lookups: dict) -> dict[str
 
 def _landed_names(source: Source) -> list[str]:
     columns = _columns(source)
-    fallbacks = _fallbacks(source, columns)
     lookups = _lookups(source, columns)
     return list(columns) + [n for n in lookups if n not in columns] + list(_derived(source, columns, lookups))
 
