@@ -18,6 +18,9 @@ def _print_summary(summary: dict) -> None:
     print(f"\nQuarter {period['label']} ({period['start']} – {period['end']}), run {summary['run_id']}")
     print(f"  units: {units.get('expected', 0)} expected; " + ", ".join(
         f"{k} {v}" for k, v in sorted(units.items()) if k != "expected"))
+    print("  sources: " + "; ".join(
+        f"{source} {info['rows']:,} rows" if "rows" in info else f"{source} missing ({info['missing']})"
+        for source, info in summary.get("sources", {}).items()))
     print(f"  dossiers: {summary['dossiers']:,}")
     print("  findings: " + (", ".join(f"{k} {v}" for k, v in sorted(summary["findings"].items())) or "none"))
     if published:

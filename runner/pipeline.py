@@ -245,6 +245,8 @@ def summary(ctx: RunContext) -> dict:
         "run_id": ctx.run_id,
         "units": {"expected": len(decisions), **decisions["quality_status"].value_counts().to_dict()},
         "dossiers": pq.read_metadata(ctx.files.dossiers).num_rows,
+        "sources": {**{source: {"rows": info["rows"]} for source, info in ctx.landed()["landed"].items()},
+                    **{source: {"missing": why} for source, why in ctx.landed()["missing"].items()}},
         "findings": findings["severity"].value_counts().to_dict() if len(findings) else {},
         "published": published,
         "warehouse": redact_url(ctx.warehouse_url),
