@@ -552,7 +552,10 @@ def extract(source: Source, period: Period, folder: Path, job: ExtractJob) -> Ma
     a Biểu 06 is refused whole and copied to `job.quarantine_dir`."""
     settings, quarantine_dir = job.settings, job.quarantine_dir
     base = repo_path(os.environ.get(f"TTHC_SOURCE_{source.id.upper()}_PATH") or source.spec["path"])
-    inbox = base / period.label
+    if not base.is_dir():  # the shared folder is not there (not mounted, wrong path): the source is down
+        raise FileNotFoundError(f"the spreadsheets folder {base} does not exist or is not a folder "
+                                f"(set TTHC_SOURCE_{source.id.upper()}_PATH or the source's path)")
+    inbox = base / period.label  # no inbox for the period: no workbook arrived, the source lands 0 rows
     codes = field_codes_by_name(settings)
     limits = Limits.from_spec(source.spec)
     landing = ParquetLanding(folder / LANDED_FILE, LANDING_SCHEMA)
