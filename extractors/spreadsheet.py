@@ -28,7 +28,7 @@ from openpyxl import load_workbook
 from python_calamine import CalamineWorkbook, SheetTypeEnum, SheetVisibleEnum
 from openpyxl.utils import column_index_from_string, get_column_letter
 
-from extractors.base import ExtractError, ExtractJob, finish
+from extractors.base import ExtractError, ExtractJob, SourceUnavailable, finish
 from extractors.quarantine import quarantine_file
 from tthc.config import Settings, Source, repo_path
 from tthc.form import COLUMN_NUMBER, FIGURE_BY_COLUMN_NUMBER, FIGURES, SUM_IDENTITIES
@@ -552,7 +552,10 @@ def extract(source: Source, period: Period, folder: Path, job: ExtractJob) -> Ma
     a Biểu 06 is refused whole and copied to `job.quarantine_dir`."""
     settings, quarantine_dir = job.settings, job.quarantine_dir
     base = repo_path(os.environ.get(f"TTHC_SOURCE_{source.id.upper()}_PATH") or source.spec["path"])
-    inbox = base / period.label
+    if not base.is_dir():  # the shared folder is not there (not mounted, wrong path): the source is down
+        raise SourceUnavailable(f"{source.id}: the spreadsheets folder {base} does not exist or is not a folder "
+                                f"(set TTHC_SOURCE_{source.id.upper()}_PATH or the source's path)")
+    inbox = base / period.label  # no inbox for the period: no workbook arrived, the source lands 0 rows
     codes = field_codes_by_name(settings)
     limits = Limits.from_spec(source.spec)
     landing = ParquetLanding(folder / LANDED_FILE, LANDING_SCHEMA)

@@ -23,7 +23,9 @@ def _print_summary(summary: dict) -> None:
         for source, info in summary.get("sources", {}).items()))
     print(f"  dossiers: {summary['dossiers']:,}")
     print("  findings: " + (", ".join(f"{k} {v}" for k, v in sorted(summary["findings"].items())) or "none"))
-    if published:
+    if published and published.get("vintage") is None:
+        print("  published: nothing (no unit has figures that may be published; no vintage made)")
+    elif published:
         state = "new vintage" if published.get("new_vintage") else "unchanged, same vintage"
         print(f"  published: {published['units']} units, vintage {published['vintage']} ({state})")
         print(f"\nOutputs\n  warehouse:  {summary['warehouse']}  (table publish.bieu06_by_unit)")
@@ -50,6 +52,13 @@ def cmd_run(args) -> int:
     except RunInProgress as exc:
         print(f"refused: {exc}", file=sys.stderr)
         return 3
+    except pipeline.NothingPublished as exc:
+        try:
+            _print_summary(pipeline.summary(ctx))
+        except FileNotFoundError:  # a stage before reconcile did not run
+            pass
+        print(f"\nnothing published: {exc}", file=sys.stderr)
+        return 4
     _print_summary(summary)
     if args.json:
         print(json.dumps(summary, ensure_ascii=False, indent=1, default=str))
@@ -149,7 +158,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="tthc", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
-    run = sub.add_parser("run", help="run every stage for one quarter, without a scheduler")
+    run = sub.add_parser("run", help="run every stage for one quarter, without a scheduler",
+                         epilog="exit status: 0 published (a source down or empty is a finding, not a failure), "
+                                "3 another run of the quarter holds its lock, 4 nothing published (no source "
+                                "landed, or no unit has figures that may be published)")
     run.add_argument("--period", required=True, help="quarter label, e.g. 2024-Q2")
     run.add_argument("--warehouse", default=None,
                      help=f"SQLAlchemy URL (default {redact_url(default_warehouse_url())})")

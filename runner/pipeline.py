@@ -22,11 +22,17 @@ from tthc.config import Settings, default_warehouse_url, load_settings, var_dir
 from tthc.connections import redact_url
 from tthc.findings import FINDINGS_SCHEMA, Finding, finding, findings_table
 from tthc.form import FIGURES
-from tthc.landing import landed_path, period_landing
+from tthc.landing import RECORDS, landed_path, period_landing
 from tthc.periods import Period, from_data_interval
 from tthc.units import units_for_province, units_in_force
 
 log = logging.getLogger(__name__)
+
+
+class NothingPublished(RuntimeError):
+    """The quarter ends without a publication: no source landed (load refuses: the warehouse keeps
+    its previous state), or no unit has figures that may be published (publish makes no vintage;
+    the newest one, if any, stays). `tthc run` exits 4 with this message; in Airflow the task fails."""
 
 
 @dataclass
@@ -102,6 +108,13 @@ def canonicalize(ctx: RunContext) -> dict:
         finding("extract.source_missing", f"Nguồn {source_id} không lấy được số liệu: {why}",
                 ctx.period.start, ctx.period.end, source_id=source_id, location=why)
         for source_id, why in missing.items()
+    ] + [
+        finding("extract.source_empty",
+                f"Nguồn {s.source_id} đã trích xuất nhưng không có bản ghi nào của kỳ {ctx.period.label}: "
+                + ("các đơn vị nguồn này phụ trách không được công bố số 0 từ nguồn này (lấy từ nguồn khác "
+                   "hoặc báo chưa có số liệu)" if s.basis == RECORDS else "chưa nhận được biểu mẫu nào của kỳ"),
+                ctx.period.start, ctx.period.end, source_id=s.source_id, basis=s.basis, observed="0")
+        for s in landed if not s.manifest.rows
     ]
     _write_findings(ctx.files.findings_canonicalize, findings)
     state = {"landed": {s.source_id: {"rows": s.manifest.rows, "files": s.manifest.files,
@@ -159,8 +172,9 @@ def reconcile(ctx: RunContext) -> dict:
 
     findings = _read_findings(ctx.files.findings_canonicalize, ctx.files.findings_validate)
     sources = ctx.landed()
+    empty = [source for source, info in sources["landed"].items() if not info["rows"]]
     reconciled, decisions, new = decide(_bieu06_rows(ctx), ctx.units_in_force, findings, ctx.settings,
-                                        ctx.period, sources["missing"], sources["bases"])
+                                        ctx.period, sources["missing"], sources["bases"], empty)
     reconciled.to_parquet(ctx.files.reconciled, index=False)
     decisions.to_parquet(ctx.files.unit_status, index=False)
     _write_findings(ctx.files.findings_reconcile, new)
@@ -181,6 +195,12 @@ def load(ctx: RunContext) -> dict:
     from warehouse.db import ParquetRows, engine_for, migrate
     from warehouse.load import load_period
 
+    sources = ctx.landed()
+    if not sources["landed"]:
+        why = "; ".join(f"{source}: {reason}" for source, reason in sources["missing"].items())
+        raise NothingPublished(f"{ctx.period.label}: no source landed ({why}): nothing loaded or published; the "
+                               f"warehouse and the published vintages keep their previous state. Findings: "
+                               f"{ctx.files.findings_canonicalize}")
     decisions = pd.read_parquet(ctx.files.unit_status)
     findings = pa.concat_tables([pq.read_table(path) for path in ctx.files.findings]).cast(FINDINGS_SCHEMA)
     bieu06 = pa.concat_tables([_with_lineage(pq.read_table(ctx.files.derived), ctx),
@@ -232,6 +252,12 @@ def publish(ctx: RunContext) -> dict:
         result = publish_period(engine, ctx.period, ctx.run_id, ctx.var / "publish", sources=checksums, note=ctx.note,
                                 publication=publication)
     ctx.files.published.write_text(json.dumps(result, indent=1), encoding="utf-8")
+    if result["vintage"] is None:
+        statuses = pd.read_parquet(ctx.files.unit_status)["quality_status"].value_counts().to_dict()
+        raise NothingPublished(
+            f"{ctx.period.label}: nothing to publish: no unit has figures that may be published ("
+            + ", ".join(f"{k} {v}" for k, v in sorted(statuses.items()))
+            + "; see quality.findings); no vintage made, the published ones are unchanged")
     return result
 
 

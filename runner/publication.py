@@ -18,11 +18,14 @@ def publish_period(engine: sa.Engine, period: Period, run_id: str, publish_root:
                    publication: Publication | None = None) -> dict:
     """A new vintage when the figures changed (`sources`: a checksum of each source's landed
     data, `note`: the operator's reason), and the files of the newest vintage under
-    `publish_root/<period>/v<vintage>/` unless they are already there."""
+    `publish_root/<period>/v<vintage>/` unless they are already there. With no unit that may be
+    published, neither: `vintage` and `folder` are None."""
     publication = publication or Publication("", "", {})
     with warehouse_lock(engine, period.label, f"publish {run_id}"):
         result = commit_vintage(engine, period, run_id, indicators=indicators,
                                 province_code=publication.province_code, sources=sources, note=note)
+        if result["vintage"] is None:  # nothing may be published: no vintage, no files
+            return {**result, "folder": None}
         folder = publish_root / period.label / f"v{result['vintage']}"
         if not folder.exists():
             with engine.connect() as conn:

@@ -148,3 +148,43 @@ def test_the_audit_of_reconciled_figures_passes_clean_rows_and_stops_a_broken_co
     assert f"schema.key_unique unit {units[1]} field HT" in message
     assert f"identity.resolved unit {units[2]} field HT" in message
     assert "unit.known unit 99999 field CT" in message
+
+
+def test_a_covered_unit_without_records_is_withheld_while_its_source_has_unplaced_records(settings):
+    """Records under a code that is no unit in force (an unresolved vendor id) belong to some
+    unit: a unit the source covers completely and has none of is withheld, not published as 0."""
+    from tthc.findings import finding
+
+    period = settings.period("2024-Q2")
+    data = rows(("000.00.01.H04", "portal_dvc", "records", 5), ("DV-0002", "portal_dvc", "records", 9))
+    unplaced = finding("records.unit_unknown", "9 hồ sơ", period.start, period.end, source_id="portal_dvc",
+                       unit_code="DV-0002", observed="9")
+    the_units = units(("000.00.01.H04", "department"), ("000.00.02.H04", "department"), ("000.00.07.H04", "department"))
+    result, decided, findings = reconcile(data, the_units, [unplaced], settings, period, {}, bases(settings))
+    status = decided.set_index("unit_code")
+    assert status.loc["000.00.01.H04", "quality_status"] == "ok"  # it has its records
+    assert status.loc["000.00.02.H04", "quality_status"] == "critical"  # withheld: its records are probably DV-0002's
+    assert "portal_dvc" in status.loc["000.00.02.H04", "reason"] and "9 hồ sơ" in status.loc["000.00.02.H04", "reason"]
+    # the other vendor's department: its source has no unplaced records, a complete source with no rows is a 0
+    assert status.loc["000.00.07.H04", "quality_status"] == "ok"
+    withheld = [f for f in findings if f.check_id == "reconcile.unplaced_records"]
+    assert [(f.unit_code, f.source_id, f.severity) for f in withheld] == [("000.00.02.H04", "portal_dvc", "critical")]
+    assert set(result["unit_code"]) == {"000.00.01.H04"}
+
+    # without the unplaced records the same unit is a published 0
+    _, decided, _ = reconcile(data, the_units, [], settings, period, {}, bases(settings))
+    assert set(decided["quality_status"]) == {"ok"}
+
+
+def test_an_empty_records_source_wins_nothing(settings):
+    """A source that landed no record at all (an empty export) is not the zeros of its units."""
+    period = settings.period("2024-Q2")
+    data = rows(("01279", "commune_spreadsheets", "self_reported", 10))
+    the_units = units(("000.00.07.H04", "department"), ("01279", "commune"))
+    _, decided, findings = reconcile(data, the_units, [], settings, period, {}, bases(settings),
+                                     empty_sources=["agency_db_xd_tnmt", "portal_dvc"])
+    status = decided.set_index("unit_code")
+    assert status.loc["000.00.07.H04", "quality_status"] == "missing"
+    assert status.loc["000.00.07.H04", "reason"] == "agency_db_xd_tnmt: không có bản ghi nào trong kỳ"
+    assert status.loc["01279", "source_id"] == "commune_spreadsheets"  # the workbook still wins its commune
+    assert [f.unit_code for f in findings if f.check_id == "completeness.missing_report"] == ["000.00.07.H04"]

@@ -81,3 +81,28 @@ def test_canonical_dossiers_skip_the_repeat_search_with_the_same_figures(tmp_pat
         results.append(rollup(path, status, pd.DataFrame(columns=["unit_code", "field_code"]), units, "04", Q2))
     pd.testing.assert_frame_equal(results[0], results[1])
     assert results[1]["received_total"].tolist() == [4, 4] and (results[1]["duplicates_removed"] == 0).all()
+
+
+def test_no_record_rows_rolls_up_the_self_reported_units_alone(tmp_path):
+    """Only the commune workbooks landed: no dossier at all, the roll-up is their figures (it
+    used to fail splitting the parents of an empty frame)."""
+    path = tmp_path / "dossiers.parquet"
+    pq.write_table(pa.Table.from_pylist([], schema=KEYED_DOSSIER_SCHEMA), path)
+    units = pd.DataFrame([
+        {"unit_code": "040", "level": "district", "parent_code": "04"},
+        {"unit_code": "01280", "level": "commune", "parent_code": "040"},
+        {"unit_code": "000.00.01.H04", "level": "department", "parent_code": "04"},
+    ])
+    status = pd.DataFrame([
+        {"unit_code": "040", "source_id": None, "basis": None, "quality_status": "missing"},
+        {"unit_code": "01280", "source_id": "commune_spreadsheets", "basis": "self_reported", "quality_status": "ok"},
+        {"unit_code": "000.00.01.H04", "source_id": None, "basis": None, "quality_status": "missing"},
+    ])
+    reconciled = pd.DataFrame([{"unit_code": "01280", "field_code": "HT", **{f: 2 for f in FIGURES}}])
+    result = rollup(path, status, reconciled, units, "04", Q2).set_index(["parent_level", "parent_code"])
+    assert result.loc[("province", "04"), "received_total"] == 2
+    assert (result.loc[("district", "040"), "units_included"], result.loc[("district", "040"),
+                                                                           "units_not_published"]) == (1, 1)
+
+    nothing = rollup(path, status.assign(quality_status="missing"), reconciled.iloc[0:0], units, "04", Q2)
+    assert len(nothing) == 0 and list(nothing.columns)[:2] == ["parent_code", "parent_level"]

@@ -144,3 +144,22 @@ def test_a_typed_total_that_disagrees_with_the_form_becomes_a_finding_naming_the
     assert finding.severity == "warning" and finding.unit_code == "01279"
     assert "Bieu06_01279.xlsx" in finding.location and "row 14, column C" in finding.location
     assert "typed total 11" in finding.message
+
+
+def test_a_spreadsheets_folder_that_is_not_there_is_a_source_down_and_an_empty_inbox_lands_nothing(tmp_path, var,
+                                                                                                    monkeypatch):
+    from extractors.base import SourceUnavailable
+    from extractors.registry import landed_sources
+
+    settings = load_settings()
+    period = settings.period("2024-Q2")
+    monkeypatch.setenv("TTHC_SOURCE_COMMUNE_SPREADSHEETS_PATH", str(tmp_path / "not-mounted"))
+    with pytest.raises(SourceUnavailable, match="not-mounted does not exist"):
+        extract_source(settings.source("commune_spreadsheets"), period, var, "t1", settings)
+    _, missing = landed_sources(settings, period, var)
+    assert "not-mounted does not exist" in missing["commune_spreadsheets"]
+
+    (tmp_path / "share").mkdir()  # the share is there, nothing arrived for the quarter yet
+    monkeypatch.setenv("TTHC_SOURCE_COMMUNE_SPREADSHEETS_PATH", str(tmp_path / "share"))
+    manifest = Manifest.read(extract_source(settings.source("commune_spreadsheets"), period, var, "t2", settings))
+    assert manifest.rows == 0 and manifest.stats["files_found"] == 0

@@ -185,6 +185,24 @@ def test_record_level_checks_in_sql(tmp_path, session):
     assert any("H" in f.message for f in findings if f.check_id == "records.duplicate_across_sources")
 
 
+def test_records_under_no_unit_in_force_are_one_critical_finding_per_source_and_code(tmp_path, session):
+    """An unresolved vendor unit id lands as the unit code: counted per source and raw code."""
+    records = [dossier("portal_dvc", "G1", "01279"), dossier("portal_dvc", "V1", "DV-17"),
+               dossier("portal_dvc", "V2", "DV-17"), dossier("agency_db", "V3", "DV-17"),
+               dossier("agency_db", "G2", "040")]  # a district: no unit in force after the reform
+    path = tmp_path / "dossiers.parquet"
+    pq.write_table(pa.Table.from_pylist(records, schema=DOSSIER_SCHEMA), path)
+    counts = record_counts(path, SETTINGS.period("2025-Q3"), ["HT"], units_in_force=["01279"])
+    counts["row_id"] = range(len(counts))
+    findings = record_findings(counts, session.validate(counts, dossier_records_suite()), SETTINGS.period("2025-Q3"))
+    unknown = sorted((f.source_id, f.unit_code, f.observed, f.severity) for f in findings
+                     if f.check_id == "records.unit_unknown")
+    assert unknown == [("agency_db", "040", "1", "critical"), ("agency_db", "DV-17", "1", "critical"),
+                       ("portal_dvc", "DV-17", "2", "critical")]
+    message = next(f.message for f in findings if f.source_id == "portal_dvc" and f.unit_code == "DV-17")
+    assert message.startswith("Nguồn portal_dvc: 2 hồ sơ ghi mã đơn vị DV-17") and "V1, V2" in message
+
+
 def test_plausibility_and_completeness_per_unit(session):
     units = pd.DataFrame({"unit_code": [f"u{i}" for i in range(12)], "level": ["commune"] * 12})
     quarters = [SETTINGS.period(f"2024-Q{q}") for q in (1, 2, 3, 4)] + [SETTINGS.period("2025-Q1")]

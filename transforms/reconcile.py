@@ -7,6 +7,8 @@ incomplete coverage are used only when nothing else was reported, and are flagge
 from __future__ import annotations
 
 import json
+from collections.abc import Collection
+
 import pandas as pd
 
 from tthc.config import Settings
@@ -15,27 +17,35 @@ from tthc.form import FIGURES, REPORTING_LEVELS, SEVERITY_RANK
 from tthc.landing import RECORDS, SELF_REPORTED
 from tthc.periods import Period
 
+# the finding of validations.dossier_records that counts a source's records under no unit in force
+UNPLACED_CHECK = "records.unit_unknown"
+EMPTY = "không có bản ghi nào trong kỳ"
 
 
 def reconcile(rows: pd.DataFrame, units: pd.DataFrame, findings: list[Finding], settings: Settings,
-              period: Period, missing_sources: dict[str, str],
-              bases: dict[str, str]) -> tuple[pd.DataFrame, pd.DataFrame, list[Finding]]:
+              period: Period, missing_sources: dict[str, str], bases: dict[str, str],
+              empty_sources: Collection[str] = ()) -> tuple[pd.DataFrame, pd.DataFrame, list[Finding]]:
     """Returns (reconciled field rows, the decision per unit, new findings).
 
     `units` are the reporting units in force; `rows` every Biểu 06 row of the period (derived
     and self-reported); `bases` what each source's figures rest on, "records" or
-    "self_reported" (extractors.registry.basis_of)."""
+    "self_reported" (extractors.registry.basis_of); `missing_sources` the sources that did not
+    land, with why; `empty_sources` those that landed no record at all: neither wins anything.
+    A unit whose winning records source has none of its records while that source has records
+    under no unit in force (`records.unit_unknown` findings) is withheld, never published as 0."""
     decisions = []
     new_findings: list[Finding] = []
     reported = {(r.source_id, r.unit_code) for r in rows[["source_id", "unit_code"]].drop_duplicates().itertuples()}
     severities = _severity_by_candidate(findings)
+    unplaced = unplaced_records(findings)
+    not_landed = {**{s: EMPTY for s in empty_sources}, **missing_sources}
     for unit in units[units["level"].isin(REPORTING_LEVELS)].itertuples():
         candidates = []
         for order, source in enumerate(settings.sources):
             covered = source.coverage(unit.unit_code, unit.level, period)
             if covered is None:
                 continue
-            landed = source.id not in missing_sources
+            landed = source.id not in not_landed
             candidates.append({
                 "source_id": source.id, "basis": bases[source.id], "complete": covered, "landed": landed,
                 "has_rows": (source.id, unit.unit_code) in reported, "order": order,
@@ -43,7 +53,7 @@ def reconcile(rows: pd.DataFrame, units: pd.DataFrame, findings: list[Finding], 
         decision = _choose(candidates)
         status, reason = "missing", None
         if decision is None:
-            failed = [f"{c['source_id']}: {missing_sources[c['source_id']]}" for c in candidates if not c["landed"]]
+            failed = [f"{c['source_id']}: {not_landed[c['source_id']]}" for c in candidates if not c["landed"]]
             reason = "; ".join(failed) if failed else "không có báo cáo"
             new_findings.append(finding(
                 "completeness.missing_report",
@@ -52,6 +62,17 @@ def reconcile(rows: pd.DataFrame, units: pd.DataFrame, findings: list[Finding], 
         else:
             basis = decision["basis"]
             status = severities.get((decision["source_id"], unit.unit_code), "ok")
+            withheld = basis == RECORDS and not decision["has_rows"] and unplaced.get(decision["source_id"], 0) > 0
+            if withheld:
+                reason = (f"nguồn {decision['source_id']} không có hồ sơ nào của đơn vị nhưng có "
+                          f"{unplaced[decision['source_id']]} hồ sơ chưa xác định được đơn vị: chưa công bố số 0")
+                new_findings.append(finding(
+                    "reconcile.unplaced_records",
+                    f"Đơn vị {unit.unit_code} ({unit.unit_name}): {reason}; kiểm tra bảng mã đơn vị của nguồn "
+                    f"(cảnh báo records.unit_unknown)", period.start, period.end, source_id=decision["source_id"],
+                    unit_code=unit.unit_code, basis=basis, observed="0",
+                    location=f"{decision['source_id']}: {unplaced[decision['source_id']]} hồ sơ chưa xác định đơn vị"))
+                status = "critical"
             if status == "ok" and basis == "records" and not decision["complete"]:
                 status = "warning"
                 new_findings.append(finding(
@@ -59,7 +80,8 @@ def reconcile(rows: pd.DataFrame, units: pd.DataFrame, findings: list[Finding], 
                     f"Đơn vị {unit.unit_code} ({unit.unit_name}): chỉ có số liệu từ phần mềm một cửa chưa đầy đủ "
                     f"({decision['source_id']}), không có báo cáo tự lập", period.start, period.end,
                     source_id=decision["source_id"], unit_code=unit.unit_code, basis=basis))
-            reason = None if status != "critical" else "có lỗi nghiêm trọng trong số liệu"
+            if not withheld:
+                reason = None if status != "critical" else "có lỗi nghiêm trọng trong số liệu"
         decisions.append({
             "unit_code": unit.unit_code, "unit_name": unit.unit_name, "unit_level": unit.level,
             "source_id": decision["source_id"] if decision else None,
@@ -120,6 +142,15 @@ def _choose(candidates: list[dict]) -> dict | None:
         return min(reported, key=lambda c: c["order"])
     partial = [c for c in landed if c["basis"] == RECORDS and c["has_rows"]]
     return min(partial, key=lambda c: c["order"]) if partial else None
+
+
+def unplaced_records(findings: list[Finding]) -> dict[str, int]:
+    """Per records source, how many of its records are under no unit in force."""
+    counts: dict[str, int] = {}
+    for f in findings:
+        if f.check_id == UNPLACED_CHECK and f.source_id is not None:
+            counts[f.source_id] = counts.get(f.source_id, 0) + int(f.observed or 0)
+    return counts
 
 
 def _severity_by_candidate(findings: list[Finding]) -> dict[tuple[str, str], str]:

@@ -82,7 +82,10 @@ def rollup(dossiers_path: Path, unit_status: pd.DataFrame, reconciled: pd.DataFr
         from_records = con.sql(sql, params=params).df()
     finally:
         con.close()
-    from_records[["parent_code", "parent_level"]] = from_records["unit_code"].str.split("|", expand=True)
+    # no record rows (no records source landed, or none won a published unit): nothing to split
+    parents = from_records["unit_code"].str.split("|", n=1, expand=True) if len(from_records) else None
+    from_records["parent_code"] = parents[0] if parents is not None else pd.Series(dtype=str)
+    from_records["parent_level"] = parents[1] if parents is not None else pd.Series(dtype=str)
 
     self_reported_units = members[published & (members["basis"] == "self_reported")]
     from_reports = reconciled.merge(self_reported_units[["parent_code", "parent_level", "unit_code"]], on="unit_code")

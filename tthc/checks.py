@@ -26,6 +26,9 @@ class Check:
 _CHECKS = [
     # extraction (what the sources sent)
     Check("extract.source_missing", "warning", "Nguồn số liệu không lấy được trong kỳ (lỗi khi trích xuất hoặc chưa trích xuất)"),
+    Check("extract.source_empty", "warning",
+          "Nguồn số liệu trích xuất được nhưng không có bản ghi nào trong kỳ: các đơn vị nguồn này phụ trách "
+          "không được công bố số 0 từ nguồn này"),
     Check("extract.rejected_record", "warning", "Bản ghi hồ sơ của nguồn không đưa vào được (ví dụ thiếu mã hồ sơ)"),
     Check("extract.unreadable_input", "warning",
           "Ô số liệu không đọc được (cảnh báo); tệp biểu mẫu bị từ chối cả tệp (nghiêm trọng)", also=("critical",)),
@@ -68,6 +71,9 @@ _CHECKS = [
     Check("records.duplicate_within_source", "warning", "Cùng một mã hồ sơ xuất hiện nhiều lần trong một nguồn"),
     Check("records.duplicate_across_sources", "warning", "Cùng một mã hồ sơ được báo cáo ở nhiều nguồn hoặc nhiều đơn vị"),
     Check("records.unknown_field", "warning", "Hồ sơ có mã lĩnh vực không có trong danh mục"),
+    Check("records.unit_unknown", "critical",
+          "Hồ sơ ghi mã đơn vị không có trong danh mục đơn vị đang có hiệu lực (mã lạ hoặc mã riêng của phần mềm "
+          "chưa chuyển đổi): không tính được cho đơn vị nào"),
     Check("records.unknown_procedure", "warning", "Hồ sơ thiếu mã thủ tục hoặc mã thủ tục không đúng dạng của CSDL quốc gia"),
     # completeness
     Check("completeness.no_dossiers", "info", "Đơn vị không có hồ sơ nào trong kỳ (đã báo cáo, số liệu bằng 0)"),
@@ -82,6 +88,9 @@ _CHECKS = [
     # reconciliation
     Check("reconcile.incomplete_coverage", "warning",
           "Chỉ có số liệu từ phần mềm một cửa chưa đầy đủ, không có báo cáo tự lập"),
+    Check("reconcile.unplaced_records", "critical",
+          "Đơn vị không có hồ sơ nào từ nguồn phụ trách trong khi nguồn đó có hồ sơ chưa xác định được đơn vị: "
+          "chưa công bố (không công bố số 0)"),
     Check("reconcile.sources_disagree", "warning", "Số liệu tự báo cáo khác số liệu từ phần mềm vượt ngưỡng cho phép"),
 ]
 CHECKS: dict[str, Check] = {c.id: c for c in _CHECKS}

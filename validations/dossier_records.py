@@ -7,6 +7,7 @@ GX (`dossier_records_suite`) and into findings.
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import timedelta
 from pathlib import Path
 
@@ -17,7 +18,7 @@ from tthc.checks import title
 from tthc.findings import Finding
 from tthc.model import STATUSES_FINISHED, STATUS_REFUSED
 from tthc.periods import Period
-from validations.gx import ROW_ID, Failed, GxSession, adder, check_messages, gx, gxe
+from validations.gx import ROW_ID, Failed, GxSession, adder, check_messages, gx, gxe, is_true
 
 EXAMPLES = 5
 # a refused dossier is finished at intake: it has a finishing moment too
@@ -45,15 +46,21 @@ _CONDITIONS = {
     "records.duplicate_within_source": "within_source > 1",
     "records.duplicate_across_sources": "across > 1",
 }
+# records a source lists under a unit code that is no unit in force for the period (an unknown
+# code, or a vendor's own unit id its lookup could not resolve): counted per source and code,
+# they are placed in no unit, so reconcile withholds the units that source covers and has none of
+UNIT_CHECK = "records.unit_unknown"
+UNIT_IN_FORCE = "unit_in_force"
 
 
 def record_counts(dossiers: Path, period: Period, field_codes: list[str],
-                  several_units: Path | None = None) -> pd.DataFrame:
+                  several_units: Path | None = None, units_in_force: Iterable[str] | None = None) -> pd.DataFrame:
     """One row per source and unit: how many records break each rule, and example dossier ids.
 
     `several_units` is a Parquet file of the (source_id, dossier_id) that a source lists under
     more than one unit, found by canonicalize before de-duplication (which keeps one record per
-    source and id, so the dossiers cannot show it)."""
+    source and id, so the dossiers cannot show it). `units_in_force`: the unit codes of the
+    period; column `unit_in_force` says whether the row's unit is one (all true without them)."""
     con = duck.connect()
     con.execute("SET threads TO 2")
     con.read_parquet(str(dossiers)).create_view("dossiers")
@@ -79,10 +86,13 @@ def record_counts(dossiers: Path, period: Period, field_codes: list[str],
             LEFT JOIN across a USING (dossier_id)
             LEFT JOIN several_units w ON w.source_id = d.source_id AND w.dossier_id = d.dossier_id
         )
-        SELECT source_id, unit_code, count(*) AS records, {counts}, {examples}
+        SELECT source_id, unit_code, count(*) AS records, min(dossier_id, {EXAMPLES}) AS ex_ids, {counts}, {examples}
         FROM flagged GROUP BY source_id, unit_code ORDER BY source_id, unit_code
     """
-    return con.sql(sql.replace("$after_end", f"TIMESTAMP '{after_end}'")).df()
+    counts = con.sql(sql.replace("$after_end", f"TIMESTAMP '{after_end}'")).df()
+    known = None if units_in_force is None else set(units_in_force)
+    counts[UNIT_IN_FORCE] = True if known is None else counts["unit_code"].isin(known)
+    return counts
 
 
 # ---------------------------------------------------------------- the suite and its messages
@@ -92,9 +102,16 @@ def _count_message(check_id: str, row: pd.Series, column: str, examples: str) ->
             f"{int(row[column])} trên {int(row['records'])} hồ sơ; ví dụ: {examples}")
 
 
+def _unit_message(check_id: str, row: pd.Series, column: str, examples: str) -> str:
+    code = row["unit_code"] if isinstance(row["unit_code"], str) and row["unit_code"] else "(trống)"
+    return (f"Nguồn {row['source_id']}: {int(row['records'])} hồ sơ ghi mã đơn vị {code}, không phải đơn vị nào "
+            f"đang có hiệu lực trong kỳ (mã lạ, hoặc mã đơn vị riêng của phần mềm chưa chuyển được sang mã "
+            f"đơn vị hành chính): các hồ sơ này không được tính cho đơn vị nào; ví dụ: {examples}")
+
+
 # check id → message builder (check id, count row, count column, example ids) → message; every
 # record check says the same: how many of the unit's records, and a few of their ids
-RECORD_MESSAGES = {check_id: _count_message for check_id in RECORD_CHECKS}
+RECORD_MESSAGES = {check_id: _count_message for check_id in RECORD_CHECKS} | {UNIT_CHECK: _unit_message}
 
 
 def dossier_records_suite() -> gx.ExpectationSuite:
@@ -103,12 +120,16 @@ def dossier_records_suite() -> gx.ExpectationSuite:
     add = adder(suite)
     for check_id, (column, columns) in RECORD_CHECKS.items():
         add(gxe.ExpectColumnValuesToBeBetween(column=column, min_value=0, max_value=0), check_id, columns)
+    add(is_true(UNIT_IN_FORCE), UNIT_CHECK, ["unit_code"])
     return check_messages(suite, RECORD_MESSAGES)
 
 
 def record_findings(counts: pd.DataFrame, failed: list[Failed], period: Period) -> list[Finding]:
     findings = []
     for check_id, severity, columns, ids in failed:
+        if check_id == UNIT_CHECK:
+            findings += _unit_findings(counts.iloc[ids], severity, period)
+            continue
         column = RECORD_CHECKS[check_id][0]
         for row_id in ids:
             row = counts.iloc[row_id]
@@ -121,9 +142,24 @@ def record_findings(counts: pd.DataFrame, failed: list[Failed], period: Period) 
     return findings
 
 
+def _unit_findings(rows: pd.DataFrame, severity: str, period: Period) -> list[Finding]:
+    """One finding per source and unplaced unit code, with its dossier count (`observed`)."""
+    findings = []
+    for _, row in rows.iterrows():
+        code = row["unit_code"] if isinstance(row["unit_code"], str) and row["unit_code"] else None
+        examples = ", ".join(list(row["ex_ids"])[:EXAMPLES])
+        findings.append(Finding(
+            UNIT_CHECK, severity, _unit_message(UNIT_CHECK, row, "records", examples), period.start, period.end,
+            source_id=row["source_id"], unit_code=code, basis="records", columns=["unit_code"],
+            observed=str(int(row["records"])), expected="0",
+            location=f"dossiers.parquet, {row['source_id']}: mã đơn vị {code or '(trống)'}; ví dụ: {examples}"))
+    return findings
+
+
 def validate_records(session: GxSession, dossiers: Path, period: Period, field_codes: list[str],
-                     several_units: Path | None = None) -> tuple[list[Finding], pd.DataFrame]:
+                     several_units: Path | None = None,
+                     units_in_force: Iterable[str] | None = None) -> tuple[list[Finding], pd.DataFrame]:
     """The record checks of a quarter: the counts per source and unit (SQL), GX on them, the findings."""
-    counts = record_counts(dossiers, period, field_codes, several_units)
+    counts = record_counts(dossiers, period, field_codes, several_units, units_in_force)
     counts[ROW_ID] = range(len(counts))
     return record_findings(counts, session.validate(counts, dossier_records_suite()), period), counts

@@ -65,7 +65,7 @@ def validate_quarter(rows: pd.DataFrame, *, period: Period, dossiers: Path, seve
     findings += continuity_unchecked(frame, earlier, previous, period)
     findings += rollup_findings(total_row_groups(total_rows, frame), period)
 
-    found, counts = validate_records(session, dossiers, period, field_codes, several_units)
+    found, counts = validate_records(session, dossiers, period, field_codes, several_units, units["unit_code"])
     findings += found
 
     found, quarters = validate_unit_quarters(session, frame, earlier, units, period)

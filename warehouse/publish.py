@@ -139,13 +139,17 @@ def _freeze_rollup_and_indicators(conn: sa.Connection, period: Period, vintage: 
 def commit_vintage(engine: sa.Engine, period: Period, run_id: str, *, indicators: Indicators,
                    province_code: str = "", sources: dict[str, str] | None = None, note: str | None = None) -> dict:
     """A new vintage of the period when its unit figures differ from the newest one, in one
-    transaction; the caller holds the period's warehouse lock. `sources`: a checksum of each
+    transaction; the caller holds the period's warehouse lock. When no unit may be published
+    (every unit missing or withheld) nothing is written and `vintage` is None. `sources`: a checksum of each
     source's landed data, kept with the vintage so that the next one can say which sources
     changed; `note`: the operator's reason; `indicators` computes the Decision 766 rows."""
     sources = sources or {}
     reason = None
     with engine.begin() as conn:
         frame = unit_figures(conn, period)
+        if frame.empty:  # no unit may be published: never a vintage of nothing (or of zeros); the newest stays
+            return {"vintage": None, "new_vintage": False, "units": 0, "content_sha256": None,
+                    "reason": "nothing to publish: no unit of the period has figures that may be published"}
         digest = content_hash(frame)
         # .all(), not .first(): DuckDB needs every result fetched before the bulk insert
         vintages = conn.execute(sa.text(
