@@ -318,8 +318,9 @@ def closed_port() -> int:
 @pytest.mark.xdist_group("faults_reference")
 def test_the_portal_down_for_a_whole_run_withholds_its_units_and_the_next_run_picks_them_up(reference, small_sample,
                                                                                             tmp_path):
-    """Complements test_stages_bad_input's agency DB down: here the portal API, which covers 25
-    departments and districts; a commune it covers partly still has its own workbook."""
+    """Complements test_stages_bad_input's agency DB down: here the portal API, which covers 20
+    departments and districts (the other 7 departments have their own software); a commune it
+    covers partly still has its own workbook."""
     from tthc.config import load_settings
 
     var = new_var(tmp_path, small_sample)
@@ -338,14 +339,15 @@ def test_the_portal_down_for_a_whole_run_withholds_its_units_and_the_next_run_pi
                                                        settings=settings))
     assert first["published"]["vintage"] == 1
     with duckdb.connect(str(var / "warehouse.duckdb"), read_only=True) as con:
-        covered = {r[0] for r in con.sql(
-            "SELECT unit_code FROM core.unit_period_status WHERE unit_level IN ('department', 'district') "
-            "AND unit_code NOT IN ('000.00.07.H04', '000.00.08.H04')").fetchall()}
+        portal, period = settings.source("portal_dvc"), settings.period(PERIOD)
+        covered = {u for u, level in con.sql(
+            "SELECT unit_code, unit_level FROM core.unit_period_status WHERE unit_level IN ('department', 'district')"
+        ).fetchall() if portal.coverage(u, level, period)}
         status = dict(con.sql("SELECT unit_code, quality_status FROM core.unit_period_status").fetchall())
         published = dict(con.sql("SELECT unit_code, quality_status FROM publish.bieu06_by_unit").fetchall())
         portal_rows = con.sql("SELECT count(*) FROM publish.bieu06_by_unit WHERE source_id = 'portal_dvc'").fetchall()[0][0]
         finding = con.sql("SELECT message FROM quality.findings WHERE check_id = 'extract.source_missing'").fetchall()
-    assert len(covered) == 25
+    assert len(covered) == 20
     assert {status[u] for u in covered} == {"missing"}
     assert not covered & published.keys()  # nothing published for them, neither complete nor partial
     assert portal_rows == 0

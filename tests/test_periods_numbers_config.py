@@ -71,7 +71,9 @@ def test_values_that_are_not_counts_are_errors(raw):
 def test_settings_read_the_registry():
     settings = load_settings()
     assert settings.province_code == "04"
-    assert [s.kind for s in settings.sources] == ["http_api", "agency_db", "spreadsheet"]
+    assert {s.id: s.kind for s in settings.sources} == {
+        "portal_dvc": "http_api", "agency_db_xd_tnmt": "agency_db", "commune_spreadsheets": "spreadsheet",
+        "tandan_departments": "agency_db", "opencps_departments": "agency_db"}
     assert settings.period("2024-Q2").start == date(2024, 4, 1)
 
 

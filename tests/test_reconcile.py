@@ -42,8 +42,10 @@ def units(*specs):
 def test_coverage_rules(settings):
     q2_2024, q3_2025 = settings.period("2024-Q2"), settings.period("2025-Q3")
     portal = settings.source("portal_dvc")
-    assert portal.coverage("000.00.01.H04", "department", q2_2024) is True
+    assert portal.coverage("000.00.03.H04", "department", q2_2024) is True
     assert portal.coverage("000.00.08.H04", "department", q2_2024) is None  # the other vendor's
+    assert portal.coverage("000.00.01.H04", "department", q2_2024) is None  # OpenCPS's
+    assert settings.source("opencps_departments").coverage("000.00.01.H04", "department", q2_2024) is True
     assert portal.coverage("01279", "commune", q2_2024) is False
     assert portal.coverage("01279", "commune", q3_2025) is True
     assert portal.coverage("040", "district", q3_2025) is None
@@ -156,20 +158,20 @@ def test_a_covered_unit_without_records_is_withheld_while_its_source_has_unplace
     from tthc.findings import finding
 
     period = settings.period("2024-Q2")
-    data = rows(("000.00.01.H04", "portal_dvc", "records", 5), ("DV-0002", "portal_dvc", "records", 9))
+    data = rows(("000.00.03.H04", "portal_dvc", "records", 5), ("DV-0002", "portal_dvc", "records", 9))
     unplaced = finding("records.unit_unknown", "9 hồ sơ", period.start, period.end, source_id="portal_dvc",
                        unit_code="DV-0002", observed="9")
-    the_units = units(("000.00.01.H04", "department"), ("000.00.02.H04", "department"), ("000.00.07.H04", "department"))
+    the_units = units(("000.00.03.H04", "department"), ("000.00.04.H04", "department"), ("000.00.07.H04", "department"))
     result, decided, findings = reconcile(data, the_units, [unplaced], settings, period, {}, bases(settings))
     status = decided.set_index("unit_code")
-    assert status.loc["000.00.01.H04", "quality_status"] == "ok"  # it has its records
-    assert status.loc["000.00.02.H04", "quality_status"] == "critical"  # withheld: its records are probably DV-0002's
-    assert "portal_dvc" in status.loc["000.00.02.H04", "reason"] and "9 hồ sơ" in status.loc["000.00.02.H04", "reason"]
+    assert status.loc["000.00.03.H04", "quality_status"] == "ok"  # it has its records
+    assert status.loc["000.00.04.H04", "quality_status"] == "critical"  # withheld: its records are probably DV-0002's
+    assert "portal_dvc" in status.loc["000.00.04.H04", "reason"] and "9 hồ sơ" in status.loc["000.00.04.H04", "reason"]
     # the other vendor's department: its source has no unplaced records, a complete source with no rows is a 0
     assert status.loc["000.00.07.H04", "quality_status"] == "ok"
     withheld = [f for f in findings if f.check_id == "reconcile.unplaced_records"]
-    assert [(f.unit_code, f.source_id, f.severity) for f in withheld] == [("000.00.02.H04", "portal_dvc", "critical")]
-    assert set(result["unit_code"]) == {"000.00.01.H04"}
+    assert [(f.unit_code, f.source_id, f.severity) for f in withheld] == [("000.00.04.H04", "portal_dvc", "critical")]
+    assert set(result["unit_code"]) == {"000.00.03.H04"}
 
     # without the unplaced records the same unit is a published 0
     _, decided, _ = reconcile(data, the_units, [], settings, period, {}, bases(settings))
