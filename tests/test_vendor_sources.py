@@ -82,3 +82,37 @@ def test_the_unresolved_vendor_unit_id_is_reported_as_critical(runs):
     start = {label: ctx.period.start for label, ctx in runs["contexts"].items()}
     wanted = {pd.Timestamp(start[p]) for p in unresolved["period"] if p in start}
     assert wanted <= set(pd.to_datetime(naming["period_start"]))
+
+
+def test_a_unit_id_table_missing_one_unit_is_critical_and_withholds_that_unit(small_sample, tmp_path):
+    """OpenCPS's unit-id table without the planning department's row: its dossiers land under the
+    raw govAgencyCode, a critical finding names the source, the code and the dossier count, and
+    the department (covered by OpenCPS, now with no record) is withheld, never published as 0."""
+    from runner import pipeline
+    from runner.local_sources import environment, sample_connections
+
+    table = pd.read_csv(REPO_ROOT / "config" / "unit_ids" / "opencps_sample.csv", dtype=str)
+    missing = table[table["unit_code"] == "000.00.02.H04"]
+    assert len(missing) == 1
+    raw = missing["govAgencyCode"].iloc[0]
+    table[table["unit_code"] != "000.00.02.H04"].to_csv(tmp_path / "unit_ids.csv", index=False)
+    var = tmp_path / "var"
+    with environment(TTHC_VAR_DIR=str(var), TTHC_WAREHOUSE_URL=None,
+                     TTHC_SOURCE_OPENCPS_DEPARTMENTS_LOOKUP_UNIT_CODE=str(tmp_path / "unit_ids.csv")), \
+            sample_connections(small_sample):
+        ctx = pipeline.make_context("2025-Q2", run_id="lookup-missing")
+        pipeline.run(ctx)
+    with duckdb.connect(str(var / "warehouse.duckdb"), read_only=True) as con:
+        named = con.sql("SELECT severity, message, observed FROM quality.findings "
+                        "WHERE check_id = 'records.unit_unknown' AND source_id = 'opencps_departments' "
+                        "AND unit_code = $raw", params={"raw": raw}).fetchall()
+        quarantined = con.sql("SELECT source_id, reason FROM quality.quarantine WHERE unit_code = '000.00.02.H04'"
+                              ).fetchall()
+        published = con.sql("SELECT count(*) FROM publish.bieu06_by_unit WHERE unit_code = '000.00.02.H04'"
+                            ).fetchall()[0][0]
+    dossiers = pd.read_parquet(ctx.files.dossiers)
+    count = int(((dossiers["source_id"] == "opencps_departments") & (dossiers["unit_code"] == raw)).sum())
+    assert count > 0
+    assert len(named) == 1 and named[0][0] == "critical" and raw in named[0][1] and str(count) in named[0][2]
+    assert len(quarantined) == 1 and "opencps_departments" in quarantined[0][1]
+    assert published == 0
