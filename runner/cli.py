@@ -9,6 +9,8 @@ import sys
 
 from tthc.config import ConfigError, default_warehouse_url, var_dir
 from tthc.connections import redact_url
+from tthc.periods import PeriodError
+from tthc.units import ReferenceDataError
 
 
 def _print_summary(summary: dict) -> None:
@@ -215,6 +217,13 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args)
     except ConfigError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
+    except PeriodError as exc:
+        print(f"refused: {exc}", file=sys.stderr)
+        return 2
+    except ReferenceDataError as exc:
+        print(f"reference data error: {exc} (TTHC_REFERENCE_DATA or reference_data in the province file "
+              "names the folder of the official unit lists)", file=sys.stderr)
         return 2
 
 

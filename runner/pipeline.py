@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from functools import cached_property
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pandas as pd
 import pyarrow as pa
@@ -23,7 +24,7 @@ from tthc.connections import redact_url
 from tthc.findings import FINDINGS_SCHEMA, Finding, finding, findings_table
 from tthc.form import FIGURES
 from tthc.landing import RECORDS, landed_path, period_landing
-from tthc.periods import Period, from_data_interval
+from tthc.periods import Period, check_started, from_data_interval
 from tthc.units import units_for_province, units_in_force
 
 log = logging.getLogger(__name__)
@@ -76,7 +77,7 @@ def make_context(period_label: str | None = None, run_id: str | None = None, war
     if data_interval is not None:
         period = from_data_interval(*data_interval, settings.timezone)
     elif period_label:
-        period = settings.period(period_label)
+        period = check_started(settings.period(period_label), datetime.now(ZoneInfo(settings.timezone)).date())
     else:
         raise ValueError("a run needs a period: a label like 2024-Q3 or an Airflow data interval")
     run_id = run_id or "manual__" + datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")

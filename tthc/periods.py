@@ -9,6 +9,10 @@ from zoneinfo import ZoneInfo
 
 from tthc.form import quarter_label
 
+class PeriodError(ValueError):
+    """A period that cannot be run: not a quarter label, or a quarter that has not begun."""
+
+
 CONVENTIONS = ("calendar_quarter", "decree_09_2019")
 _LABEL = re.compile(r"^(\d{4})-Q([1-4])$")
 
@@ -32,7 +36,7 @@ def quarter(label: str, convention: str) -> Period:
     """The quarter named by `label` under the province's cut-off convention."""
     match = _LABEL.fullmatch(label) if isinstance(label, str) else None  # fullmatch: no trailing newline
     if not match:
-        raise ValueError(f"period {label!r}: expected a quarter label like 2024-Q3")
+        raise PeriodError(f"period {label!r}: expected a quarter label like 2024-Q3 (year, '-Q', 1 to 4)")
     year, q = int(match.group(1)), int(match.group(2))
     last_month = 3 * q
     if convention == "calendar_quarter":
@@ -54,6 +58,15 @@ def from_data_interval(interval_start: datetime, interval_end: datetime, timezon
     if end < start:
         raise ValueError(f"data interval {interval_start} – {interval_end} is empty: the DAG needs a quarterly timetable")
     return Period(start, end, quarter_label(end))
+
+
+def check_started(period: Period, today: date) -> Period:
+    """A quarter that has not begun has nothing to extract: running it would publish a vintage of
+    whatever the sources answer for the future, so it is refused."""
+    if period.start > today:
+        raise PeriodError(f"period {period.label} ({period.start} – {period.end}) has not begun "
+                          f"(today is {today}): nothing to extract or publish")
+    return period
 
 
 def cron_for(convention: str) -> str:
