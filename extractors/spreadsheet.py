@@ -563,6 +563,7 @@ def extract(source: Source, period: Period, folder: Path, job: ExtractJob) -> Ma
     warnings: list[ExtractError] = []
     files = sorted(p for p in inbox.glob("*") if p.is_file() and not p.name.startswith((".", "~$"))) if inbox.is_dir() else []
     read = 0
+    by_file: dict[Path, list[dict]] = {}
     for path in files:
         try:
             rows, cell_errors, cell_warnings = read_workbook(path, codes, settings.period, limits)
@@ -581,7 +582,44 @@ def extract(source: Source, period: Period, folder: Path, job: ExtractJob) -> Ma
         read += 1
         errors.extend(cell_errors)
         warnings.extend(cell_warnings)
+        by_file[path] = rows
+    for rows in _one_workbook_per_unit(by_file, quarantine_dir, errors, warnings).values():
         landing.write({name: [r[name] for r in rows] for name in LANDING_SCHEMA.names})
     file_info = landing.close()
     return finish(source, period, job, file_info, errors=errors, warnings=warnings,
                   stats={"files_found": len(files), "files_read": read, "inbox": str(inbox)})
+
+
+_PLACE = ("file", "sheet", "row")
+
+
+def _one_workbook_per_unit(by_file: dict[Path, list[dict]], quarantine_dir: Path | None,
+                           errors: list[ExtractError], warnings: list[ExtractError]) -> dict[Path, list[dict]]:
+    """A unit's figures for the period come from one workbook. The same workbook saved twice
+    (same figures) is read once, with a warning; workbooks that disagree are all refused, with an
+    error naming every one of them and the unit, because which is right cannot be told here."""
+    files_of: dict[str, list[Path]] = {}
+    for path, rows in by_file.items():
+        for unit in dict.fromkeys(r["unit_code"] for r in rows):
+            files_of.setdefault(unit, []).append(path)
+    kept = {path: list(rows) for path, rows in by_file.items()}
+    for unit, paths in files_of.items():
+        if len(paths) < 2:
+            continue
+        figures = [frozenset(tuple((k, v) for k, v in r.items() if k not in _PLACE)
+                             for r in by_file[p] if r["unit_code"] == unit) for p in paths]
+        names = ", ".join(p.name for p in paths)
+        if all(f == figures[0] for f in figures[1:]):
+            for path in paths[1:]:
+                kept[path] = [r for r in kept[path] if r["unit_code"] != unit]
+                warnings.append(ExtractError(
+                    f"số liệu của đơn vị {unit} giống hệt tệp {paths[0].name}: là bản sao, chỉ đọc một lần",
+                    path.name, unit_code=unit))
+            continue
+        message = (f"đơn vị {unit} gửi nhiều biểu cho cùng kỳ với số liệu khác nhau ({names}): không xác định "
+                   "được biểu nào đúng nên không đọc biểu nào; mỗi đơn vị chỉ gửi một biểu")
+        for path in paths:
+            kept[path] = [r for r in kept[path] if r["unit_code"] != unit]
+            errors.append(ExtractError(message, path.name, unit_code=unit,
+                                       quarantined=quarantine_file(path, quarantine_dir, message)))
+    return kept

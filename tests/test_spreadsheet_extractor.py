@@ -163,3 +163,22 @@ def test_a_spreadsheets_folder_that_is_not_there_is_a_source_down_and_an_empty_i
     monkeypatch.setenv("TTHC_SOURCE_COMMUNE_SPREADSHEETS_PATH", str(tmp_path / "share"))
     manifest = Manifest.read(extract_source(settings.source("commune_spreadsheets"), period, var, "t2", settings))
     assert manifest.rows == 0 and manifest.stats["files_found"] == 0
+
+
+def test_one_units_workbook_under_two_names_is_read_once_and_two_different_ones_are_refused(inbox, var):
+    """The same workbook saved twice is read once, with a warning; two workbooks of one unit that
+    disagree are both refused (which is right cannot be told), each named, with the unit, and
+    quarantined; the other units are read and nothing aborts."""
+    write_workbook(inbox / "Bieu06_01279.xlsx")
+    write_workbook(inbox / "Bieu06_01279 - Copy.xlsx")
+    write_workbook(inbox / "Bieu06_01282.xlsx", unit="01282")
+    write_workbook(inbox / "Bieu06_01282_sua.xlsx", unit="01282", cells={(14, 3): 11, (14, 4): 4})
+    write_workbook(inbox / "Bieu06_01285.xlsx", unit="01285")
+    manifest, rows = run_extract(var)
+    read = {(r["unit_code"], r["file"]) for r in rows}
+    assert read == {("01279", "Bieu06_01279 - Copy.xlsx"), ("01285", "Bieu06_01285.xlsx")}
+    copy = [w for w in manifest.warnings if w["unit_code"] == "01279"]
+    assert len(copy) == 1 and copy[0]["file"] == "Bieu06_01279.xlsx" and "bản sao" in copy[0]["message"]
+    refused = [e for e in manifest.errors if e["unit_code"] == "01282"]
+    assert {e["file"] for e in refused} == {"Bieu06_01282.xlsx", "Bieu06_01282_sua.xlsx"}
+    assert all(e["quarantined"] and "Bieu06_01282.xlsx, Bieu06_01282_sua.xlsx" in e["message"] for e in refused)
