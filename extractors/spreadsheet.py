@@ -577,7 +577,10 @@ def extract(source: Source, period: Period, folder: Path, job: ExtractJob) -> Ma
                     f"({period.start:%d/%m/%Y} – {period.end:%d/%m/%Y}){future}")
         except LayoutError as exc:
             message = f"{path.name}: {exc}"
-            errors.append(ExtractError(message, path.name, quarantined=quarantine_file(path, quarantine_dir, message)))
+            # the unit the file name says it is, so that the call-back list names whom to call
+            named = _UNIT_IN_NAME.search(path.stem)
+            errors.append(ExtractError(message, path.name, unit_code=named.group(1) if named else None,
+                                       quarantined=quarantine_file(path, quarantine_dir, message)))
             continue
         read += 1
         errors.extend(cell_errors)

@@ -111,6 +111,7 @@ def test_a_workbook_without_the_form_layout_is_refused(inbox, var):
     manifest, rows = run_extract(var)
     assert rows == []
     assert "column-number row" in manifest.errors[0]["message"]
+    assert manifest.errors[0]["unit_code"] == "01279"  # from the file name: the call-back list names whom to call
 
 
 def test_a_workbook_for_another_period_is_refused(inbox, var):
