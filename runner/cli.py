@@ -11,6 +11,7 @@ from tthc.config import ConfigError, default_warehouse_url, var_dir
 from tthc.connections import redact_url
 from tthc.periods import PeriodError
 from tthc.units import ReferenceDataError
+from warehouse.db import WarehouseBusy
 
 
 def _print_summary(summary: dict) -> None:
@@ -221,6 +222,9 @@ def main(argv: list[str] | None = None) -> int:
     except PeriodError as exc:
         print(f"refused: {exc}", file=sys.stderr)
         return 2
+    except WarehouseBusy as exc:
+        print(f"warehouse busy: {exc}", file=sys.stderr)
+        return 5
     except ReferenceDataError as exc:
         print(f"reference data error: {exc} (TTHC_REFERENCE_DATA or reference_data in the province file "
               "names the folder of the official unit lists)", file=sys.stderr)

@@ -3,12 +3,16 @@ warehouse/migrations; `migrate()` brings any warehouse to the newest one."""
 from __future__ import annotations
 
 import io
+import logging
 import os
+import re
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
+import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
@@ -23,6 +27,9 @@ from alembic.ddl.impl import DefaultImpl
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 SCHEMAS = ("staging", "core", "quality", "publish")
+
+
+log = logging.getLogger(__name__)
 
 
 class DuckDBImpl(DefaultImpl):
@@ -53,6 +60,42 @@ def with_password(url: str) -> str | sa.URL:
     return parsed.set(password=password)
 
 
+class WarehouseBusy(RuntimeError):
+    """Another process holds the embedded warehouse file for longer than the run waits."""
+
+
+def wait_seconds() -> float:
+    """How long a connection waits for a DuckDB file another process holds (an analyst's open
+    session, another run): TTHC_WAREHOUSE_WAIT_SECONDS, 300 by default."""
+    return float(os.environ.get("TTHC_WAREHOUSE_WAIT_SECONDS", "300"))
+
+
+def _waiting_for_the_file(engine: sa.Engine, path: Path) -> sa.Engine:
+    """DuckDB lets one process write a file and refuses while another holds it, even read-only:
+    each connection retries for `wait_seconds()`, saying once that it waits and for whom."""
+    @sa.event.listens_for(engine, "do_connect")
+    def connect(dialect, _record, cargs, cparams):
+        deadline, told = time.monotonic() + wait_seconds(), False
+        while True:
+            try:
+                return dialect.connect(*cargs, **cparams)
+            except duckdb.IOException as exc:
+                if "Could not set lock" not in str(exc):
+                    raise
+                holder = re.search(r"held in (.+?\(PID \d+\))", str(exc))
+                who = holder.group(1) if holder else "another process"
+                if time.monotonic() >= deadline:
+                    raise WarehouseBusy(
+                        f"the warehouse {path} is held by {who} for more than {wait_seconds():g} s: close that "
+                        "session (analysts read the copy the README names, not the file the runs write) or set "
+                        "TTHC_WAREHOUSE_WAIT_SECONDS") from None
+                if not told:
+                    log.warning("warehouse %s is held by %s; waiting up to %g s", path, who, wait_seconds())
+                    told = True
+                time.sleep(0.5)
+    return engine
+
+
 def make_engine(url: str) -> sa.Engine:
     url = normalise_url(url)
     if url.startswith("duckdb:///"):
@@ -60,9 +103,8 @@ def make_engine(url: str) -> sa.Engine:
         if str(path) not in ("", ":memory:"):
             path.parent.mkdir(parents=True, exist_ok=True)
         config = duck.config()  # the same bounds as the stages' own connections, when they are set
-        if config:
-            return sa.create_engine(url, poolclass=sa.pool.NullPool, connect_args={"config": config})
-        return sa.create_engine(url, poolclass=sa.pool.NullPool)
+        args = {"connect_args": {"config": config}} if config else {}
+        return _waiting_for_the_file(sa.create_engine(url, poolclass=sa.pool.NullPool, **args), path)
     return sa.create_engine(with_password(url), pool_pre_ping=True)
 
 
