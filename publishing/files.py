@@ -73,7 +73,7 @@ def write_table(frame: pd.DataFrame, folder: Path, name: str) -> None:
 
 
 def write_datapackage(folder: Path, tables: dict[str, pd.DataFrame], *, name: str, title: str,
-                      period: dict, vintage: int) -> Path:
+                      period: dict, vintage: int, content_sha256: str | None = None) -> Path:
     resources = []
     for resource, frame in tables.items():
         resource_title, key, linked, enums = TABLES[resource]
@@ -97,6 +97,8 @@ def write_datapackage(folder: Path, tables: dict[str, pd.DataFrame], *, name: st
         "licenses": [{"name": "CC-BY-4.0", "path": "https://creativecommons.org/licenses/by/4.0/"}],
         "resources": resources,
     }
+    if content_sha256:  # the warehouse's hash of the vintage's unit figures: files and warehouse checked against it
+        descriptor["tthc:content_sha256"] = content_sha256
     path = folder / "datapackage.json"
     path.write_text(json.dumps(descriptor, ensure_ascii=False, indent=1), encoding="utf-8")
     return path

@@ -1,4 +1,5 @@
 """Period loads and vintaged publishing, on DuckDB and on the PostgreSQL server."""
+import json
 import uuid
 from datetime import date
 
@@ -344,3 +345,39 @@ def test_a_rerun_replaces_the_periods_dossiers(warehouse_url):
                 "SELECT period_start, string_agg(dossier_id, ',' ORDER BY dossier_id), min(run_id) "
                 "FROM core.fact_dossier GROUP BY period_start ORDER BY period_start")).all()
     assert [tuple(r) for r in rows] == [(PERIOD.start, "A,D", "run-2"), (other.start, "A,B,C", "run-1")]
+
+
+def test_files_follow_the_warehouse_a_new_warehouse_rewrites_them_and_a_failed_write_commits_nothing(tmp_path):
+    """The vintage folder holds what the warehouse stands behind: a recreated warehouse that
+    publishes other figures as vintage 1 rewrites v1 (the old files kept aside), and a publication
+    whose files cannot be written commits no vintage."""
+    root = tmp_path / "publish"
+    first_url, second_url = f"duckdb:///{tmp_path / 'a.duckdb'}", f"duckdb:///{tmp_path / 'b.duckdb'}"
+    with engine_for(first_url) as engine:
+        migrate(engine)
+        load_period(engine, PERIOD, "run-1", **inputs(received=10))
+        first = publish_period(engine, PERIOD, "run-1", root)
+    folder = root / PERIOD.label / "v1"
+    descriptor = json.loads((folder / "datapackage.json").read_text(encoding="utf-8"))
+    assert descriptor["tthc:content_sha256"] == first["content_sha256"]
+
+    with engine_for(second_url) as engine:  # a new warehouse, the same var/publish
+        migrate(engine)
+        load_period(engine, PERIOD, "run-2", **inputs(received=12))
+        second = publish_period(engine, PERIOD, "run-2", root)
+    assert second["vintage"] == 1 and second["content_sha256"] != first["content_sha256"]
+    rewritten = json.loads((folder / "datapackage.json").read_text(encoding="utf-8"))
+    assert rewritten["tthc:content_sha256"] == second["content_sha256"]
+    assert pd.read_parquet(folder / "bieu06_by_unit.parquet")["received_total"].tolist() == [24]
+    assert len(list((root / PERIOD.label).glob(".replaced-v1-*"))) == 1
+
+    blocked = tmp_path / "blocked"
+    blocked.write_text("not a folder", encoding="utf-8")  # var/publish is a file
+    with engine_for(f"duckdb:///{tmp_path / 'c.duckdb'}") as engine:
+        migrate(engine)
+        load_period(engine, PERIOD, "run-3", **inputs(received=10))
+        with pytest.raises(OSError):
+            publish_period(engine, PERIOD, "run-3", blocked)
+        with engine.connect() as conn:
+            assert conn.execute(sa.text("SELECT count(*) FROM publish.vintages")).scalar() == 0
+            assert conn.execute(sa.text("SELECT count(*) FROM core.published_bieu06_by_unit")).scalar() == 0

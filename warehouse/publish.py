@@ -137,12 +137,15 @@ def _freeze_rollup_and_indicators(conn: sa.Connection, period: Period, vintage: 
 
 
 def commit_vintage(engine: sa.Engine, period: Period, run_id: str, *, indicators: Indicators,
-                   province_code: str = "", sources: dict[str, str] | None = None, note: str | None = None) -> dict:
+                   province_code: str = "", sources: dict[str, str] | None = None, note: str | None = None,
+                   before_commit: Callable[[sa.Connection, dict], None] | None = None) -> dict:
     """A new vintage of the period when its unit figures differ from the newest one, in one
     transaction; the caller holds the period's warehouse lock. When no unit may be published
     (every unit missing or withheld) nothing is written and `vintage` is None. `sources`: a checksum of each
     source's landed data, kept with the vintage so that the next one can say which sources
-    changed; `note`: the operator's reason; `indicators` computes the Decision 766 rows."""
+    changed; `note`: the operator's reason; `indicators` computes the Decision 766 rows;
+    `before_commit(conn, result)` runs inside the transaction once the vintage is known (the files
+    are staged there): if it fails, nothing is committed."""
     sources = sources or {}
     reason = None
     with engine.begin() as conn:
@@ -173,6 +176,10 @@ def commit_vintage(engine: sa.Engine, period: Period, run_id: str, *, indicators
                 {"s": period.start, "e": period.end, "v": vintage, "h": digest,
                  "at": datetime.now(timezone.utc).replace(tzinfo=None), "run": run_id, "n": len(frame),
                  "reason": reason, "sources": json.dumps(sources, sort_keys=True)}).close()
+        result = {"vintage": vintage, "new_vintage": created, "units": len(frame), "content_sha256": digest,
+                  "reason": reason}
+        if before_commit is not None:
+            before_commit(conn, result)
     return {"vintage": vintage, "new_vintage": created, "units": len(frame), "content_sha256": digest,
             "reason": reason}
 
