@@ -97,6 +97,7 @@ class ExtractJob:
     settings: Settings | None = None
     quarantine_dir: Path | None = None  # var/quarantine/<period>/<source>/: inputs not landed go there
     updated_since: datetime | None = None  # incremental: only the records updated since then
+    previous: Manifest | None = None  # the landing in place for the same window, if any (what a new one replaces)
 
 
 @dataclass

@@ -9,6 +9,13 @@ cut short or not valid JSON; any other 4xx fails at once with the body. Pages ar
 the landing file as they arrive. A pass over the pages that sees the records shift (the total
 changing, a record repeated or out of order, fewer records than the reported total) is thrown
 away and paged again, so that what lands has every record exactly once or nothing lands.
+
+Completeness is proved, not assumed: a page that brings no record not already seen (a server
+repeating a page) fails the source at once; answers without a `total` fail it when the
+registry says the API reports totals (`reports_total`); a page shorter than asked while more
+records follow (a server capping the page size) fails it; paging stops at `max_pages` and at
+an overall time budget per source (`budget_seconds_total`); and a whole-window extraction
+with far fewer records than the landing it would replace (`max_shrink`) fails it.
 """
 from __future__ import annotations
 
@@ -42,6 +49,10 @@ BASIS = RECORDS
 LANDED_FILE = "dossiers.parquet"
 RETRY_STATUSES = (429, 500, 502, 503, 504)
 PAGINATION_STYLES = ("page", "cursor")
+DEFAULT_MAX_PAGES = 10_000
+DEFAULT_BUDGET_SECONDS_TOTAL = 3600.0
+DEFAULT_MAX_SHRINK = 0.5
+SHOWN_IDS = 5  # repeated ids named in an error
 
 
 class BoundedRetry(Retry):
@@ -80,13 +91,14 @@ class RetryPolicy:
         given = spec.get("retries") or {}
         return cls(**{k: type(getattr(cls, k))(v) for k, v in given.items() if k in cls.__dataclass_fields__})
 
-    def start(self) -> BoundedRetry:
+    def start(self, deadline: float | None = None) -> BoundedRetry:
+        give_up_at = time.monotonic() + self.budget_seconds
         return BoundedRetry(
             total=self.attempts, connect=self.attempts, read=self.attempts, status=self.attempts,
             other=self.attempts, backoff_factor=self.backoff_seconds, backoff_jitter=self.jitter_seconds,
             backoff_max=self.backoff_max_seconds, status_forcelist=RETRY_STATUSES,
             allowed_methods=frozenset({"GET"}), respect_retry_after_header=True, raise_on_status=False,
-            give_up_at=time.monotonic() + self.budget_seconds,
+            give_up_at=give_up_at if deadline is None else min(give_up_at, deadline),
         )
 
 
@@ -113,9 +125,12 @@ class Client:
         self.session, self.adapter = session_for(conn)
         self.redact = conn.redact  # a server may echo the credentials it was sent: never pass them on
         self.calls = 0
+        self.deadline: float | None = None  # the source's overall time budget (time.monotonic())
+        self.budget_seconds_total: float | None = None
 
     def get(self, params: dict, where: str) -> dict:
-        retry = self.policy.start()
+        self.check_budget(where)
+        retry = self.policy.start(self.deadline)
         while True:
             self.adapter.max_retries = retry
             self.calls += 1
@@ -153,6 +168,12 @@ class Client:
                 raise SourceDataError(f"{where}: 'total' is {total!r}, expected a count of dossiers")
             return body
 
+    def check_budget(self, where: str) -> None:
+        if self.deadline is not None and time.monotonic() >= self.deadline:
+            raise SourceUnavailable(
+                f"{where}: the source's overall time budget ({self.budget_seconds_total:g}s, "
+                f"budget_seconds_total) is spent after {self.calls} HTTP calls: nothing landed")
+
     def _again(self, retry: BoundedRetry, exc: Exception, where: str, what: str | None = None) -> BoundedRetry:
         what = what or f"{type(exc).__name__}: {exc}"
         try:
@@ -179,6 +200,8 @@ class PassResult:
     pages: int = 0
     totals: list[int] = field(default_factory=list)
     repeated: int = 0
+    received: int = 0  # records the pages brought, repeated and rejected ones included
+    repeated_at: list[tuple[int, list[str]]] = field(default_factory=list)  # (page, first repeated ids)
     max_updated: str | None = None
     # records that cannot be landed (not an object, no MaHoSo): (page, index, reason, kept fields)
     rejected: list[tuple[int, int, str, dict | None]] = field(default_factory=list)
@@ -188,7 +211,8 @@ class PassResult:
         if len(set(self.totals)) > 1:
             return f"the reported total changed while paging ({self.totals[0]} → {self.totals[-1]})"
         if self.repeated:
-            return f"{self.repeated} records came again or out of {KEY} order"
+            where = "; ".join(f"page {page}: {', '.join(ids)}" for page, ids in self.repeated_at[:3])
+            return f"{self.repeated} records came again or out of {KEY} order ({where})"
         if self.totals and self.rows + len(self.rejected) != self.totals[-1]:
             return f"the API reported {self.totals[-1]} dossiers but {self.rows + len(self.rejected)} were extracted"
         return None
@@ -248,12 +272,16 @@ def extract(source: Source, period: Period, folder: Path, job: ExtractJob) -> Ma
     if updated_since is not None:
         params[(spec.get("incremental") or {}).get("updated_since_param", "capNhatTu")] = updated_since.strftime(STAMP_FORMAT)
     max_passes = int(spec.get("max_passes", 3))
+    limits = Limits(max_pages=int(spec.get("max_pages", DEFAULT_MAX_PAGES)),
+                    reports_total=bool(spec.get("reports_total", True)))
+    client.budget_seconds_total = float(spec.get("budget_seconds_total", DEFAULT_BUDGET_SECONDS_TOTAL))
+    client.deadline = time.monotonic() + client.budget_seconds_total
     drifts: list[str] = []
     try:
         for attempt in range(1, max_passes + 1):
             landing = ParquetLanding(folder / LANDED_FILE, LANDING_SCHEMA)
             try:
-                result = _one_pass(client, params, style, landing, bool(spec.get("ids_sorted", True)))
+                result = _one_pass(client, params, style, landing, bool(spec.get("ids_sorted", True)), limits)
             except BaseException:
                 landing.abort()
                 raise
@@ -269,6 +297,8 @@ def extract(source: Source, period: Period, folder: Path, job: ExtractJob) -> Ma
     finally:
         client.close()
     file_info = landing.close()
+    if updated_since is None:
+        _check_shrink(source, client.url, file_info["rows"], job.previous, float(spec.get("max_shrink", DEFAULT_MAX_SHRINK)))
     rejected = [Rejected(
         ExtractError(f"{source.id}: {client.url} page {page} record {index}: {why}: not landed",
                      file=f"{client.url} page {page}", row=index, column=KEY, record_id=(fields or {}).get(KEY),
@@ -286,14 +316,37 @@ def extract(source: Source, period: Period, folder: Path, job: ExtractJob) -> Ma
     )
 
 
-def _one_pass(client: Client, params: dict, style: str, landing: ParquetLanding, ids_sorted: bool) -> PassResult:
+@dataclass(frozen=True)
+class Limits:
+    max_pages: int = DEFAULT_MAX_PAGES
+    reports_total: bool = True
+
+
+def _check_shrink(source: Source, url: str, rows: int, previous: Manifest | None, max_shrink: float) -> None:
+    """A whole-window extraction with fewer records than `(1 - max_shrink)` × the landing it
+    would replace fails: the previous landing stays."""
+    if previous is None or previous.status != "ok" or not previous.rows:
+        return
+    if rows < (1 - max_shrink) * previous.rows:
+        raise SourceDataError(
+            f"{source.id}: {url}: {rows} records extracted for the window, fewer than "
+            f"{1 - max_shrink:.0%} of the {previous.rows} of the previous landing (run {previous.run_id}, "
+            f"{previous.extracted_at}; max_shrink {max_shrink:g}): the previous landing is kept")
+
+
+def _one_pass(client: Client, params: dict, style: str, landing: ParquetLanding, ids_sorted: bool,
+              limits: Limits = Limits()) -> PassResult:
     """Pages through the window once; the next page is fetched while this one is written."""
     result = PassResult()
     size = params["pageSize"]
     last_id: str | None = None
     seen: set[str] | None = None if ids_sorted else set()
+    short_page: tuple[int, int] | None = None  # (page, records) of a page shorter than asked
 
     def fetch(page: int, cursor: str) -> tuple[int, str, str, dict]:
+        if page > limits.max_pages:
+            raise SourceUnavailable(f"{client.source_id}: {client.url}: still more pages after {limits.max_pages} "
+                                    f"(max_pages): paging stopped, nothing landed")
         query = {**params, "page": page} if style == "page" else {**params, "cursor": cursor}
         where = f"{client.source_id}: {client.url} page {page}"
         return page, cursor, where, client.get(query, where)
@@ -305,9 +358,26 @@ def _one_pass(client: Client, params: dict, style: str, landing: ParquetLanding,
             records = body["data"]
             if body.get("total") is not None:
                 result.totals.append(int(body["total"]))
+            elif limits.reports_total:
+                raise SourceDataError(f"{where}: the API sends no total: cannot prove the landing is complete "
+                                      f"(reports_total is true for {client.source_id})")
+            if short_page is not None and records:
+                raise SourceDataError(
+                    f"{where}: page {short_page[0]} brought {short_page[1]} records although {size} were asked and "
+                    f"it was not the last: the server's page size differs from page_size ({size}); "
+                    f"set page_size to at most {short_page[1]}")
+            result.received += len(records)
             upcoming = None
             if records:
                 if style == "page" and len(records) >= size:
+                    upcoming = pool.submit(fetch, page + 1, "")
+                elif style == "page" and len(set(result.totals)) == 1 and result.received < result.totals[-1]:
+                    raise SourceDataError(
+                        f"{where}: {len(records)} records although {size} were asked, and {result.received} "
+                        f"of the reported total {result.totals[-1]} so far: the server's page size differs "
+                        f"from page_size ({size}); set page_size to at most {len(records)}")
+                elif style == "page" and not result.totals:
+                    short_page = (page, len(records))  # no total to tell: ask for the next page to be sure
                     upcoming = pool.submit(fetch, page + 1, "")
                 elif style == "cursor" and body.get("nextCursor"):
                     if body["nextCursor"] == cursor:
@@ -316,7 +386,7 @@ def _one_pass(client: Client, params: dict, style: str, landing: ParquetLanding,
             if not records:
                 break
             result.pages += 1
-            kept = []
+            kept, repeated = [], []
             for i, record in enumerate(records):
                 why, fields = _rejection(record)
                 if why is not None:
@@ -325,15 +395,26 @@ def _one_pass(client: Client, params: dict, style: str, landing: ParquetLanding,
                 dossier_id = record[KEY]
                 if seen is not None:
                     if dossier_id in seen:
-                        result.repeated += 1
+                        repeated.append(dossier_id)
                         continue
                     seen.add(dossier_id)
                 elif last_id is not None and dossier_id <= last_id:
-                    result.repeated += 1
+                    repeated.append(dossier_id)
                     continue
                 else:
                     last_id = dossier_id
                 kept.append(record)
+            if repeated:
+                result.repeated += len(repeated)
+                result.repeated_at.append((page, repeated[:SHOWN_IDS]))
+                if not kept and page > 1:
+                    if upcoming is not None:
+                        upcoming.cancel()
+                    shown = ", ".join(repeated[:SHOWN_IDS]) + (", …" if len(repeated) > SHOWN_IDS else "")
+                    order = "" if seen is not None else f" or not after {KEY} {last_id} (ids_sorted)"
+                    raise SourceDataError(
+                        f"{where}: every record of the page came before{order}: the API repeats pages "
+                        f"({len(repeated)} repeated ids: {shown}); paging stopped")
             if kept:
                 batch = pa.RecordBatch.from_arrays([_column([r.get(n) for r in kept]) for n in KEPT_FIELDS],
                                                    schema=LANDING_SCHEMA)

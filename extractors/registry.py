@@ -20,7 +20,7 @@ from extractors import agency_db, http_api, spreadsheet
 from extractors.base import (ExtractJob, merge_by_key, now_utc, read_watermark, record_failure, staged_landing,
                              write_watermark)
 from tthc.config import Settings, Source
-from tthc.landing import BASES, MANIFEST, LandedSource, Manifest, landed_path, landing_dir
+from tthc.landing import BASES, MANIFEST, LandedSource, Manifest, landed_path, landing_dir, sha256_file
 from tthc.periods import Period
 
 log = logging.getLogger(__name__)
@@ -56,7 +56,7 @@ def extract_source(source: Source, period: Period, var: Path, run_id: str, setti
     try:
         module = kind_of(source)
         job = ExtractJob(run_id=run_id, settings=settings, quarantine_dir=var / "quarantine" / period.label / source.id,
-                         updated_since=since)
+                         updated_since=since, previous=_previous_landing(final))
         with staged_landing(final) as folder:
             manifest = module.extract(source, period, folder, job)
             if since is not None:
@@ -73,6 +73,14 @@ def extract_source(source: Source, period: Period, var: Path, run_id: str, setti
         _keep_watermark(source, period, var, manifest, since)
     log.info("%s: landed %s rows for %s (%d errors)", source.id, manifest.rows, period.label, len(manifest.errors))
     return final / MANIFEST
+
+
+def _previous_landing(final: Path) -> Manifest | None:
+    """The manifest of the landing in place (the last successful one of the window), if readable."""
+    try:
+        return Manifest.read(final / MANIFEST) if (final / MANIFEST).exists() else None
+    except (OSError, ValueError, TypeError):
+        return None
 
 
 def _overlap(source: Source) -> timedelta:
@@ -145,6 +153,20 @@ def landed_source(source: Source, period: Period, var: Path, manifest: Manifest)
                         kind_of(source).canonical(source))
 
 
+def _changed_since_landed(var: Path, period: Period, source: Source, manifest: Manifest) -> str | None:
+    """Why the landed files no longer are what the extraction wrote (sha256 against the
+    manifest), or None when they are."""
+    for info in manifest.files:
+        path = landing_dir(var, period, source.id) / info["path"]
+        if not path.exists():
+            return f"landed file {path} is gone since extraction (run {manifest.run_id})"
+        digest = sha256_file(path)
+        if info.get("sha256") and digest != info["sha256"]:
+            return (f"landed file changed after extraction: sha256 {digest} ≠ manifest {info['sha256']} "
+                    f"({path}, run {manifest.run_id})")
+    return None
+
+
 def landed_sources(settings: Settings, period: Period, var: Path) -> tuple[list[LandedSource], dict[str, str]]:
     """Each source's latest successful landing for the period (in the registry's order), and
     the sources whose latest attempt failed or that were never landed, with why."""
@@ -156,7 +178,13 @@ def landed_sources(settings: Settings, period: Period, var: Path) -> tuple[list[
         if failed_path.exists():
             missing[source.id] = Manifest.read(failed_path).failure or "extraction failed"
         elif manifest_path.exists():
-            landed.append(landed_source(source, period, var, Manifest.read(manifest_path)))
+            manifest = Manifest.read(manifest_path)
+            changed = _changed_since_landed(var, period, source, manifest)
+            if changed is not None:
+                log.error("%s: %s", source.id, changed)
+                missing[source.id] = changed
+            else:
+                landed.append(landed_source(source, period, var, manifest))
         else:
             missing[source.id] = "not extracted for this period"
     return landed, missing

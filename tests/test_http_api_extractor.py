@@ -216,3 +216,145 @@ def test_incremental_extraction_picks_up_late_updates_within_the_overlap(tmp_pat
         assert full_table.num_rows == table.num_rows
     finally:
         second_server.shutdown()
+
+
+# ------------------------------------------------------------------ completeness: a portal that lies about its pages
+
+class MisbehavingPortal:
+    """A small portal over `records` (the window's, sorted by MaHoSo) that misbehaves as told:
+    `repeat` answers page 1 to every page, `cap` serves at most that many records a page,
+    `total` False leaves the total out."""
+
+    def __init__(self, records, repeat=False, cap=None, total=True):
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+        from threading import Thread
+        from urllib.parse import parse_qs, urlsplit
+
+        rows = sorted((r for r in records if r["NgayTiepNhan"] < "20240701"), key=lambda r: r["MaHoSo"])
+        portal = self
+        self.requests = 0
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):
+                portal.requests += 1
+                query = parse_qs(urlsplit(self.path).query)
+                size = min(int(query["pageSize"][0]), cap or 10**9)
+                page = 1 if repeat else int(query.get("page", ["1"])[0])
+                body = {"page": page, "data": rows[(page - 1) * size:page * size]}
+                if total:
+                    body["total"] = len(rows)
+                payload = json.dumps(body).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def shutdown(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def misbehaving(monkeypatch):
+    started = []
+
+    def start(**how):
+        portal = MisbehavingPortal(base_records(), **how)
+        started.append(portal)
+        monkeypatch.setenv("AIRFLOW_CONN_TTHC_PORTAL_DVC", json.dumps(
+            {"conn_type": "http", "host": "127.0.0.1", "port": portal.port, "password": TOKEN}))
+        return portal
+
+    yield start
+    for portal in started:
+        portal.shutdown()
+
+
+@pytest.mark.parametrize("ids_sorted", [True, False])
+def test_a_portal_repeating_one_page_fails_at_the_second_page_naming_the_repeated_ids(misbehaving, var, ids_sorted):
+    portal = misbehaving(repeat=True)
+    with pytest.raises(SourceDataError, match=r"page 2: every record of the page came before.*repeats pages "
+                                              r"\(40 repeated ids: H000000, H000002, H000004, H000006, H000008, …\)"):
+        run(var, ids_sorted=ids_sorted, max_passes=1)
+    assert portal.requests <= 3
+    assert not (var / "landing" / PERIOD / "portal_dvc" / "dossiers.parquet").exists()
+
+
+def test_paging_stops_at_max_pages(portal, var):
+    server, _ = portal
+    with pytest.raises(SourceUnavailable, match=r"still more pages after 3 \(max_pages\)"):
+        run(var, max_pages=3)
+    assert server.api_requests <= 4
+    assert not (var / "landing" / PERIOD / "portal_dvc" / "dossiers.parquet").exists()
+
+
+def test_an_overall_time_budget_per_source_stops_a_slow_portal(portal, var):
+    server, _ = portal
+    server.faults["queue"] = [{"slow": 0.3}] * 20
+    with pytest.raises(SourceUnavailable, match=r"overall time budget \(0\.5s, budget_seconds_total\) is spent"):
+        run(var, budget_seconds_total=0.5)
+    assert server.api_requests <= 4
+
+
+def test_answers_without_a_total_fail_when_the_api_reports_totals(misbehaving, var):
+    misbehaving(total=False)
+    with pytest.raises(SourceDataError, match=r"portal_dvc: .* page 1: the API sends no total: cannot prove the "
+                                              r"landing is complete"):
+        run(var)
+    assert not (var / "landing" / PERIOD / "portal_dvc" / "dossiers.parquet").exists()
+
+
+def test_without_totals_a_complete_window_still_lands(misbehaving, var):
+    portal = misbehaving(total=False)
+    manifest, table = run(var, reports_total=False)
+    assert set(ids(table)) == window_ids(base_records()) and len(ids(table)) == 230
+    assert portal.requests == 7  # no total: the short last page is checked by asking for the next, empty one
+
+
+@pytest.mark.parametrize("total", [True, False])
+def test_a_server_capping_the_page_size_fails_instead_of_truncating(misbehaving, var, total):
+    misbehaving(cap=25, total=total)
+    with pytest.raises(SourceDataError, match=r"25 records although 40 were asked.*page size differs"
+                       if total else r"page 1 brought 25 records although 40 were asked and it was not the last"):
+        run(var, reports_total=total)
+    assert not (var / "landing" / PERIOD / "portal_dvc" / "dossiers.parquet").exists()
+
+
+def test_a_full_extraction_far_smaller_than_the_previous_landing_fails_and_keeps_it(tmp_path, portal, var,
+                                                                                     monkeypatch):
+    first, _ = run(var, incremental=None)
+    shrunk = [r for r in base_records() if r["MaHoSo"] < "H000200"]  # 100 of the window's 230
+    smaller = serve(write_portal(tmp_path / "smaller", shrunk), TOKEN)
+    try:
+        monkeypatch.setenv("AIRFLOW_CONN_TTHC_PORTAL_DVC", json.dumps(
+            {"conn_type": "http", "host": "127.0.0.1", "port": smaller.port, "password": TOKEN}))
+        with pytest.raises(SourceDataError, match=r"100 records extracted for the window, fewer than 50% of the "
+                                                  r"230 of the previous landing"):
+            run(var, incremental=None)
+        folder = var / "landing" / PERIOD / "portal_dvc"
+        assert Manifest.read(folder / "manifest.json").files == first.files
+        _, missing = landed_sources(load_settings(), load_settings().period(PERIOD), var)
+        assert "fewer than 50%" in missing["portal_dvc"]
+        tolerant, table = run(var, incremental=None, max_shrink=0.6)  # within the registry's tolerance
+        assert tolerant.rows == 100
+    finally:
+        smaller.shutdown()
+
+
+def test_a_landed_file_changed_after_extraction_makes_the_source_missing(portal, var):
+    manifest, table = run(var)
+    path = var / "landing" / PERIOD / "portal_dvc" / manifest.files[0]["path"]
+    pq.write_table(table.slice(0, 10), path)  # edited between the stages
+    settings = load_settings()
+    landed, missing = landed_sources(settings, settings.period(PERIOD), var)
+    assert "portal_dvc" not in [s.source_id for s in landed]
+    assert missing["portal_dvc"].startswith("landed file changed after extraction: sha256 ")
+    assert f"≠ manifest {manifest.files[0]['sha256']}" in missing["portal_dvc"]
