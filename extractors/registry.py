@@ -146,11 +146,12 @@ def _keep_watermark(source: Source, period: Period, var: Path, manifest: Manifes
     })
 
 
-def landed_source(source: Source, period: Period, var: Path, manifest: Manifest) -> LandedSource:
+def landed_source(source: Source, period: Period, var: Path, manifest: Manifest,
+                  stale: dict | None = None) -> LandedSource:
     """What canonicalize needs of one landing: the file, the manifest, and the kind's
-    declarations (basis, canonical select)."""
+    declarations (basis, canonical select); `stale`: the failure of a later attempt."""
     return LandedSource(source.id, basis_of(source), landed_path(var, period, source.id, manifest.files), manifest,
-                        kind_of(source).canonical(source))
+                        kind_of(source).canonical(source), stale)
 
 
 def _changed_since_landed(var: Path, period: Period, source: Source, manifest: Manifest) -> str | None:
@@ -169,22 +170,44 @@ def _changed_since_landed(var: Path, period: Period, source: Source, manifest: M
 
 def landed_sources(settings: Settings, period: Period, var: Path) -> tuple[list[LandedSource], dict[str, str]]:
     """Each source's latest successful landing for the period (in the registry's order), and
-    the sources whose latest attempt failed or that were never landed, with why."""
+    the sources that were never landed or whose every attempt failed, with why. A source whose
+    latest attempt failed (failed.json) after an earlier good landing of the period (its
+    manifest.json and file still in place) is landed on that landing, with `stale` saying why
+    (docs/extractors.md, "A source that fails on a rerun")."""
     landed: list[LandedSource] = []
     missing: dict[str, str] = {}
     for source in settings.sources:
         folder = landing_dir(var, period, source.id)
         manifest_path, failed_path = folder / MANIFEST, folder / "failed.json"
-        if failed_path.exists():
-            missing[source.id] = Manifest.read(failed_path).failure or "extraction failed"
-        elif manifest_path.exists():
-            manifest = Manifest.read(manifest_path)
-            changed = _changed_since_landed(var, period, source, manifest)
-            if changed is not None:
-                log.error("%s: %s", source.id, changed)
-                missing[source.id] = changed
-            else:
-                landed.append(landed_source(source, period, var, manifest))
-        else:
-            missing[source.id] = "not extracted for this period"
+        failed = Manifest.read(failed_path) if failed_path.exists() else None
+        manifest = Manifest.read(manifest_path) if manifest_path.exists() else None
+        if failed is not None:
+            manifest = _previous_landing(manifest_path, source.id, period)
+        if manifest is None:
+            missing[source.id] = (failed.failure or "extraction failed") if failed is not None \
+                else "not extracted for this period"
+            continue
+        changed = _changed_since_landed(var, period, source, manifest)
+        if changed is not None:
+            log.error("%s: %s", source.id, changed)
+            missing[source.id] = changed
+            continue
+        stale = None if failed is None else {"failure": failed.failure or "extraction failed",
+                                             "failed_at": failed.extracted_at, "failed_run_id": failed.run_id}
+        landed.append(landed_source(source, period, var, manifest, stale))
     return landed, missing
+
+
+def _previous_landing(manifest_path: Path, source_id: str, period: Period) -> Manifest | None:
+    """The earlier successful landing still in place beside a failure (manifest and every file
+    it names), or None."""
+    if not manifest_path.exists():
+        return None
+    manifest = Manifest.read(manifest_path)
+    if manifest.status != "ok":
+        return None
+    folder = manifest_path.parent
+    if not all((folder / f["path"]).exists() for f in manifest.files):
+        log.warning("%s: the landing of %s names a file that is not there: not used", source_id, period.label)
+        return None
+    return manifest

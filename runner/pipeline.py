@@ -23,7 +23,7 @@ from tthc.config import Settings, default_warehouse_url, load_settings, var_dir
 from tthc.connections import redact_url
 from tthc.findings import FINDINGS_SCHEMA, Finding, finding, findings_table
 from tthc.form import FIGURES
-from tthc.landing import RECORDS, landed_path, period_landing
+from tthc.landing import RECORDS, landed_path, landing_dir, period_landing
 from tthc.periods import Period, check_started, from_data_interval
 from tthc.units import units_for_province, units_in_force
 
@@ -34,6 +34,11 @@ class NothingPublished(RuntimeError):
     """The quarter ends without a publication: no source landed (load refuses: the warehouse keeps
     its previous state), or no unit has figures that may be published (publish makes no vintage;
     the newest one, if any, stays). `tthc run` exits 4 with this message; in Airflow the task fails."""
+
+
+class PublicationRefused(NothingPublished):
+    """`reliability.on_source_failure: refuse` and a source failed in this run: publish makes no
+    new vintage (the newest one, if any, stays). A NothingPublished: `tthc run` exits 4."""
 
 
 @dataclass
@@ -110,6 +115,17 @@ def canonicalize(ctx: RunContext) -> dict:
                 ctx.period.start, ctx.period.end, source_id=source_id, location=why)
         for source_id, why in missing.items()
     ] + [
+        finding("extract.stale_landing",
+                f"Nguồn {s.source_id} lỗi khi trích xuất lúc {s.stale['failed_at']} ({s.stale['failure']}); "
+                f"dùng lại lần trích xuất thành công gần nhất của kỳ {ctx.period.label}, lúc "
+                f"{s.manifest.extracted_at} (lần chạy {s.manifest.run_id}): số liệu các đơn vị nguồn này phụ trách "
+                "giữ như lần đó, có thể chưa cập nhật"
+                + ("; cấu hình reliability.on_source_failure: refuse nên kỳ này không công bố phiên bản mới"
+                   if ctx.settings.on_source_failure == "refuse" else ""),
+                ctx.period.start, ctx.period.end, source_id=s.source_id, location=s.stale["failure"],
+                observed=s.manifest.extracted_at)
+        for s in landed if s.stale
+    ] + [
         finding("extract.source_empty",
                 f"Nguồn {s.source_id} đã trích xuất nhưng không có bản ghi nào của kỳ {ctx.period.label}: "
                 + ("các đơn vị nguồn này phụ trách không được công bố số 0 từ nguồn này (lấy từ nguồn khác "
@@ -121,10 +137,18 @@ def canonicalize(ctx: RunContext) -> dict:
     state = {"landed": {s.source_id: {"rows": s.manifest.rows, "files": s.manifest.files,
                                       "errors": len(s.manifest.errors)} for s in landed},
              "missing": missing,
+             # sources whose latest attempt failed, kept on their last good landing (docs/extractors.md)
+             "stale": {s.source_id: {**s.stale, "landed_at": s.manifest.extracted_at,
+                                     "landed_run_id": s.manifest.run_id} for s in landed if s.stale},
+             # every source whose latest attempt failed, with why (stale or missing)
+             "failed": {**{s.source_id: s.stale["failure"] for s in landed if s.stale},
+                        **{source_id: why for source_id, why in missing.items()
+                           if (landing_dir(ctx.var, ctx.period, source_id) / "failed.json").exists()}},
              # what each source's figures rest on ("records" / "self_reported"), for validate and reconcile
              "bases": {source.id: basis_of(source) for source in ctx.settings.sources}}
     ctx.files.sources.write_text(json.dumps(state, ensure_ascii=False, indent=1), encoding="utf-8")
     return {"dossiers": dossiers, "self_reported_rows": reported, "missing_sources": sorted(missing),
+            "stale_sources": sorted(state["stale"]),
             "run_dir": str(ctx.run_dir)}
 
 
@@ -247,7 +271,15 @@ def publish(ctx: RunContext) -> dict:
 
     publication = Publication(ctx.settings.province_code, ctx.settings.province["name"],
                               {f["code"]: f["name"] for f in ctx.settings.fields})
-    landed = ctx.landed()["landed"]
+    state = ctx.landed()
+    failed = state.get("failed", {})
+    if failed and ctx.settings.on_source_failure == "refuse":
+        raise PublicationRefused(
+            f"{ctx.period.label}: no new vintage: reliability.on_source_failure is refuse and "
+            + "; ".join(f"{source} failed ({why})" for source, why in sorted(failed.items()))
+            + "; the published vintages are unchanged. Rerun when the source is back, or set "
+              "on_source_failure: last_good_landing in config/province.yaml to publish on its last good landing")
+    landed = state["landed"]
     checksums = {source: ",".join(f["sha256"] for f in info["files"]) for source, info in landed.items()}
     with engine_for(ctx.warehouse_url) as engine:
         result = publish_period(engine, ctx.period, ctx.run_id, ctx.var / "publish", sources=checksums, note=ctx.note,
@@ -274,6 +306,7 @@ def summary(ctx: RunContext) -> dict:
         "dossiers": pq.read_metadata(ctx.files.dossiers).num_rows,
         "sources": {**{source: {"rows": info["rows"]} for source, info in ctx.landed()["landed"].items()},
                     **{source: {"missing": why} for source, why in ctx.landed()["missing"].items()}},
+        "stale_sources": ctx.landed().get("stale", {}),
         "findings": findings["severity"].value_counts().to_dict() if len(findings) else {},
         "published": published,
         "warehouse": redact_url(ctx.warehouse_url),

@@ -274,6 +274,8 @@ def test_a_bad_page_fails_its_source_clearly_and_keeps_the_last_landing_and_the_
     assert (first.parent / "dossiers.parquet").read_bytes() == landed_bytes  # nothing landed is lost
     extract_source(sheets, period, var, "bad", settings)  # the run goes on with the other sources
     landed, missing = landed_sources(settings, period, var)
+    stale = {s.source_id: s.stale for s in landed}
     landed = {s.source_id: s.manifest for s in landed}
     assert "commune_spreadsheets" in landed and landed["commune_spreadsheets"].rows == 3
-    assert api["pages"][name]["error"] in missing["portal_dvc"]
+    assert "portal_dvc" not in missing  # kept on the previous landing, marked stale
+    assert api["pages"][name]["error"] in stale["portal_dvc"]["failure"]

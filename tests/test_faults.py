@@ -580,8 +580,9 @@ def test_a_full_landing_disk_fails_naming_the_path_and_keeps_the_previous_landin
     assert [p.name for p in folder.parent.iterdir()] == ["portal_dvc"]  # no staging folder, no half-written file
     failed = json.loads((folder / "failed.json").read_text())  # a whole note, never a half-written one
     assert failed["failure"].startswith("LandingWriteError: cannot write the landing")
-    _, missing = landed_sources(settings, settings.period(PERIOD), var)
-    assert "too large" in missing["portal_dvc"]
+    landed, missing = landed_sources(settings, settings.period(PERIOD), var)
+    assert "portal_dvc" not in missing  # kept on the previous landing, marked stale
+    assert "too large" in {s.source_id: s for s in landed}["portal_dvc"].stale["failure"]
 
 
 @pytest.mark.xdist_group("faults_light")

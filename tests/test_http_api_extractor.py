@@ -132,8 +132,10 @@ def test_a_source_that_stays_down_fails_clearly_and_keeps_the_previous_landing(p
     assert sorted(p.name for p in folder.iterdir()) == ["dossiers.parquet", "failed.json", "manifest.json"]
     assert Manifest.read(folder / "manifest.json").files == manifest.files
     assert not list(folder.parent.glob(".staging-*"))
-    _, missing = landed_sources(load_settings(), load_settings().period(PERIOD), var)
-    assert "HTTP 503" in missing["portal_dvc"]
+    landed, missing = landed_sources(load_settings(), load_settings().period(PERIOD), var)
+    stale = {s.source_id: s for s in landed}["portal_dvc"]  # kept on its previous landing, marked stale
+    assert "portal_dvc" not in missing and "HTTP 503" in stale.stale["failure"]
+    assert stale.manifest.files == manifest.files
 
 
 def test_a_retry_after_beyond_the_time_budget_gives_up_at_once(portal, var):

@@ -35,7 +35,8 @@ def test_an_api_that_is_down_fails_clearly_and_keeps_the_previous_landing(small_
         extract_source(source, period, var, "run-2", settings)
     assert manifest.parent.joinpath("dossiers.parquet").read_bytes() == before
     landed, missing = landed_sources(settings, period, var)
-    assert "portal_dvc" in missing and "ConnectionError" in missing["portal_dvc"]
+    stale = {s.source_id: s.stale for s in landed}  # kept on the previous landing, marked stale
+    assert "portal_dvc" not in missing and "ConnectionError" in stale["portal_dvc"]["failure"]
 
 
 def test_a_wrong_token_fails_at_once_with_the_body(small_sample, var, monkeypatch):

@@ -161,7 +161,7 @@ def test_revisions_say_what_changed_and_why(warehouse_url, tmp_path):
         load_period(engine, PERIOD, "run-2", **inputs(received=11))
         second = publish_period(engine, PERIOD, "run-2", tmp_path, sources={"commune_spreadsheets": "bbb"},
                                 note="late correction from Phường A")
-        assert second["reason"] == "late correction from Phường A (re-extraction: commune_spreadsheets changed)"
+        assert second["reason"] == "late correction from Phường A (figures changed: commune_spreadsheets)"
         with engine.connect() as conn:
             revisions = conn.execute(sa.text(
                 "SELECT unit_code, figure, from_vintage, to_vintage, old_value, new_value, change, reason "

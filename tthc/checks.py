@@ -26,6 +26,9 @@ class Check:
 _CHECKS = [
     # extraction (what the sources sent)
     Check("extract.source_missing", "warning", "Nguồn số liệu không lấy được trong kỳ (lỗi khi trích xuất hoặc chưa trích xuất)"),
+    Check("extract.stale_landing", "warning",
+          "Nguồn số liệu lỗi khi trích xuất lại: dùng lần trích xuất thành công gần nhất của kỳ (số liệu có thể "
+          "chưa cập nhật)"),
     Check("extract.source_empty", "warning",
           "Nguồn số liệu trích xuất được nhưng không có bản ghi nào trong kỳ: các đơn vị nguồn này phụ trách "
           "không được công bố số 0 từ nguồn này"),

@@ -25,6 +25,9 @@ PRESET_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 PRESET_FORBIDDEN = ("id", "kind", "preset", "connection_id", "covers")
 
 
+ON_SOURCE_FAILURE = ("last_good_landing", "refuse")
+
+
 class ConfigError(ValueError):
     """A configuration file says something the pipeline cannot use."""
 
@@ -175,6 +178,17 @@ class Settings:
     @property
     def reconciliation(self) -> dict[str, Any]:
         return self.province_doc.get("reconciliation", {})
+
+    @property
+    def on_source_failure(self) -> str:
+        """What a run does with a source whose extraction failed after an earlier good landing of
+        the period: `last_good_landing` (default) keeps its units on that landing, marked stale;
+        `refuse` publishes no new vintage while any source failed (config/province.yaml `reliability:`)."""
+        value = (self.province_doc.get("reliability") or {}).get("on_source_failure", "last_good_landing")
+        if value not in ON_SOURCE_FAILURE:
+            raise ConfigError(f"{self.province_file}: reliability.on_source_failure {value!r} is not one of "
+                              f"{ON_SOURCE_FAILURE}")
+        return value
 
     @cached_property
     def sources(self) -> list[Source]:

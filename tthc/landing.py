@@ -170,3 +170,6 @@ class LandedSource:
     path: Path  # the landed file
     manifest: Manifest
     canonical: CanonicalSelect | None  # records sources only
+    # the latest attempt failed and this is the previous good landing: the failure (failed.json's
+    # `failure`, `extracted_at` as `failed_at`, `run_id`); None when the latest attempt landed
+    stale: dict | None = None

@@ -69,15 +69,43 @@ def content_hash(frame: pd.DataFrame) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def vintage_reason(sources: dict[str, str], previous_sources: dict[str, str] | None, note: str | None) -> str:
-    """Why the figures changed: the operator's note, and which sources were re-extracted."""
-    if previous_sources is None:
+def sources_with_changed_figures(frame: pd.DataFrame, previous: pd.DataFrame) -> list[str]:
+    """The sources whose published units differ between two vintages' unit rows: a unit added,
+    withdrawn, or with another figure, status, name or basis. A unit that moved from one source
+    to another names both."""
+    columns = [c for c in UNIT_COLUMNS if c != "vintage"]
+
+    def rows(table: pd.DataFrame) -> dict[str, set[tuple]]:
+        text = _figures(_dates(table[columns].copy())).astype(str)
+        grouped: dict[str, set[tuple]] = {}
+        for row in text.itertuples(index=False):
+            grouped.setdefault(row.source_id, set()).add(tuple(row))
+        return grouped
+
+    now, then = rows(frame), rows(previous)
+    return sorted(s for s in now.keys() | then.keys() if now.get(s, set()) != then.get(s, set()))
+
+
+def vintage_reason(frame: pd.DataFrame, previous: pd.DataFrame | None, note: str | None) -> str:
+    """Why the figures changed: the operator's note, and the sources whose published unit figures
+    (or statuses) changed since the previous vintage; never a source whose figures are the same,
+    such as one kept on its last good landing or re-extracted to the same figures."""
+    if previous is None:
         automatic = "first publication of the period"
     else:
-        changed = sorted(s for s in set(sources) | set(previous_sources) if sources.get(s) != previous_sources.get(s))
-        automatic = ("re-extraction: " + ", ".join(changed) + " changed") if changed \
-            else "same landed data; rules, configuration or reference data changed"
+        changed = sources_with_changed_figures(frame, previous)
+        automatic = ("figures changed: " + ", ".join(changed)) if changed \
+            else "same unit figures per source; rules, configuration or reference data changed"
     return f"{note.strip()} ({automatic})" if note and note.strip() else automatic
+
+
+def published_units(conn: sa.Connection, period: Period, vintage: int) -> pd.DataFrame:
+    """The unit rows of one published vintage, as `unit_figures` gives them."""
+    frame = pd.read_sql(sa.text(
+        f"SELECT {', '.join(UNIT_COLUMNS)} FROM core.published_bieu06_by_unit "
+        "WHERE period_start = :start AND period_end = :end AND vintage = :v ORDER BY unit_code"),
+        conn, params={"start": period.start, "end": period.end, "v": vintage})
+    return _figures(_dates(frame))
 
 
 def _period_params(period: Period) -> dict:
@@ -141,11 +169,12 @@ def commit_vintage(engine: sa.Engine, period: Period, run_id: str, *, indicators
                    before_commit: Callable[[sa.Connection, dict], None] | None = None) -> dict:
     """A new vintage of the period when its unit figures differ from the newest one, in one
     transaction; the caller holds the period's warehouse lock. When no unit may be published
-    (every unit missing or withheld) nothing is written and `vintage` is None. `sources`: a checksum of each
-    source's landed data, kept with the vintage so that the next one can say which sources
-    changed; `note`: the operator's reason; `indicators` computes the Decision 766 rows;
-    `before_commit(conn, result)` runs inside the transaction once the vintage is known (the files
-    are staged there): if it fails, nothing is committed."""
+    (every unit missing or withheld) nothing is written and `vintage` is None. `sources`: a
+    checksum of each source's landed data, kept with the vintage (lineage); the reason names
+    the sources whose published unit figures changed since the previous vintage; `note`: the
+    operator's reason; `indicators` computes the Decision 766 rows; `before_commit(conn, result)`
+    runs inside the transaction once the vintage is known (the files are staged there): if it
+    fails, nothing is committed."""
     sources = sources or {}
     reason = None
     with engine.begin() as conn:
@@ -163,8 +192,8 @@ def commit_vintage(engine: sa.Engine, period: Period, run_id: str, *, indicators
             vintage, created = latest.vintage, False
         else:
             vintage, created = (latest.vintage + 1 if latest else 1), True
-            previous = json.loads(latest.sources) if latest is not None and latest.sources else None
-            reason = vintage_reason(sources, previous if latest is not None else None, note)
+            previous = published_units(conn, period, latest.vintage) if latest is not None else None
+            reason = vintage_reason(frame, previous, note)
             frame["vintage"] = vintage
             table = pa.Table.from_pandas(frame[UNIT_COLUMNS], preserve_index=False)
             table = table.append_column("run_id", pa.array([run_id] * table.num_rows, pa.string()))
