@@ -56,7 +56,7 @@ def extract_source(source: Source, period: Period, var: Path, run_id: str, setti
     try:
         module = kind_of(source)
         job = ExtractJob(run_id=run_id, settings=settings, quarantine_dir=var / "quarantine" / period.label / source.id,
-                         updated_since=since, previous=_previous_landing(final))
+                         updated_since=since, previous=_landing_in_place(final))
         with staged_landing(final) as folder:
             manifest = module.extract(source, period, folder, job)
             if since is not None:
@@ -75,7 +75,7 @@ def extract_source(source: Source, period: Period, var: Path, run_id: str, setti
     return final / MANIFEST
 
 
-def _previous_landing(final: Path) -> Manifest | None:
+def _landing_in_place(final: Path) -> Manifest | None:
     """The manifest of the landing in place (the last successful one of the window), if readable."""
     try:
         return Manifest.read(final / MANIFEST) if (final / MANIFEST).exists() else None
