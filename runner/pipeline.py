@@ -111,6 +111,12 @@ def canonicalize(ctx: RunContext) -> dict:
     reported, f2 = self_reported_figures(landed, ctx.period, ctx.files.self_reported,
                                          totals_out=ctx.files.self_reported_totals)
     findings = f1 + f2 + [
+        finding("config.unit_repeated",
+                f"Mã đơn vị {dept['code']} ({dept.get('name')}) khai báo lại trong {ctx.settings.province_file.name}: "
+                "chỉ dùng dòng đầu tiên", ctx.period.start, ctx.period.end, unit_code=str(dept["code"]),
+                location=str(ctx.settings.province_file))
+        for dept in ctx.settings.repeated_departments
+    ] + [
         finding("extract.source_missing", f"Nguồn {source_id} không lấy được số liệu: {why}",
                 ctx.period.start, ctx.period.end, source_id=source_id, location=why)
         for source_id, why in missing.items()

@@ -169,7 +169,21 @@ class Settings:
 
     @property
     def departments(self) -> list[dict[str, str]]:
-        return self.province_doc.get("departments", [])
+        """The departments, each code once: a code listed again is left out (`repeated_departments`
+        says which), so one slip in the file does not stop the quarter."""
+        seen: set[str] = set()
+        kept = []
+        for dept in self.province_doc.get("departments", []):
+            if str(dept["code"]) not in seen:
+                seen.add(str(dept["code"]))
+                kept.append(dept)
+        return kept
+
+    @property
+    def repeated_departments(self) -> list[dict[str, str]]:
+        """Department entries whose code an earlier entry of the province file already has."""
+        listed = self.province_doc.get("departments", [])
+        return [dept for i, dept in enumerate(listed) if any(str(d["code"]) == str(dept["code"]) for d in listed[:i])]
 
     @property
     def fields(self) -> list[dict[str, Any]]:
