@@ -22,8 +22,8 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
 import zipfile
+from contextlib import ExitStack
 from pathlib import Path
 
 import duckdb
@@ -32,7 +32,8 @@ import pyarrow.parquet as pq
 import pytest
 import sqlalchemy as sa
 
-from tests.conftest import REPO, require_service
+from tests.conftest import REPO
+from tests.support.databases import throwaway_database
 from runner.local_sources import environment as env
 
 PERIOD = "2024-Q2"
@@ -262,25 +263,9 @@ def test_a_run_killed_with_sigkill_then_rerun_equals_an_uninterrupted_run(hook, 
 
 @pytest.fixture
 def postgres_url():
-    """A fresh PostgreSQL database on 127.0.0.1, dropped afterwards."""
-    require_service("PostgreSQL", 5432, "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start")
-    made = []
-    admin = sa.create_engine("postgresql+psycopg://postgres@127.0.0.1:5432/postgres", isolation_level="AUTOCOMMIT")
-
-    def make() -> str:
-        name = f"tthc_faults_{uuid.uuid4().hex[:10]}"
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-        made.append(name)
-        return f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
-
-    try:
-        yield make
-    finally:
-        with admin.connect() as conn:
-            for name in made:
-                conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()
+    """Fresh PostgreSQL databases on 127.0.0.1 (one per call), dropped afterwards."""
+    with ExitStack() as databases:
+        yield lambda: databases.enter_context(throwaway_database("postgresql", "tthc_faults"))
 
 
 @pytest.mark.xdist_group("faults_postgres")

@@ -53,7 +53,6 @@ import itertools
 import json
 import shutil
 import sqlite3
-import uuid
 from pathlib import Path
 
 import pandas as pd
@@ -62,7 +61,7 @@ import pyarrow.parquet as pq
 import pytest
 import sqlalchemy as sa
 
-from tests.conftest import require_service
+from tests.support.databases import throwaway_database
 from runner.local_sources import environment as env
 from tthc.form import FIGURES, PUBLISHED_STATUSES, REPORTING_LEVELS
 
@@ -330,17 +329,8 @@ def test_sources_down_or_empty_on_duckdb(landings, period, combo, tmp_path):
 @pytest.fixture
 def postgres_database():
     """A fresh PostgreSQL database on 127.0.0.1, dropped afterwards."""
-    require_service("PostgreSQL", 5432, "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start")
-    admin = sa.create_engine("postgresql+psycopg://postgres@127.0.0.1:5432/postgres", isolation_level="AUTOCOMMIT")
-    database = f"tthc_matrix_{uuid.uuid4().hex[:10]}"
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'CREATE DATABASE "{database}"')
-    try:
-        yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{database}"
-    finally:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
-        admin.dispose()
+    with throwaway_database("postgresql", "tthc_matrix") as url:
+        yield url
 
 
 @pytest.mark.services

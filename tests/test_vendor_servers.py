@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import uuid
 
 import pandas as pd
 import pyarrow.parquet as pq
@@ -15,7 +14,7 @@ import sqlalchemy as sa
 
 from extractors.registry import extract_source, landed_source
 from runner.local_sources import environment
-from tests.conftest import require_service
+from tests.support.databases import throwaway_database
 from transforms.canonicalize import canonical_dossiers
 from transforms.derive import derive_figures
 from tthc.config import load_settings
@@ -69,13 +68,8 @@ def placed(sample, source_id: str, derived: dict[str, pd.DataFrame]) -> dict[str
 
 @pytest.mark.services
 def test_the_tandan_sample_on_postgresql_equals_the_simulators_count(small_sample, var, tmp_path):
-    require_service("PostgreSQL", 5432, "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start")
-    name = f"tthc_test_tandan_{uuid.uuid4().hex[:8]}"
-    admin = sa.create_engine("postgresql+psycopg://postgres@127.0.0.1:5432/postgres", isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    try:
-        engine = sa.create_engine(f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}")
+    with throwaway_database("postgresql") as url:
+        engine = sa.create_engine(url)
         path = small_sample / "tandan" / "tandan.sqlite"
         with engine.begin() as conn:
             conn.exec_driver_sql('CREATE SCHEMA "Business"')
@@ -84,13 +78,9 @@ def test_the_tandan_sample_on_postgresql_equals_the_simulators_count(small_sampl
             sqlite_table(path, "Groups").to_sql("Groups", conn, schema="Catalog", index=False)
         engine.dispose()
         connection = json.dumps({"conn_type": "postgres", "host": "127.0.0.1", "port": 5432, "login": "postgres",
-                                 "schema": name})
+                                 "schema": sa.make_url(url).database})
         with environment(AIRFLOW_CONN_TTHC_TANDAN_DEPARTMENTS=connection):
             derived = derived_by_unit("tandan_departments", var, tmp_path)
-    finally:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()
     expected = expected_by_unit(small_sample, "tandan_departments")
     for label, frame in placed(small_sample, "tandan_departments", derived).items():
         assert len(expected[label]) > 0
@@ -99,26 +89,17 @@ def test_the_tandan_sample_on_postgresql_equals_the_simulators_count(small_sampl
 
 @pytest.mark.services
 def test_the_opencps_sample_on_mariadb_equals_the_simulators_count(small_sample, var, tmp_path):
-    require_service("MariaDB", 3306, "service mariadb start")
-    name = f"tthc_test_opencps_{uuid.uuid4().hex[:8]}"
-    admin = sa.create_engine("mysql+pymysql://root@127.0.0.1:3306/", isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4")
-    try:
-        engine = sa.create_engine(f"mysql+pymysql://root@127.0.0.1:3306/{name}?charset=utf8mb4")
+    with throwaway_database("mariadb") as url:
+        engine = sa.create_engine(url)
         path = small_sample / "opencps" / "opencps.sqlite"
         with engine.begin() as conn:
             for table in ("opencps_dossier", "opencps_serviceinfo"):
                 sqlite_table(path, table).to_sql(table, conn, index=False)
         engine.dispose()
         connection = json.dumps({"conn_type": "mysql", "host": "127.0.0.1", "port": 3306, "login": "root",
-                                 "schema": name})
+                                 "schema": sa.make_url(url).database})
         with environment(AIRFLOW_CONN_TTHC_OPENCPS_DEPARTMENTS=connection):
             derived = derived_by_unit("opencps_departments", var, tmp_path)
-    finally:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f"DROP DATABASE IF EXISTS `{name}`")
-        admin.dispose()
     expected = expected_by_unit(small_sample, "opencps_departments")
     for label, frame in derived.items():
         assert len(expected[label]) > 0

@@ -8,7 +8,7 @@ import pyarrow as pa
 import pytest
 import sqlalchemy as sa
 
-from tests.conftest import require_service
+from tests.support.databases import throwaway_database
 from tthc.findings import Finding, findings_table
 from tthc.model import BIEU06_SCHEMA, DOSSIER_SCHEMA
 from tthc.form import FIGURES
@@ -23,17 +23,8 @@ PERIOD = quarter("2024-Q2", "calendar_quarter")
 @pytest.fixture
 def postgres_url():
     """A fresh PostgreSQL database on 127.0.0.1, dropped afterwards."""
-    require_service("PostgreSQL", 5432, "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start")
-    name = f"tthc_test_{uuid.uuid4().hex[:10]}"
-    admin = sa.create_engine("postgresql+psycopg://postgres@127.0.0.1:5432/postgres", isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
-    finally:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()
+    with throwaway_database("postgresql") as url:
+        yield url
 
 
 @pytest.fixture(params=["duckdb", "postgresql"])
