@@ -11,7 +11,7 @@ from tthc.config import ConfigError, default_warehouse_url, var_dir
 from tthc.connections import redact_url
 from tthc.periods import PeriodError
 from tthc.units import ReferenceDataError
-from warehouse.db import WarehouseBusy
+from warehouse.db import WarehouseBusy, WarehouseUnavailable
 
 
 def _print_summary(summary: dict) -> None:
@@ -46,6 +46,7 @@ def cmd_run(args) -> int:
     ctx = pipeline.make_context(args.period, warehouse_url=args.warehouse, note=args.reason,
                                  full_extract=args.full_extract)
     try:
+        pipeline.check_var_dir(ctx.var)  # before the sample is written there
         if args.sample:
             ensure_sample(args.seed, args.scale)
             with sample_connections():
@@ -55,6 +56,9 @@ def cmd_run(args) -> int:
     except RunInProgress as exc:
         print(f"refused: {exc}", file=sys.stderr)
         return 3
+    except pipeline.VarDirUnusable as exc:
+        print(f"working folder unusable: {exc}", file=sys.stderr)
+        return 7
     except pipeline.NothingPublished as exc:
         try:
             _print_summary(pipeline.summary(ctx))
@@ -163,8 +167,12 @@ def main(argv: list[str] | None = None) -> int:
 
     run = sub.add_parser("run", help="run every stage for one quarter, without a scheduler",
                          epilog="exit status: 0 published (a source down or empty is a finding, not a failure), "
-                                "3 another run of the quarter holds its lock, 4 nothing published (no source "
-                                "landed, or no unit has figures that may be published)")
+                                "2 refused (period, configuration, reference data), 3 another run of the quarter "
+                                "holds its lock, 4 nothing published (no source landed, or no unit has figures that "
+                                "may be published), 5 the embedded warehouse file is held by another process, "
+                                "6 the warehouse cannot be used (unreachable, refused login, not a DuckDB file, a "
+                                "missing privilege, the connection lost while loading), 7 the working folder "
+                                "(TTHC_VAR_DIR) cannot be written")
     run.add_argument("--period", required=True, help="quarter label, e.g. 2024-Q2")
     run.add_argument("--warehouse", default=None,
                      help=f"SQLAlchemy URL (default {redact_url(default_warehouse_url())})")
@@ -225,6 +233,9 @@ def main(argv: list[str] | None = None) -> int:
     except WarehouseBusy as exc:
         print(f"warehouse busy: {exc}", file=sys.stderr)
         return 5
+    except WarehouseUnavailable as exc:
+        print(f"warehouse unusable: {exc}", file=sys.stderr)
+        return 6
     except ReferenceDataError as exc:
         print(f"reference data error: {exc} (TTHC_REFERENCE_DATA or reference_data in the province file "
               "names the folder of the official unit lists)", file=sys.stderr)

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from functools import cached_property
@@ -34,6 +36,33 @@ class NothingPublished(RuntimeError):
     """The quarter ends without a publication: no source landed (load refuses: the warehouse keeps
     its previous state), or no unit has figures that may be published (publish makes no vintage;
     the newest one, if any, stays). `tthc run` exits 4 with this message; in Airflow the task fails."""
+
+
+class VarDirUnusable(RuntimeError):
+    """The working folder (TTHC_VAR_DIR) is not a folder this process can write: nothing can be
+    landed, locked or published. `tthc run` exits 7 before doing anything."""
+
+
+def check_var_dir(var: Path) -> None:
+    """Create the working folder if needed and write (then remove) a file in it, or raise
+    `VarDirUnusable` naming it: found before anything is extracted, not as a traceback halfway."""
+    var = Path(var)
+    if var.exists() and not var.is_dir():
+        why = "it is a file, not a folder"
+    else:
+        probe = var / f".write-check-{os.getpid()}"
+        try:
+            var.mkdir(parents=True, exist_ok=True)
+            probe.write_bytes(b"")
+            probe.unlink()
+            return
+        except OSError as exc:
+            why = f"{exc.strerror or exc}" + (f" ({exc.filename})" if exc.filename and str(exc.filename) != str(probe)
+                                              and str(exc.filename) != str(var) else "")
+    raise VarDirUnusable(
+        f"the working folder {var} (TTHC_VAR_DIR) cannot be written: {why}. Landing, runs, locks, published files "
+        "and the embedded warehouse go there: point TTHC_VAR_DIR at a writable folder (or make this one "
+        "writable); nothing was extracted, loaded or published.")
 
 
 class PublicationRefused(NothingPublished):
@@ -223,8 +252,9 @@ def reconcile(ctx: RunContext) -> dict:
 
 
 def load(ctx: RunContext) -> dict:
-    from warehouse.db import ParquetRows, engine_for, migrate
+    from warehouse.db import ParquetRows, WarehouseUnavailable, engine_for, migrate
     from warehouse.load import load_period
+    from warehouse.preflight import where
 
     sources = ctx.landed()
     if not sources["landed"]:
@@ -246,11 +276,50 @@ def load(ctx: RunContext) -> dict:
         "quality.findings": findings,
         "quality.quarantine": decisions[decisions["quality_status"] == "critical"][["unit_code", "source_id", "reason"]],
     }
-    with engine_for(ctx.warehouse_url) as engine:
+    with _warehouse_errors(ctx, "load"), engine_for(ctx.warehouse_url) as engine:
         migrate(engine)
+        if engine.dialect.name == "postgresql":  # before writing anything: the load and the publication can both run
+            from warehouse.preflight import missing_privileges
+
+            with engine.connect() as conn:
+                missing = missing_privileges(conn)
+            if missing:
+                raise WarehouseUnavailable(
+                    f"{ctx.period.label}: nothing loaded: the warehouse {where(ctx.warehouse_url)} role lacks "
+                    + ", ".join(missing) + "; run `tthc warehouse-roles` as its owner and grant tthc_loader to the login")
         fields = pd.DataFrame([{"field_code": f["code"], "field_name": f["name"]} for f in ctx.settings.fields])
         return load_period(engine, ctx.period, ctx.run_id, units=ctx.units, conversion=_conversion(ctx),
                            fields=fields, tables=tables)
+
+
+# what each warehouse step leaves when its connection is lost or a privilege is refused
+AFTERMATH = {
+    "load": "the load's swap is one transaction: the warehouse keeps its previous state (or, if the server "
+            "committed it before the connection was lost, this run's rows); the published vintages are unchanged. "
+            "Rerun the quarter once the warehouse is back",
+    "publish": "the publication's transaction is rolled back: the published vintages are unchanged (the publish "
+               "views read only each vintage's own tables), while core already holds this run's load. Rerun the "
+               "quarter to publish it",
+}
+
+
+@contextmanager
+def _warehouse_errors(ctx: RunContext, step: str):
+    """A lost connection or a refused privilege during `step` becomes a `WarehouseUnavailable`
+    that says what was lost and what the warehouse holds now, instead of a driver traceback
+    (or the lock's own error hiding it)."""
+    from warehouse.db import WarehouseUnavailable, connection_lost, lacks_privilege
+    from warehouse.preflight import unusable
+
+    try:
+        yield
+    except WarehouseUnavailable:
+        raise
+    except Exception as exc:
+        if not (connection_lost(exc) or lacks_privilege(exc)):
+            raise
+        raise WarehouseUnavailable(f"{unusable(ctx.warehouse_url, exc, f'the {step} of {ctx.period.label}')} "
+                                   f"{AFTERMATH[step]}.") from exc
 
 
 def _conversion(ctx: RunContext) -> pd.DataFrame:
@@ -287,7 +356,7 @@ def publish(ctx: RunContext) -> dict:
               "on_source_failure: last_good_landing in config/province.yaml to publish on its last good landing")
     landed = state["landed"]
     checksums = {source: ",".join(f["sha256"] for f in info["files"]) for source, info in landed.items()}
-    with engine_for(ctx.warehouse_url) as engine:
+    with _warehouse_errors(ctx, "publish"), engine_for(ctx.warehouse_url) as engine:
         result = publish_period(engine, ctx.period, ctx.run_id, ctx.var / "publish", sources=checksums, note=ctx.note,
                                 publication=publication)
     ctx.files.published.write_text(json.dumps(result, indent=1), encoding="utf-8")
@@ -324,10 +393,15 @@ def summary(ctx: RunContext) -> dict:
 def run(ctx: RunContext) -> dict:
     """Every stage in order without a scheduler; a source that fails does not stop the others.
     One run per period at a time: a second one raises `tthc.locks.RunInProgress` at once
-    (var/locks/<period>.lock); load and publish also wait on the warehouse's period lock."""
+    (var/locks/<period>.lock); load and publish also wait on the warehouse's period lock. A
+    working folder that cannot be written (`VarDirUnusable`) or a warehouse that cannot take the
+    load and the publication (`warehouse.db.WarehouseUnavailable`) stop it before extraction."""
     from tthc.locks import run_lock
+    from warehouse.preflight import check_warehouse
 
+    check_var_dir(ctx.var)
     with run_lock(ctx.var, ctx.period.label, ctx.run_id):
+        check_warehouse(ctx.warehouse_url)  # reachable, a warehouse, migrated, privileged: before minutes of extraction
         for source_id in source_ids(ctx.settings):
             try:
                 extract(ctx, source_id)

@@ -64,6 +64,36 @@ class WarehouseBusy(RuntimeError):
     """Another process holds the embedded warehouse file for longer than the run waits."""
 
 
+class WarehouseUnavailable(RuntimeError):
+    """The warehouse cannot be used for this run: the server cannot be reached or refuses the
+    login, the embedded file is not a DuckDB database, the role lacks a privilege the load or the
+    publication needs, or the connection was lost while loading. `tthc run` exits 6."""
+
+
+def connection_lost(exc: BaseException) -> bool:
+    """Whether a database error means the connection itself failed (server gone, backend
+    terminated, refused connection) rather than a statement being refused."""
+    if isinstance(exc, sa.exc.DBAPIError) and exc.connection_invalidated:
+        return True
+    orig = getattr(exc, "orig", None) or exc
+    sqlstate = getattr(orig, "sqlstate", None)
+    if sqlstate:  # connection exceptions (08…) and operator intervention (57P01 terminated, 57P02, 57P03)
+        return sqlstate.startswith("08") or sqlstate in ("57P01", "57P02", "57P03")
+    # psycopg's own "connection is closed", "server closed the connection unexpectedly": no SQLSTATE
+    return type(orig).__name__ == "OperationalError" and type(orig).__module__.startswith("psycopg")
+
+
+def lacks_privilege(exc: BaseException) -> bool:
+    """Whether the server refused a statement for a privilege or an ownership the role lacks."""
+    return getattr(getattr(exc, "orig", None) or exc, "sqlstate", None) == "42501"
+
+
+def first_line(exc: BaseException) -> str:
+    """The database's own message, without SQLAlchemy's statement and background link."""
+    text = str(getattr(exc, "orig", None) or exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 def wait_seconds() -> float:
     """How long a connection waits for a DuckDB file another process holds (an analyst's open
     session, another run): TTHC_WAREHOUSE_WAIT_SECONDS, 300 by default."""
@@ -96,6 +126,31 @@ def _waiting_for_the_file(engine: sa.Engine, path: Path) -> sa.Engine:
     return engine
 
 
+CONNECT_TIMEOUT_SECONDS = 10  # a server that does not answer is reported, not waited for
+
+
+def _as_the_owner_role(engine: sa.Engine) -> sa.Engine:
+    """A login granted the role that owns the warehouse (`tthc warehouse-roles` makes `tthc_loader`
+    the owner of its schemas and tables) works as that role (SET ROLE): the swap and migration DDL
+    needs ownership, and what it creates (a period's partition, a migration's tables) belongs to
+    the role, so the next load under another login may replace it. A login that owns the
+    warehouse itself, or is no member of its owner, stays as it is."""
+    @sa.event.listens_for(engine, "connect")
+    def connect(dbapi_connection, _record):
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute(
+                "SELECT r.rolname FROM pg_namespace n JOIN pg_roles r ON r.oid = n.nspowner "
+                "WHERE n.nspname = 'core' AND r.rolname <> current_user AND pg_has_role(session_user, r.oid, 'MEMBER')")
+            owner = cursor.fetchone()
+            if owner:
+                cursor.execute("SELECT set_config('role', %s, false)", (owner[0],))
+        finally:
+            cursor.close()
+        dbapi_connection.commit()
+    return engine
+
+
 def make_engine(url: str) -> sa.Engine:
     url = normalise_url(url)
     if url.startswith("duckdb:///"):
@@ -105,7 +160,11 @@ def make_engine(url: str) -> sa.Engine:
         config = duck.config()  # the same bounds as the stages' own connections, when they are set
         args = {"connect_args": {"config": config}} if config else {}
         return _waiting_for_the_file(sa.create_engine(url, poolclass=sa.pool.NullPool, **args), path)
-    return sa.create_engine(with_password(url), pool_pre_ping=True)
+    args = {}
+    if url.startswith("postgresql") and "connect_timeout" not in url:
+        args["connect_args"] = {"connect_timeout": CONNECT_TIMEOUT_SECONDS}
+    engine = sa.create_engine(with_password(url), pool_pre_ping=True, **args)
+    return _as_the_owner_role(engine) if engine.dialect.name == "postgresql" else engine
 
 
 @contextmanager
@@ -253,6 +312,8 @@ def bulk_insert(conn: sa.Connection, table: str, data: "pa.Table | ParquetRows")
     try:
         _bulk_insert(conn, table, data)
     except (sa.exc.DBAPIError, conn.dialect.loaded_dbapi.Error) as exc:
+        if connection_lost(exc) or lacks_privilege(exc):  # the connection or the role, not the rows
+            raise
         raise WarehouseLoadError(f"{table}: {data.num_rows} rows refused: {exc}") from exc
     return data.num_rows
 
@@ -283,49 +344,70 @@ def _bulk_insert(conn: sa.Connection, table: str, data: "pa.Table | ParquetRows"
         conn.execute(sa.insert(target), data.to_pylist())
 
 
-def _advisory_key(name: str) -> int:
-    """A stable signed 64-bit key for pg_advisory_lock from a name."""
-    import hashlib
-
-    return int.from_bytes(hashlib.sha256(f"tthc:{name}".encode("utf-8")).digest()[:8], "big", signed=True)
+# The period's row of core.period_locks, locked for the block: FOR UPDATE needs UPDATE on the
+# table, which only the loader (its owner) has, so a reader cannot take the load's lock.
+LOCK_PERIOD_ROW = "SELECT period_label FROM core.period_locks WHERE period_label = :p FOR UPDATE"
+# who holds the row: its xmax is the holder's transaction, whose own lock pg_locks lists
+LOCK_HOLDER = """
+    SELECT a.pid, a.application_name, a.backend_start FROM core.period_locks t
+    JOIN pg_locks l ON l.locktype = 'transactionid' AND l.transactionid = t.xmax
+     AND l.mode = 'ExclusiveLock' AND l.granted
+    JOIN pg_stat_activity a ON a.pid = l.pid
+    WHERE t.period_label = :p
+"""
 
 
 @contextmanager
 def warehouse_lock(engine: sa.Engine, period_label: str, what: str) -> Iterator[None]:
     """Serialise the loads and publications of one period across processes and machines.
 
-    PostgreSQL: a session advisory lock keyed on the period, held on a connection of its own
-    for the block (a load is two transactions: staging, then the swap) and released by the
-    server if the process dies. DuckDB: a `flock` on `<file>.lock` beside the warehouse file
+    PostgreSQL: the period's row of `core.period_locks` locked FOR UPDATE in a transaction held
+    open on a connection of its own for the block (a load is two transactions: staging, then the
+    swap); the server releases it if the process dies. Only a role with UPDATE on that table (the
+    loader) can take it: an analyst's session cannot make loads wait, as it could with an advisory
+    lock, which any role may take. DuckDB: a `flock` on `<file>.lock` beside the warehouse file
     (DuckDB allows one writing process per file, and a load or publish opens it once per
     transaction). Both wait for the other holder; other dialects take no lock.
     """
     dialect = engine.dialect.name
     if dialect == "postgresql":
-        import logging
-
-        key = _advisory_key(f"period:{period_label}")
         with engine.connect() as conn:
-            conn = conn.execution_options(isolation_level="AUTOCOMMIT")
-            if not conn.execute(sa.text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar():
-                holder = conn.execute(sa.text(
-                    "SELECT a.pid, a.application_name, a.client_addr, a.backend_start FROM pg_locks l "
-                    "JOIN pg_stat_activity a ON a.pid = l.pid WHERE l.locktype = 'advisory' AND l.granted "
-                    "AND l.classid::bigint = :hi AND l.objid::bigint = :lo AND l.objsubid = 1"),
-                    {"hi": (key >> 32) & 0xFFFFFFFF, "lo": key & 0xFFFFFFFF}).first()
-                logging.getLogger(__name__).warning(
-                    "%s of %s waits for the warehouse lock held by server process %s", what, period_label,
-                    holder.pid if holder else "?")
-                conn.execute(sa.text("SELECT pg_advisory_lock(:k)"), {"k": key})
+            conn.execute(sa.text("INSERT INTO core.period_locks (period_label) VALUES (:p) ON CONFLICT DO NOTHING"),
+                         {"p": period_label})
+            conn.commit()
+            try:
+                conn.execute(sa.text(LOCK_PERIOD_ROW + " NOWAIT"), {"p": period_label}).all()
+            except sa.exc.OperationalError as exc:
+                if getattr(exc.orig, "sqlstate", None) != "55P03":  # lock_not_available
+                    raise
+                conn.rollback()
+                holder = conn.execute(sa.text(LOCK_HOLDER), {"p": period_label}).first()
+                log.warning("%s of %s waits for the warehouse lock held by server process %s", what, period_label,
+                            holder.pid if holder else "?")
+                conn.execute(sa.text(LOCK_PERIOD_ROW), {"p": period_label}).all()
             try:
                 yield
-            finally:
-                conn.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+            except BaseException:
+                _release(conn, period_label, quietly=True)  # the block's own error is the one to report
+                raise
+            _release(conn, period_label)
     elif dialect == "duckdb":
         with _duckdb_lock(engine, f"{what} of {period_label}"):
             yield
     else:
         yield
+
+
+def _release(conn: sa.Connection, period_label: str, quietly: bool = False) -> None:
+    """End the lock's transaction. If its connection is gone the server has released the lock
+    already: that is logged, never raised over the block's own outcome."""
+    try:
+        conn.rollback()
+    except sa.exc.DBAPIError as exc:
+        if not (quietly or connection_lost(exc)):
+            raise
+        log.warning("the warehouse lock of %s was released with its lost connection: %s", period_label,
+                    first_line(exc))
 
 
 @contextmanager
