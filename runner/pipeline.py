@@ -294,10 +294,10 @@ def load(ctx: RunContext) -> dict:
 
 # what each warehouse step leaves when its connection is lost or a privilege is refused
 AFTERMATH = {
-    "load": "the load's swap is one transaction: the warehouse keeps its previous state (or, if the server "
+    "load": "The load's swap is one transaction: the warehouse keeps its previous state (or, if the server "
             "committed it before the connection was lost, this run's rows); the published vintages are unchanged. "
             "Rerun the quarter once the warehouse is back",
-    "publish": "the publication's transaction is rolled back: the published vintages are unchanged (the publish "
+    "publish": "The publication's transaction is rolled back: the published vintages are unchanged (the publish "
                "views read only each vintage's own tables), while core already holds this run's load. Rerun the "
                "quarter to publish it",
 }
@@ -318,8 +318,8 @@ def _warehouse_errors(ctx: RunContext, step: str):
     except Exception as exc:
         if not (connection_lost(exc) or lacks_privilege(exc)):
             raise
-        raise WarehouseUnavailable(f"{unusable(ctx.warehouse_url, exc, f'the {step} of {ctx.period.label}')} "
-                                   f"{AFTERMATH[step]}.") from exc
+        cause = unusable(ctx.warehouse_url, exc, f"the {step} of {ctx.period.label}", connected=True)
+        raise WarehouseUnavailable(f"{cause} {AFTERMATH[step]}.") from exc
 
 
 def _conversion(ctx: RunContext) -> pd.DataFrame:

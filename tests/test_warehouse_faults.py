@@ -330,11 +330,10 @@ def test_a_load_whose_connection_is_killed_says_why_and_keeps_the_last_vintage(s
         assert child.returncode == 6, stderr[-3000:]
         assert "Traceback" not in stderr
         assert "terminating connection due to administrator command" in stderr, stderr[-3000:]
-        assert f"during the load of {PERIOD}" in stderr and "the published vintages are unchanged" in stderr
+        assert f"the connection to the warehouse 127.0.0.1:5432/{database} (postgresql" in stderr
+        assert f"was lost during the load of {PERIOD}" in stderr and "the published vintages are unchanged" in stderr
         assert published(url) == before and loads(url) == loaded
-        rerun = tthc(var, url=url)
-        assert rerun.returncode == 0, rerun.stderr[-3000:]
-        assert published(url) == before
+        print(stderr.strip().splitlines()[-1])
 
 
 # ---------------------------------------------------------------- a corrupt DuckDB file, var/ not writable

@@ -72,10 +72,10 @@ def missing_privileges(conn: sa.Connection) -> list[str]:
 def where(url: str) -> str:
     """The warehouse as an operator knows it: host:port/database and the URL without its password,
     or the DuckDB file."""
-    url = normalise_url(url)
-    if url.startswith("duckdb:///"):
-        return url.removeprefix("duckdb:///")
-    parsed = sa.make_url(url)
+    plain = normalise_url(url)
+    if plain.startswith("duckdb:///"):
+        return plain.removeprefix("duckdb:///")
+    parsed = sa.make_url(plain)
     return f"{parsed.host or 'localhost'}:{parsed.port or 5432}/{parsed.database or ''} ({redact_url(url)})"
 
 
@@ -84,8 +84,9 @@ def _without_secret(url: str, text: str) -> str:
     return text.replace(password, "***") if password else text
 
 
-def unusable(url: str, exc: BaseException, doing: str) -> WarehouseUnavailable:
-    """The operator's message for a warehouse error met while `doing` (e.g. "the load of 2025-Q2")."""
+def unusable(url: str, exc: BaseException, doing: str, connected: bool = False) -> WarehouseUnavailable:
+    """The operator's message for a warehouse error met while `doing` (e.g. "the load of 2025-Q2");
+    `connected`: the run had been using the warehouse, so a connection error is a lost connection."""
     cause = _without_secret(url, first_line(exc))
     if normalise_url(url).startswith("duckdb:"):
         path = where(url)
@@ -98,6 +99,8 @@ def unusable(url: str, exc: BaseException, doing: str) -> WarehouseUnavailable:
             f"the warehouse {where(url)} refused {doing}: {cause}. The login needs the loader role: run "
             "`tthc warehouse-roles --warehouse …` as the warehouse's owner and grant tthc_loader to the login "
             "(README, \"The warehouse\").")
+    if connection_lost(exc) and connected:
+        return WarehouseUnavailable(f"the connection to the warehouse {where(url)} was lost during {doing}: {cause}.")
     if connection_lost(exc):
         return WarehouseUnavailable(
             f"the warehouse {where(url)} cannot be reached or refused the login during {doing}: {cause}. Check that "
