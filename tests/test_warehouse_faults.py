@@ -101,6 +101,19 @@ def published_folders(var: Path) -> list[str]:
 
 # ---------------------------------------------------------------- the documented roles
 
+def downgrade(url: str, revision: str) -> None:
+    from alembic import command
+    from alembic.config import Config
+
+    from warehouse.db import MIGRATIONS, engine_for
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with engine_for(url) as engine, engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.downgrade(config, revision)
+
+
 @pytest.fixture(scope="module")
 def roles_warehouse(small_sample, tmp_path_factory):
     """A warehouse whose roles the admin made with `tthc warehouse-roles`, two loader logins and an
@@ -118,6 +131,8 @@ def roles_warehouse(small_sample, tmp_path_factory):
             admin(url, f'CREATE ROLE "{roles["etl"]}" LOGIN IN ROLE "{roles["loader"]}"',
                   f'CREATE ROLE "{roles["etl2"]}" LOGIN IN ROLE "{roles["loader"]}"',
                   f'CREATE ROLE "{roles["reader"]}" LOGIN IN ROLE "{roles["analyst"]}"')
+            # the newest migration undone, so that the login's own run applies it, as with a new release
+            downgrade(as_login(url, roles["etl"]), "0004")
             var = new_var(tmp_path_factory.mktemp("roles"), small_sample)
             first = tthc(var, url=as_login(url, roles["etl"]))
             yield {"url": url, "roles": roles, "var": var, "first": first}
@@ -133,6 +148,11 @@ def test_a_login_granted_the_loader_role_runs_whole_quarters(roles_warehouse):
     assert first.returncode == 0, first.stderr[-3000:]
     no_traceback(first)
     assert "vintage 1 (new vintage)" in first.stdout
+    from warehouse.db import current_revision, head_revision
+
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    assert current_revision(engine) == head_revision()  # the login's run migrated the warehouse
+    engine.dispose()
     state = published(url)
     assert state["vintages"] and {v.vintage for v in state["vintages"]} == {1} and state["units"]
     # another login of the same role reruns the quarter: it replaces the partition the first one made
