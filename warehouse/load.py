@@ -12,7 +12,8 @@ import pyarrow as pa
 import sqlalchemy as sa
 
 from tthc.periods import Period
-from warehouse.db import Constant, ParquetRows, WarehouseLoadError, bulk_insert, warehouse_lock
+from warehouse.db import (Constant, ParquetRows, WarehouseLoadError, bulk_insert, connection_lost, lacks_privilege,
+                          warehouse_lock)
 
 # target table → its staging twin
 PERIOD_TABLES = {
@@ -170,6 +171,8 @@ def _load_period(engine: sa.Engine, period: Period, run_id: str, *, units: pd.Da
                     "WHERE run_id = :run AND period_start = :start AND period_end = :end"),
                     {**period_filter, "run": run_id}).close()
             except sa.exc.DBAPIError as exc:
+                if connection_lost(exc) or lacks_privilege(exc):  # the connection or the role, not the rows
+                    raise
                 raise WarehouseLoadError(f"{target}: rows of run {run_id} refused: {exc.orig}") from exc
             conn.execute(sa.text(f"DELETE FROM {staged} WHERE run_id = :run"), {"run": run_id}).close()
         conn.execute(sa.text(
