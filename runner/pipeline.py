@@ -161,8 +161,7 @@ def canonicalize(ctx: RunContext) -> dict:
 def derive(ctx: RunContext) -> dict:
     from transforms.derive import derive_figures
 
-    rows = derive_figures(ctx.files.dossiers, ctx.period, ctx.files.derived,
-                          ctx.settings.on_time_compare)
+    rows = derive_figures(ctx.files.dossiers, ctx.period, ctx.files.derived, ctx.settings.rule_set)
     return {"derived_rows": rows, "path": str(ctx.files.derived)}
 
 
@@ -212,7 +211,7 @@ def reconcile(ctx: RunContext) -> dict:
     # national scope: each unit rolls up to its own province (for one province that is the configured one)
     parent = None if ctx.settings.national else ctx.settings.province_code
     rolled = rollup(ctx.files.dossiers, decisions, reconciled, ctx.units_in_force, parent,
-                    ctx.period, ctx.settings.on_time_compare)
+                    ctx.period, ctx.settings.rule_set)
     rolled.to_parquet(ctx.files.rollup, index=False)
     audit = audit_reconciled(reconciled, period=ctx.period, units_in_force=ctx.units_in_force["unit_code"],
                              field_codes=[f["code"] for f in ctx.settings.fields],
