@@ -159,10 +159,23 @@ def canonicalize(ctx: RunContext) -> dict:
 
 
 def derive(ctx: RunContext) -> dict:
+    """The province's figures from the records, and how each rule set of `definitions.explain_against`
+    would move them, over the dossiers of the sources that use that vendor's preset."""
     from transforms.derive import derive_figures
+    from transforms.explain import MOVE_COLUMNS, explain
 
     rows = derive_figures(ctx.files.dossiers, ctx.period, ctx.files.derived, ctx.settings.rule_set)
-    return {"derived_rows": rows, "path": str(ctx.files.derived)}
+    explained = [explain(ctx.files.dossiers, ctx.period, ctx.settings.rule_set, against, sources)
+                 for against in ctx.settings.explain_against
+                 if (sources := vendor_sources(ctx.settings, against.name))]
+    moves = pd.concat(explained) if explained else pd.DataFrame(columns=MOVE_COLUMNS)
+    moves.to_parquet(ctx.files.definition_moves, index=False)
+    return {"derived_rows": rows, "path": str(ctx.files.derived), "definition_moves": len(moves)}
+
+
+def vendor_sources(settings: Settings, vendor: str) -> list[str]:
+    """The sources read with a vendor's preset: the dossiers that vendor's own report counts."""
+    return [s.id for s in settings.sources if s.spec.get("preset") == vendor]
 
 
 def _bieu06_rows(ctx: RunContext) -> pd.DataFrame:
@@ -244,12 +257,20 @@ def load(ctx: RunContext) -> dict:
         "core.bieu06_rollup": pd.read_parquet(ctx.files.rollup),
         "quality.findings": findings,
         "quality.quarantine": decisions[decisions["quality_status"] == "critical"][["unit_code", "source_id", "reason"]],
+        "quality.definition_moves": _definition_moves(ctx),
     }
     with engine_for(ctx.warehouse_url) as engine:
         migrate(engine)
         fields = pd.DataFrame([{"field_code": f["code"], "field_name": f["name"]} for f in ctx.settings.fields])
         return load_period(engine, ctx.period, ctx.run_id, units=ctx.units, conversion=_conversion(ctx),
                            fields=fields, tables=tables)
+
+
+def _definition_moves(ctx: RunContext) -> pd.DataFrame:
+    moves = pd.read_parquet(ctx.files.definition_moves)
+    for name in ("period_start", "period_end"):
+        moves[name] = pd.to_datetime(moves[name]).dt.date
+    return moves
 
 
 def _conversion(ctx: RunContext) -> pd.DataFrame:

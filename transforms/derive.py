@@ -17,14 +17,7 @@ from tthc.rules import PROVINCE, RuleSet
 CLASSIFICATION_SQL = """
     WITH read AS (
         SELECT source_id, dossier_id, unit_code, coalesce(field_code, '') AS field_code, channel, status, paused_at,
-               -- OpenCPS's 12-hour read-back turns 12:xx into 00:xx (a bug copied only when asked for)
-               CASE WHEN $bug_twelve_hour_clock AND hour(received_at) = 12 THEN received_at - INTERVAL 12 HOUR
-                    ELSE received_at END AS received_at,
-               CASE WHEN $bug_twelve_hour_clock AND hour(due_at) = 12 THEN due_at - INTERVAL 12 HOUR
-                    ELSE due_at END AS due_at,
-               CASE WHEN $bug_twelve_hour_clock AND hour(finished_at) = 12 THEN finished_at - INTERVAL 12 HOUR
-                    ELSE finished_at END AS finished_at,
-               returned_at,
+               received_at, due_at, finished_at, returned_at,
                status IN (9, 10)
                    OR (status = 7 AND NOT $bug_cancelled_stay_pending)
                    OR (status = 8 AND $rule_stopped <> 'paused') AS finishing_status
@@ -156,6 +149,11 @@ def derivation_params(period: Period, rules: RuleSet = PROVINCE) -> dict:
         "period_start": period.start.isoformat(), "period_end": period.end.isoformat(),
         **rules.parameters(),
     }
+
+
+def classification_params(period: Period, rules: RuleSet = PROVINCE) -> dict:
+    """The parameters of `classification_sql`."""
+    return {"start": period.start, "end": period.end + timedelta(days=1), **rules.parameters()}
 
 
 def _timestamps(sql: str) -> str:

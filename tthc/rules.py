@@ -30,18 +30,26 @@ RULES: dict[str, tuple[tuple[Any, ...], str]] = {
 
 # vendors' known defects (../shared/vendors.md): listed, reproduced only when a rule set names them in `bugs`
 KNOWN_BUGS: dict[str, str] = {
-    "twelve_hour_clock": "OpenCPS reads dates back with 'dd/MM/yyyy hh:mm:ss': any time from 12:00 to 12:59 "
-                         "becomes 00:xx of the same day (StatisticUtils.DATE_TIME_FORMAT).",
     "cancelled_stay_pending": "OpenCPS keeps a cancelled dossier without a releaseDate pending for ever.",
     "strict_bounds": "OpenCPS counts a dossier received or released at exactly 00:00:00 of the first day, or "
                      "released at 23:59:59 of the last, outside the period's receipts and resolutions.",
 }
 # listed only: they need what the canonical records do not keep
-UNREPRODUCIBLE_BUGS: dict[str, str] = {
+NOT_REPRODUCED: dict[str, str] = {
+    "tandan_stopped_before_the_period": "Tân Dân counts a dossier stopped (status 8) as carried over and pending "
+                                        "within due for ever, whatever its dates; one stopped before the period is "
+                                        "in no landing window (received before the period's end, not finished "
+                                        "before its start), so the tandan rule set does not count it.",
+    "opencps_cancelled_before_the_period": "OpenCPS keeps a cancelled dossier pending for ever (bug "
+                                           "cancelled_stay_pending); one cancelled before the period is in no "
+                                           "landing window, so even with the bug asked for it is not counted.",
     "tandan_null_channel": "Tân Dân counts a dossier with KenhThucHien NULL in the total received but in neither "
                            "'online' nor 'direct and postal'; canonical records carry it as in person.",
     "tandan_uncatalogued": "Tân Dân's report leaves out dossiers whose procedure is missing from Catalog.ThuTucs "
                            "(INNER JOIN); canonical records cannot tell.",
+    "opencps_twelve_hour_clock": "OpenCPS reads the index's GMT date strings back with 'dd/MM/yyyy hh:mm:ss': "
+                                 "a GMT time from 12:00 to 12:59 becomes 00:xx (StatisticUtils.DATE_TIME_FORMAT); "
+                                 "canonical records hold local times, not the index's strings.",
     "opencps_gmt_window": "OpenCPS fetches dossiers by comparing GMT date strings with local-day bounds: dossiers "
                           "received in the first 7 hours after the period are counted in it.",
     "opencps_no_domain": "OpenCPS skips dossiers whose service has no domainCode; canonical records keep them "
