@@ -207,3 +207,19 @@ def test_the_explanation_accounts_for_every_difference_dossier_by_dossier(runs, 
         loaded = con.execute("SELECT count(*) FROM quality.definition_moves WHERE period_start = ?",
                              [ctx.period.start]).fetchall()[0][0]
     assert loaded == len(moves)
+
+
+def test_tthc_explain_prints_the_moves_in_vietnamese_and_refuses_a_quarter_never_run(runs, capsys, monkeypatch):
+    from runner.cli import main
+
+    monkeypatch.setenv("TTHC_VAR_DIR", str(runs["var"]))
+    assert main(["explain", "--period", "2025-Q2", "--against", "tandan"]) == 0
+    text = capsys.readouterr().out
+    assert text.startswith("Biểu 06 kỳ 2025-Q2 (01/04/2025 – 30/06/2025): định nghĩa 'province' so với 'tandan'")
+    assert "Sở " in text and "ví dụ" in text and "Đang giải quyết" in text
+    assert main(["explain", "--period", "2025-Q2", "--against", "opencps", "--format", "csv"]) == 0
+    csv_text = capsys.readouterr().out
+    assert csv_text.splitlines()[0].startswith("period_start,period_end,rule_set,against,unit_code,figure")
+    assert main(["explain", "--period", "2024-Q1", "--against", "tandan"]) == 2
+    assert "no run of this quarter" in capsys.readouterr().err
+    assert main(["explain", "--period", "2025-Q2", "--against", "misa"]) == 2
