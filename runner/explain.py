@@ -39,6 +39,11 @@ def sources_to_explain(settings: Settings, against: RuleSet, chosen: list[str] |
     return [s.id for s in settings.sources if s.spec.get("preset") == against.name] or None
 
 
+def _n(value: int) -> str:
+    """A count as Vietnamese write it: 1.234."""
+    return f"{int(value):,}".replace(",", ".")
+
+
 def figure_label(figure: str) -> str:
     return FIGURE_LABELS.get(figure, PAUSED_LABEL)
 
@@ -55,8 +60,8 @@ def as_text(moves: pd.DataFrame, period: Period, province: RuleSet, against: Rul
         for figure, rows in of_unit.groupby("figure", sort=False):
             first = rows.iloc[0]
             difference = int(first.against_value) - int(first.province_value)
-            lines.append(f"  {figure_label(figure)}: {province.name} {first.province_value:,}, "
-                         f"{against.name} {first.against_value:,} (chênh {difference:+,})".replace(",", "."))
+            lines.append(f"  {figure_label(figure)}: {province.name} {_n(first.province_value)}, "
+                         f"{against.name} {_n(first.against_value)} (chênh {'+' if difference > 0 else ''}{_n(difference)})")
             for row in rows.itertuples():
                 lines.append(f"    {row.dossiers_in - row.dossiers_out:+d}  {row.rule_label} [{row.rule}]: "
                              f"thêm {row.dossiers_in}, bớt {row.dossiers_out}; ví dụ {row.example_dossiers}")
