@@ -1,14 +1,14 @@
 """Biểu 06 rule sets: the pause date of a dossier, and the explanation of a vendor's figures
 against the province's (docs/canonical-model.md, "Rule sets").
 
-Revision ID: 0007
-Revises: 0004
+Revision ID: 0006
+Revises: 0005
 """
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0007"
-down_revision = "0004"
+revision = "0006"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 
