@@ -54,6 +54,7 @@ def dossiers(n: int, seed: int = 1) -> pa.Table:
         "due_at": pa.array(due),
         "finished_at": pa.array(finished, mask=~done),
         "returned_at": pa.array(finished, mask=~done),
+        "paused_at": pa.nulls(n, pa.timestamp("s")),
         "status": pa.array(np.where(done, 10, 4).astype("int16")),
         "fee_amount": pa.array(rng.integers(0, 3, n) * 50_000),
         "paid_online": pa.array(rng.random(n) < 0.3),

@@ -177,7 +177,7 @@ def landing_schema(source: Source) -> pa.Schema:
     return pa.schema([pa.field(key, pa.string()) for key in _landed_names(source)])
 
 
-_DATES = ("received_at", "due_at", "finished_at", "returned_at", "updated_at")
+_DATES = ("received_at", "due_at", "finished_at", "returned_at", "paused_at", "updated_at")
 _TRUE = "('1', 'true', 'True')"
 _NULL = "NULL::VARCHAR"
 
@@ -400,6 +400,9 @@ def extract(source: Source, period: Period, folder: Path, job: ExtractJob) -> Ma
         shape = date_shape(fmt)
         in_window = [sa.or_(in_window[0], sa.not_(received.like(shape))),
                      sa.or_(in_window[1], sa.not_(finished.like(shape)))]
+    if spec.get("window_includes_returned") and "returned_at" in columns:
+        # a dossier finished before the period and handed back in it: a vendor's report may count it
+        in_window[1] = sa.or_(in_window[1], column("returned_at") >= bind(start))
     source_from: sa.FromClause = table
     outputs = [column(key).label(key) for key in columns]
     for i, (name, lk) in enumerate(joins.items()):

@@ -251,6 +251,7 @@ def canonical(source: Source) -> CanonicalSelect:
         "paid_online": f"coalesce({col['paid_online']} IN ({paid}), false)",
         "results_digitised": f"coalesce(list_contains(json_extract_string({col['results_digitised']}, "
                              f"'$[*].{DIGITISED_FIELD}'), '1'), false)",
+        "paused_at": "NULL::TIMESTAMP_S",  # the sync shape has no pause date
     }
     mapping = source.spec.get("mapping", {})
     return CanonicalSelect(values=values, raw={name: col[name] for name in RAW_COLUMNS},

@@ -30,6 +30,10 @@ UNIT_COLUMNS = ("unit_code", "unit_name", "unit_level", "resolved_total", "resol
                 "resolved_late", "received_total", "pending_overdue", "quality_status")
 TREND_COLUMNS = ("period_label", "received_total", "resolved_total", "resolved_in_time_share")
 CALLBACK_COLUMNS = ("unit_code", "unit_name", "check_id", "severity", "message", "columns")
+MOVE_COLUMNS = ("against", "unit_code", "unit_name", "figure", "province_value", "against_value", "rule", "rule_label",
+                "dossiers_in", "dossiers_out", "example_dossiers")
+VENDOR_NAMES = {"tandan": "phần mềm Tân Dân", "opencps": "phần mềm OpenCPS", "province": "định nghĩa của tỉnh"}
+PAUSED_LABEL = "Chờ bổ sung, tạm dừng (ngoài biểu)"
 
 
 @dataclass
@@ -44,6 +48,8 @@ class ReportData:
     findings_by_severity: severity (critical, warning, info) → number of findings.
     callback_list: whom to call about which figures, columns CALLBACK_COLUMNS; `columns` holds
         the figure names involved (a list, or one comma-separated string).
+    definition_moves: why a vendor's own report would print other figures (quality.definition_moves),
+        columns MOVE_COLUMNS.
     """
 
     province_name: str
@@ -56,6 +62,7 @@ class ReportData:
     trend: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=list(TREND_COLUMNS)))
     findings_by_severity: dict[str, int] = field(default_factory=dict)
     callback_list: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=list(CALLBACK_COLUMNS)))
+    definition_moves: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=list(MOVE_COLUMNS)))
 
 
 def _e(value) -> str:
@@ -322,6 +329,35 @@ def _callback_table(callback: pd.DataFrame) -> str:
             f'<tbody>{"".join(rows)}</tbody></table>')
 
 
+def _definitions_section(moves: pd.DataFrame) -> str:
+    """Per vendor: each unit and figure its own report would print otherwise, and the rules that move
+    the dossiers (docs/canonical-model.md, "Explaining a vendor's figures")."""
+    if moves.empty:
+        return ('<p class="empty">Không có đơn vị nào mà phần mềm một cửa tính Biểu 06 theo định nghĩa khác '
+                'cho ra số liệu khác.</p>')
+    parts = []
+    for against, of_vendor in moves.groupby("against", sort=True):
+        rows = []
+        for (unit, figure), group in of_vendor.groupby(["unit_code", "figure"], sort=False):
+            first = group.iloc[0]
+            if int(first.province_value) == int(first.against_value):
+                continue
+            rules = "; ".join(f"{_e(r.rule_label)}: {r.dossiers_in - r.dossiers_out:+d} hồ sơ "
+                              f"(ví dụ {_e(r.example_dossiers)})" for r in group.itertuples())
+            name = first.unit_name if isinstance(first.unit_name, str) else ""
+            rows.append(f'<tr><td>{_e(name)}<div class="code">{_e(unit)}</div></td>'
+                        f'<td>{_e(FIGURE_HEADERS.get(figure, PAUSED_LABEL))}</td>'
+                        f'<td class="num">{vn_number(first.province_value)}</td>'
+                        f'<td class="num">{vn_number(first.against_value)}</td><td>{rules}</td></tr>')
+        vendor = VENDOR_NAMES.get(against, against)
+        parts.append(
+            f"<details><summary>So với {_e(vendor)}: {len(rows)} số liệu khác nhau</summary>"
+            '<table class="callback"><thead><tr><th>Đơn vị</th><th>Số liệu</th><th>Theo định nghĩa của tỉnh</th>'
+            f"<th>Theo {_e(vendor)}</th><th>Quy tắc làm khác (số hồ sơ chuyển cột)</th></tr></thead>"
+            f'<tbody>{"".join(rows)}</tbody></table></details>')
+    return "".join(parts)
+
+
 def _units_table(units: pd.DataFrame) -> str:
     rows = []
     others = sorted(set(units["unit_level"].dropna().astype(str)) - set(LEVEL_CAPTIONS))
@@ -444,6 +480,11 @@ def render_report(data: ReportData) -> str:
 <h3>Danh sách đơn vị cần gọi lại</h3>
 <p>Đơn vị nào, về số liệu nào: cán bộ kiểm soát TTHC liên hệ để đơn vị xác nhận hoặc sửa số đã báo cáo.</p>
 {_callback_table(data.callback_list)}</section>
+<section id="dinh-nghia"><h2>Vì sao số liệu của phần mềm một cửa khác</h2>
+<p>Cùng các hồ sơ, báo cáo Biểu 06 của phần mềm một cửa tính theo định nghĩa riêng của phần mềm. Bảng dưới cho biết,
+với từng đơn vị và từng số liệu, quy tắc nào chuyển bao nhiêu hồ sơ sang cột khác; tổng các thay đổi đúng bằng
+chênh lệch.</p>
+{_definitions_section(data.definition_moves)}</section>
 </main>
 <footer>Biểu 06 ban hành kèm theo Thông tư số 01/2020/TT-VPCP. Báo cáo được tạo tự động từ số liệu đã kiểm tra
 và công bố; tệp này không dùng tài nguyên bên ngoài.</footer>"""

@@ -90,11 +90,13 @@ def child_pipeline(warehouse_url: str) -> dict:
 
 BASELINE_VIEW = """
     CREATE VIEW dossiers AS
-    SELECT 'portal' AS source_id, "MaCoQuan" AS unit_code, "MaLinhVuc" AS field_code,
+    SELECT 'portal' AS source_id, "MaHoSo" AS dossier_id, "MaCoQuan" AS unit_code, "MaLinhVuc" AS field_code,
            CASE "KenhThucHien" WHEN '2' THEN 'online' WHEN '3' THEN 'postal' ELSE 'in_person' END AS channel,
            try_strptime("NgayTiepNhan", '%Y%m%d%H%M%S') AS received_at,
            try_strptime("NgayHenTra", '%Y%m%d%H%M%S') AS due_at,
            try_strptime("NgayKetThucXuLy", '%Y%m%d%H%M%S') AS finished_at,
+           try_strptime("NgayTra", '%Y%m%d%H%M%S') AS returned_at,
+           NULL::TIMESTAMP AS paused_at,
            try_cast("TrangThaiHoSo" AS SMALLINT) AS status
     FROM landed
 """
@@ -104,7 +106,7 @@ def child_baseline(landing: str) -> dict:
     """Runs in a fresh process: DuckDB alone, the same figures with one GROUP BY."""
     from tthc import duck
     from tthc.config import load_settings
-    from transforms.derive import derivation_sql
+    from transforms.derive import derivation_params, derivation_sql
 
     settings = load_settings()
     period = settings.period(PERIOD)
@@ -112,11 +114,7 @@ def child_baseline(landing: str) -> dict:
     con = duck.connect()
     con.read_parquet(landing).create_view("landed")
     con.execute(BASELINE_VIEW)
-    params = {"start": f"{period.start} 00:00:00",
-              "end": f"{period.end.fromordinal(period.end.toordinal() + 1)} 00:00:00",
-              "period_start": period.start.isoformat(), "period_end": period.end.isoformat()}
-    sql = derivation_sql(settings.on_time_compare).replace("$start", "$start::TIMESTAMP").replace("$end", "$end::TIMESTAMP")
-    rows = con.sql(sql, params=params).to_arrow_table().num_rows
+    rows = con.sql(derivation_sql(), params=derivation_params(period, settings.rule_set)).to_arrow_table().num_rows
     seconds = time.perf_counter() - started
     return {"seconds": seconds, "rows": rows, "peak_rss_bytes": peak_rss_bytes()}
 

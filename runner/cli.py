@@ -152,6 +152,39 @@ def cmd_bench(args) -> int:
     return 0
 
 
+def cmd_explain(args) -> int:
+    from runner.explain import NoRunYet, as_text, latest_dossiers, sources_to_explain
+    from tthc.config import load_settings
+    from tthc.rules import rule_set
+    from transforms.explain import explain
+
+    settings = load_settings()
+    period = settings.period(args.period)
+    try:
+        against = rule_set(args.against, "--against")
+        sources = sources_to_explain(settings, against, args.source)
+        dossiers = latest_dossiers(period)
+    except (ValueError, NoRunYet) as exc:
+        print(f"refused: {exc}", file=sys.stderr)
+        return 2
+    moves = explain(dossiers, period, settings.rule_set, against, sources)
+    if args.unit:
+        moves = moves[moves["unit_code"].isin(args.unit)]
+    if args.format == "csv":
+        from tthc.cells import inert_frame
+
+        sys.stdout.write(inert_frame(moves).to_csv(index=False))
+    elif args.format == "json":
+        print(moves.to_json(orient="records", force_ascii=False, date_format="iso", indent=1))
+    else:
+        from tthc.units import units_for_province, units_in_force
+
+        units = units_in_force(units_for_province(settings), period.end)
+        sys.stdout.write(as_text(moves, period, settings.rule_set, against,
+                                 dict(zip(units["unit_code"], units["unit_name"]))))
+    return 0
+
+
 def _latest_run_dir(ctx) -> str | None:
     folder = var_dir() / "runs" / ctx.period.label
     runs = sorted((p for p in folder.glob("*") if (p / "published.json").exists()), key=lambda p: p.stat().st_mtime)
@@ -207,6 +240,18 @@ def main(argv: list[str] | None = None) -> int:
     validate.add_argument("files", nargs="+", metavar="FILE")
     validate.add_argument("--format", choices=("text", "json"), default="text")
     validate.set_defaults(func=cmd_validate)
+
+    explain = sub.add_parser("explain", help="why a vendor's Biểu 06 differs from the province's, dossier by dossier",
+                             epilog="reads the canonical dossiers of the quarter's latest run; exit status 2 when "
+                                    "there is none or an argument is wrong")
+    explain.add_argument("--period", required=True, help="quarter label, e.g. 2025-Q2")
+    explain.add_argument("--against", required=True, help="a rule set: tandan, opencps or province")
+    explain.add_argument("--source", action="append", default=None,
+                         help="only this source's dossiers (repeatable; default: the sources read with the "
+                              "vendor's preset, else every source)")
+    explain.add_argument("--unit", action="append", default=None, help="only this unit code (repeatable)")
+    explain.add_argument("--format", choices=("text", "csv", "json"), default="text")
+    explain.set_defaults(func=cmd_explain)
 
     bench = sub.add_parser("bench", help="national-scale benchmark: core stages on N synthetic dossiers vs DuckDB alone")
     bench.add_argument("--records", type=int, required=True, help="synthetic dossier records to land")

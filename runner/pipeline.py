@@ -188,11 +188,23 @@ def canonicalize(ctx: RunContext) -> dict:
 
 
 def derive(ctx: RunContext) -> dict:
+    """The province's figures from the records, and how each rule set of `definitions.explain_against`
+    would move them, over the dossiers of the sources that use that vendor's preset."""
     from transforms.derive import derive_figures
+    from transforms.explain import MOVE_COLUMNS, explain
 
-    rows = derive_figures(ctx.files.dossiers, ctx.period, ctx.files.derived,
-                          ctx.settings.on_time_compare)
-    return {"derived_rows": rows, "path": str(ctx.files.derived)}
+    rows = derive_figures(ctx.files.dossiers, ctx.period, ctx.files.derived, ctx.settings.rule_set)
+    explained = [explain(ctx.files.dossiers, ctx.period, ctx.settings.rule_set, against, sources)
+                 for against in ctx.settings.explain_against
+                 if (sources := vendor_sources(ctx.settings, against.name))]
+    moves = pd.concat(explained) if explained else pd.DataFrame(columns=MOVE_COLUMNS)
+    moves.to_parquet(ctx.files.definition_moves, index=False)
+    return {"derived_rows": rows, "path": str(ctx.files.derived), "definition_moves": len(moves)}
+
+
+def vendor_sources(settings: Settings, vendor: str) -> list[str]:
+    """The sources read with a vendor's preset: the dossiers that vendor's own report counts."""
+    return [s.id for s in settings.sources if s.spec.get("preset") == vendor]
 
 
 def _bieu06_rows(ctx: RunContext) -> pd.DataFrame:
@@ -241,7 +253,7 @@ def reconcile(ctx: RunContext) -> dict:
     # national scope: each unit rolls up to its own province (for one province that is the configured one)
     parent = None if ctx.settings.national else ctx.settings.province_code
     rolled = rollup(ctx.files.dossiers, decisions, reconciled, ctx.units_in_force, parent,
-                    ctx.period, ctx.settings.on_time_compare)
+                    ctx.period, ctx.settings.rule_set)
     rolled.to_parquet(ctx.files.rollup, index=False)
     audit = audit_reconciled(reconciled, period=ctx.period, units_in_force=ctx.units_in_force["unit_code"],
                              field_codes=[f["code"] for f in ctx.settings.fields],
@@ -275,6 +287,7 @@ def load(ctx: RunContext) -> dict:
         "core.bieu06_rollup": pd.read_parquet(ctx.files.rollup),
         "quality.findings": findings,
         "quality.quarantine": decisions[decisions["quality_status"] == "critical"][["unit_code", "source_id", "reason"]],
+        "quality.definition_moves": _definition_moves(ctx),
     }
     with _warehouse_errors(ctx, "load"), engine_for(ctx.warehouse_url) as engine:
         migrate(engine)
@@ -320,6 +333,13 @@ def _warehouse_errors(ctx: RunContext, step: str):
             raise
         cause = unusable(ctx.warehouse_url, exc, f"the {step} of {ctx.period.label}", connected=True)
         raise WarehouseUnavailable(f"{cause} {AFTERMATH[step]}.") from exc
+
+
+def _definition_moves(ctx: RunContext) -> pd.DataFrame:
+    moves = pd.read_parquet(ctx.files.definition_moves)
+    for name in ("period_start", "period_end"):
+        moves[name] = pd.to_datetime(moves[name]).dt.date
+    return moves
 
 
 def _conversion(ctx: RunContext) -> pd.DataFrame:

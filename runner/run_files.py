@@ -25,6 +25,7 @@ class RunFiles:
     findings_canonicalize = _file("findings_canonicalize.parquet")
     # derive
     derived = _file("derived.parquet")  # Biểu 06 rows derived from the dossier records
+    definition_moves = _file("definition_moves.parquet")  # why vendors' rule sets give other figures (transforms/explain.py)
     # validate
     findings_validate = _file("findings_validate.parquet")
     gx_results = _file("gx_results.json")

@@ -220,3 +220,10 @@ def _quarter(world: World, index: int, period: Period, horizon: datetime, scale:
         fee=fee, paid_online=paid_online, payment_gateway=gateway,
         result_documents=variant, digitised=digitised, served_by=served_by,
     )
+
+
+def pause_moments(status: np.ndarray, received: np.ndarray, updated: np.ndarray, finished: np.ndarray) -> np.ndarray:
+    """When a dossier was last paused: waiting for documents or fees since halfway to its last
+    update; stopped when it finished; never otherwise (NEVER)."""
+    return np.where(np.isin(status, (5, 6)), received + (updated - received) // 2,
+                    np.where(status == 8, finished, NEVER))

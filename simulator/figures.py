@@ -50,7 +50,9 @@ def derive(received, due, finished, status, online, key, n_keys: int, period: Pe
     resolved = finished_in & ((status == 9) | (status == 10))
     finished_day, due_day = finished // DAY, due // DAY
     pending = taken_on & (received < end) & (finished >= end)
-    overdue = due_day <= (end // DAY - 1)
+    # paused (waiting for documents or fees): the clock is stopped, within due whatever the due date
+    paused = (status == 5) | (status == 6)
+    overdue = (due_day <= (end // DAY - 1)) & ~paused
 
     def count(mask):
         return np.bincount(key[mask], minlength=n_keys)

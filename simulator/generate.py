@@ -30,7 +30,7 @@ from tthc.model import CHANNELS, DOSSIER_SCHEMA
 from tthc.form import FIGURES
 from tthc.periods import Period, quarter
 from simulator import vendors, vocab
-from simulator.dossiers import DAY, NEVER, RESULT_VARIANTS, Dossiers, seconds, simulate
+from simulator.dossiers import DAY, NEVER, RESULT_VARIANTS, Dossiers, pause_moments, seconds, simulate
 from simulator.figures import commune_spreadsheets
 from simulator.personal import Applicants, applicants
 from simulator.workbooks import write_workbooks
@@ -278,6 +278,7 @@ def _truth_table(world: World, d: Dossiers, ids: pa.Array) -> pa.Table:
         "due_at": _timestamps(d.due),
         "finished_at": _timestamps(d.finished),
         "returned_at": _timestamps(d.returned),
+        "paused_at": _timestamps(pause_moments(d.status, d.received, d.updated, d.finished)),
         "status": d.status,
         "fee_amount": d.fee,
         "paid_online": d.paid_online,

@@ -33,7 +33,7 @@ import pyarrow.compute as pc
 from tthc.config import ConfigError, Settings, repo_path
 from tthc.form import FIGURES
 from tthc.periods import Period
-from simulator.dossiers import DAY, NEVER, ONLINE, POSTAL, Dossiers, seconds
+from simulator.dossiers import DAY, NEVER, ONLINE, POSTAL, Dossiers, pause_moments, seconds
 from simulator.figures import derive
 from simulator.personal import Applicants
 from simulator.world import OPENCPS, SERVED_BY, TANDAN, World, served_units
@@ -371,8 +371,7 @@ def _write_tandan(path: Path, world: World, d: Dossiers, ids: pa.Array, people: 
     x.digitised[still_open] = False
     status = x.status
     finished_like = np.isin(status, (7, 8, 9, 10))
-    paused_at = np.where(np.isin(status, (5, 6)), x.received + (x.updated - x.received) // 2,
-                         np.where(status == 8, x.finished, NEVER))
+    paused_at = pause_moments(status, x.received, x.updated, x.finished)
     channel = [None if missing else TANDAN_CHANNEL[c] for c, missing in zip(x.channel.tolist(),
                                                                             x.channel_missing_portal.tolist())]
     field_of = world.procedures["field"].to_numpy()[x.procedure]

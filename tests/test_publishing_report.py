@@ -117,3 +117,24 @@ def test_report_renders_in_headless_chromium(tmp_path, data, chromium):
     assert "Danh sách đơn vị cần gọi lại" in page["text"] and "Xã Đức Long" in page["text"]
     image = screenshot.read_bytes()
     assert image.startswith(PNG_SIGNATURE) and len(image) > 10_000
+
+
+def test_report_explains_a_vendors_other_figures_by_rule(data):
+    moves = pd.DataFrame([
+        {"against": "tandan", "unit_code": "000.00.15.H04", "unit_name": "Sở Tư pháp", "figure": "pending_overdue",
+         "province_value": 266, "against_value": 27, "rule": "paused_since",
+         "rule_label": "Tạm dừng tính từ ngày yêu cầu bổ sung", "dossiers_in": 10, "dossiers_out": 0,
+         "example_dossiers": "H04.1, H04.2"},
+        {"against": "tandan", "unit_code": "000.00.15.H04", "unit_name": "Sở Tư pháp", "figure": "pending_overdue",
+         "province_value": 266, "against_value": 27, "rule": "due_on_last_day",
+         "rule_label": "Hồ sơ đang giải quyết đến hạn vào ngày cuối kỳ", "dossiers_in": 0, "dossiers_out": 249,
+         "example_dossiers": "H04.3"},
+    ])
+    data.definition_moves = moves
+    html = render_report(data)
+    section = html[html.index('id="dinh-nghia"'):]
+    assert "So với phần mềm Tân Dân: 1 số liệu khác nhau" in section
+    assert "Đang giải quyết – Quá hạn" in section and ">266<" in section and ">27<" in section
+    assert "Hồ sơ đang giải quyết đến hạn vào ngày cuối kỳ: -249 hồ sơ (ví dụ H04.3)" in section
+    data.definition_moves = moves.iloc[0:0]
+    assert "không có đơn vị nào" in render_report(data).lower()

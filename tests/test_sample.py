@@ -137,7 +137,7 @@ def test_true_figures_are_those_of_all_the_communes_dossiers(figures, truth, per
     finished_in = (finished >= start) & (finished < after)
     resolved = finished_in & d["status"].isin([9, 10])
     pending = (d["received_at"] < after) & (finished >= after)
-    overdue = due_day < after
+    overdue = (due_day < after) & ~d["status"].isin([5, 6])  # paused: within due
     flags = pd.DataFrame({
         "received_online": received_in & (d["channel"] == "online"),
         "received_direct_postal": received_in & (d["channel"] != "online"),

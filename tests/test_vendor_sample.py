@@ -229,7 +229,7 @@ def test_vendor_ground_truth_equals_a_count_from_the_true_dossiers(expected, tru
     resolved = finished_in & d["status"].isin([9, 10])
     days = (finished.dt.normalize() - d["due_at"].dt.normalize()).dt.days
     pending = (d["received_at"] < after) & (finished >= after)
-    overdue = d["due_at"].dt.normalize() < after
+    overdue = (d["due_at"].dt.normalize() < after) & ~d["status"].isin([5, 6])  # paused: within due
     flags = pd.DataFrame({
         "received_online": received_in & (d["channel"] == "online"),
         "received_direct_postal": received_in & (d["channel"] != "online"),

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import os
 
+import sqlite3
+
 import duckdb
 import pandas as pd
 import pytest
@@ -22,6 +24,11 @@ pytestmark = [
     pytest.mark.xdist_group("vendor_sources"),
 ]
 KEY = ["source_id", "unit_code", "field_code"]
+
+
+def read(path, sql, params=()) -> pd.DataFrame:
+    with sqlite3.connect(path) as db:
+        return pd.read_sql(sql, db, params=params)
 
 
 @pytest.fixture(scope="module")
@@ -116,3 +123,103 @@ def test_a_unit_id_table_missing_one_unit_is_critical_and_withholds_that_unit(sm
     assert len(named) == 1 and named[0][0] == "critical" and raw in named[0][1] and str(count) in named[0][2]
     assert len(quarantined) == 1 and "opencps_departments" in quarantined[0][1]
     assert published == 0
+
+
+# ---------------------------------------------------------------- rule sets against the vendors' own reports
+
+def _under(ctx, rules, source_id):
+    from transforms.explain import figures_under
+
+    return figures_under(ctx.files.dossiers, ctx.period, rules, [source_id]).set_index("unit_code")
+
+
+@pytest.mark.parametrize("period", PERIODS)
+def test_the_tandan_rule_set_prints_tan_dans_own_report(runs, period):
+    """The vendor's report computed from its raw table (tests/support/vendor_reports.py) equals the
+    canonical records under the `tandan` rule set, unit by unit, but for what tthc/rules.py lists as
+    not reproduced: a NULL channel in neither part of the received figure, and the dossiers stopped
+    before the period, which Tân Dân keeps pending for ever and no landing window holds."""
+    from tests.support.vendor_reports import FIGURES_PRINTED, tandan_report
+    from tthc.rules import TANDAN
+
+    ctx = runs["contexts"][period]
+    db = runs["sample"] / "tandan" / "tandan.sqlite"
+    ours = _under(ctx, TANDAN, "tandan_departments")
+    theirs = tandan_report(db, ctx.period, null_channel_in_neither=False, stopped_before_the_period=False)
+    assert len(theirs) >= 3 and theirs["pending_total"].sum() > 0
+    pd.testing.assert_frame_equal(ours.loc[theirs.index, FIGURES_PRINTED], theirs, check_names=False)
+    as_printed = tandan_report(db, ctx.period)
+    with_stopped = tandan_report(db, ctx.period, null_channel_in_neither=False)
+    null_channel = with_stopped["received_direct_postal"] - as_printed["received_direct_postal"]
+    assert (as_printed["received_total"] - as_printed[["received_online", "received_direct_postal",
+                                                       "carried_over"]].sum(axis=1) == null_channel).all()
+    stopped = read(db, "SELECT g.MaDinhDanh AS unit_code, count(*) AS n FROM HoSos h JOIN Groups g "
+                       "ON h.DonViId = g.GroupCode WHERE h.DeletedOn IS NULL AND h.TrangThaiHoSoId = '8' "
+                       "AND date(h.NgayKetThucXuLy) < ? GROUP BY 1", (ctx.period.start.isoformat(),)
+                   ).set_index("unit_code")["n"]
+    for figure in ("received_total", "carried_over", "pending_total", "pending_within_due"):
+        assert (with_stopped[figure] - theirs[figure]).equals(stopped.reindex(theirs.index, fill_value=0)), figure
+
+
+@pytest.mark.parametrize("period", PERIODS)
+@pytest.mark.parametrize("faithful", [True, False])
+def test_the_opencps_rule_set_prints_opencps_own_report(runs, period, faithful):
+    """OpenCPS's statistics engine on its raw table equals the records under `opencps`; with its
+    reproducible bugs asked for (strict bounds, cancelled pending for ever), the faithful report, but
+    for the dossiers cancelled before the period, which no landing window holds (tthc/rules.py)."""
+    from dataclasses import replace
+
+    from tests.support.vendor_reports import FIGURES_PRINTED, opencps_report
+    from tthc.rules import OPENCPS
+
+    ctx = runs["contexts"][period]
+    rules = replace(OPENCPS, bugs=("strict_bounds", "cancelled_stay_pending")) if faithful else OPENCPS
+    theirs = opencps_report(runs["sample"] / "opencps" / "opencps.sqlite",
+                            REPO_ROOT / "config" / "unit_ids" / "opencps_sample.csv", ctx.period, faithful=faithful,
+                            cancelled_before_the_period=False)
+    ours = _under(ctx, rules, "opencps_departments")
+    assert len(theirs) >= 2 and theirs["resolved_total"].sum() > 0
+    pd.testing.assert_frame_equal(ours.loc[theirs.index, FIGURES_PRINTED], theirs, check_names=False)
+
+
+@pytest.mark.parametrize("period", PERIODS)
+def test_the_explanation_accounts_for_every_difference_dossier_by_dossier(runs, period):
+    """For every unit and figure, the moves of the run's explanation add up to the vendor's figure
+    minus the province's; the same rows are in quality.definition_moves."""
+    from tthc.rules import BUILT_IN, PROVINCE
+    from transforms.explain import EXPLAINED_FIGURES
+
+    ctx = runs["contexts"][period]
+    moves = pd.read_parquet(ctx.files.definition_moves)
+    assert set(moves["against"]) == {"tandan", "opencps"}
+    for against, source_id in (("tandan", "tandan_departments"), ("opencps", "opencps_departments")):
+        province = _under(ctx, PROVINCE, source_id)
+        vendor = _under(ctx, BUILT_IN[against], source_id)
+        mine = moves[moves["against"] == against]
+        net = (mine["dossiers_in"] - mine["dossiers_out"]).groupby([mine["unit_code"], mine["figure"]]).sum()
+        for unit in province.index:
+            for figure in EXPLAINED_FIGURES:
+                assert net.get((unit, figure), 0) == vendor.at[unit, figure] - province.at[unit, figure], \
+                    (against, unit, figure)
+        assert (vendor != province).any().any(), against
+        assert mine["example_dossiers"].str.len().gt(0).all()
+    with duckdb.connect(str(runs["var"] / "warehouse.duckdb"), read_only=True) as con:
+        loaded = con.execute("SELECT count(*) FROM quality.definition_moves WHERE period_start = ?",
+                             [ctx.period.start]).fetchall()[0][0]
+    assert loaded == len(moves)
+
+
+def test_tthc_explain_prints_the_moves_in_vietnamese_and_refuses_a_quarter_never_run(runs, capsys, monkeypatch):
+    from runner.cli import main
+
+    monkeypatch.setenv("TTHC_VAR_DIR", str(runs["var"]))
+    assert main(["explain", "--period", "2025-Q2", "--against", "tandan"]) == 0
+    text = capsys.readouterr().out
+    assert text.startswith("Biểu 06 kỳ 2025-Q2 (01/04/2025 – 30/06/2025): định nghĩa 'province' so với 'tandan'")
+    assert "Sở " in text and "ví dụ" in text and "Đang giải quyết" in text
+    assert main(["explain", "--period", "2025-Q2", "--against", "opencps", "--format", "csv"]) == 0
+    csv_text = capsys.readouterr().out
+    assert csv_text.splitlines()[0].startswith("period_start,period_end,rule_set,against,unit_code,figure")
+    assert main(["explain", "--period", "2024-Q1", "--against", "tandan"]) == 2
+    assert "no run of this quarter" in capsys.readouterr().err
+    assert main(["explain", "--period", "2025-Q2", "--against", "misa"]) == 2

@@ -123,7 +123,7 @@ def _select(view: str, select: CanonicalSelect) -> str:
                             CASE WHEN {raw['channel']} IS NULL
                                  THEN (SELECT any_value(canonical) FROM {view}_channel WHERE raw IS NULL) END)
                        AS channel,
-                   {', '.join(f'{value[c]} AS {c}' for c in DATE_COLUMNS)},
+                   {', '.join(f'{value[c]} AS {c}' for c in DATE_COLUMNS)}, {value['paused_at']} AS paused_at,
                    {coded('status')}::SMALLINT AS status,
                    {value['fee_amount']} AS fee_amount,
                    {value['paid_online']} AS paid_online, {value['results_digitised']} AS results_digitised,

@@ -21,7 +21,8 @@ from tthc import duck
 from tthc.model import has_unique_dossier_key
 from tthc.form import FIGURES, PUBLISHED_STATUSES
 from tthc.periods import Period
-from transforms.derive import derivation_sql
+from tthc.rules import PROVINCE, RuleSet
+from transforms.derive import derivation_params, derivation_sql
 
 LEVEL_RANK = {"commune": 1, "district": 2, "department": 3}
 ROLLUP_COLUMNS = ["parent_code", "parent_level", "field_code", *FIGURES, "units_included", "units_not_published",
@@ -45,7 +46,7 @@ def memberships(units: pd.DataFrame, province_code: str | None) -> pd.DataFrame:
 
 
 def rollup(dossiers_path: Path, unit_status: pd.DataFrame, reconciled: pd.DataFrame, units: pd.DataFrame,
-           province_code: str | None, period: Period, on_time_compare: str = "day") -> pd.DataFrame:
+           province_code: str | None, period: Period, rules: RuleSet = PROVINCE) -> pd.DataFrame:
     members = memberships(units, province_code).merge(
         unit_status[["unit_code", "source_id", "basis", "quality_status"]], on="unit_code", how="left")
     published = members["quality_status"].isin(PUBLISHED_STATUSES)
@@ -75,11 +76,7 @@ def rollup(dossiers_path: Path, unit_status: pd.DataFrame, reconciled: pd.DataFr
                                        "duplicates_removed": pd.Series(dtype="int64")})
         else:
             duplicates = _kept_once(con)
-        params = {"start": f"{period.start} 00:00:00",
-                  "end": f"{period.end.fromordinal(period.end.toordinal() + 1)} 00:00:00",
-                  "period_start": period.start.isoformat(), "period_end": period.end.isoformat()}
-        sql = derivation_sql(on_time_compare).replace("$start", "$start::TIMESTAMP").replace("$end", "$end::TIMESTAMP")
-        from_records = con.sql(sql, params=params).df()
+        from_records = con.sql(derivation_sql(), params=derivation_params(period, rules)).df()
     finally:
         con.close()
     # no record rows (no records source landed, or none won a published unit): nothing to split

@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 
 from tthc.periods import CONVENTIONS, Period, quarter
+from tthc.rules import RuleSet, rule_set
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SOURCE_ID = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
@@ -160,8 +161,26 @@ class Settings:
         return convention
 
     @property
-    def on_time_compare(self) -> str:
-        return self.province_doc.get("on_time_compare", "day")
+    def definitions(self) -> dict[str, Any]:
+        return self.province_doc.get("definitions") or {}
+
+    @property
+    def rule_set(self) -> RuleSet:
+        """The Biểu 06 definition the province publishes (`definitions.rule_set`: a built-in name or
+        a mapping of rules `based_on` one; docs/canonical-model.md, "Rule sets")."""
+        try:
+            return rule_set(self.definitions.get("rule_set"), f"{self.province_file}: definitions.rule_set")
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+
+    @property
+    def explain_against(self) -> list[RuleSet]:
+        """The rule sets each run explains the province's figures against (`definitions.explain_against`)."""
+        try:
+            return [rule_set(name, f"{self.province_file}: definitions.explain_against")
+                    for name in self.definitions.get("explain_against", [])]
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
 
     @property
     def reference_data(self) -> Path:

@@ -42,6 +42,8 @@ DOSSIER_SCHEMA = pa.schema(
         pa.field("due_at", pa.timestamp("s")),
         pa.field("finished_at", pa.timestamp("s")),
         pa.field("returned_at", pa.timestamp("s")),
+        # when the dossier was last paused (supplement requested, fees, stop); NULL when never or unknown
+        pa.field("paused_at", pa.timestamp("s")),
         pa.field("status", pa.int16()),
         pa.field("fee_amount", pa.int64()),
         pa.field("paid_online", pa.bool_()),

@@ -24,6 +24,7 @@ PERIOD_TABLES = {
     "core.bieu06_rollup": "staging.bieu06_rollup",
     "quality.findings": "staging.findings",
     "quality.quarantine": "staging.quarantine",
+    "quality.definition_moves": "staging.definition_moves",
 }
 
 

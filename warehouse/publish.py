@@ -279,5 +279,14 @@ def report_inputs(conn: sa.Connection, period: Period) -> dict:
           AND f.severity IN ('critical', 'warning')
         ORDER BY CASE f.severity WHEN 'critical' THEN 0 ELSE 1 END, f.unit_code, f.check_id"""), conn, params=params)
     callback["columns"] = [", ".join(json.loads(c)) if c else "" for c in callback["columns"]]
+    moves = pd.read_sql(sa.text("""
+        SELECT m.against, m.unit_code, s.unit_name, m.figure, m.province_value, m.against_value, m.rule,
+               m.rule_label, m.dossiers_in, m.dossiers_out, m.example_dossiers
+        FROM quality.definition_moves m
+        LEFT JOIN core.unit_period_status s ON s.unit_code = m.unit_code
+             AND s.period_start = m.period_start AND s.period_end = m.period_end
+        WHERE m.period_start = :start AND m.period_end = :end
+        ORDER BY m.against, m.unit_code"""), conn, params=params)
     return {"trend": trend[["period_label", "received_total", "resolved_total", "resolved_in_time_share"]],
-            "findings_by_severity": {severity: count for severity, count in severities}, "callback_list": callback}
+            "findings_by_severity": {severity: count for severity, count in severities}, "callback_list": callback,
+            "definition_moves": moves}
