@@ -67,7 +67,8 @@ def expected_from_truth(dossiers: pd.DataFrame) -> pd.DataFrame:
     resolved = finished_now & d["status"].isin([9, 10])
     days_late = (d["finished_at"].dt.normalize() - d["due_at"].dt.normalize()).dt.days
     pending = (d["received_at"] < END) & ~done_before(END)
-    overdue = (d["due_at"].dt.normalize() < pd.Timestamp(END)) & ~d["status"].isin([5, 6, 8])  # paused: within due
+    paused = d["status"].isin([5, 6]) | ((d["status"] == 8) & d["finished_at"].isna())  # within due
+    overdue = (d["due_at"].dt.normalize() < pd.Timestamp(END)) & ~paused
     flags = pd.DataFrame({
         "received_online": new & online, "received_direct_postal": new & ~online, "carried_over": carried,
         "resolved_early": resolved & (days_late < 0), "resolved_on_time": resolved & (days_late == 0),

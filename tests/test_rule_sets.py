@@ -220,3 +220,11 @@ def test_the_explanation_is_a_quality_table_on_both_warehouses(tmp_path, warehou
     loaded["period_start"] = pd.to_datetime(loaded["period_start"]).dt.date
     loaded["period_end"] = pd.to_datetime(loaded["period_end"]).dt.date
     pd.testing.assert_frame_equal(loaded[MOVE_COLUMNS], expected[MOVE_COLUMNS], check_dtype=False)
+
+
+def test_a_dossier_stopped_after_the_period_was_being_processed_at_its_end(tmp_path):
+    rows = [dossier(1, IN, dt(2024, 5, 1), dt(2024, 7, 3), 8)]
+    province = figures(tmp_path, rows, PROVINCE)
+    assert (province["pending_overdue"], province["pending_paused"]) == (1, 0)
+    tandan = figures(tmp_path, rows, TANDAN)  # 8 is a pause for Tân Dân whatever the dates
+    assert (tandan["pending_within_due"], tandan["pending_paused"]) == (1, 1)

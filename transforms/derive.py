@@ -52,7 +52,8 @@ CLASSIFICATION_SQL = """
     ),
     paused AS (
         SELECT *,
-               pending_at_end AND list_contains($rule_paused_statuses, status)
+               -- a dossier with an end date after the period's end was still being processed at it
+               pending_at_end AND ended_at IS NULL AND list_contains($rule_paused_statuses, status)
                    AND (NOT list_contains($rule_paused_since, status) OR paused_at IS NULL OR paused_at < $end)
                    AS paused_at_end,
                CASE WHEN due_at IS NULL THEN NULL
