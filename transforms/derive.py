@@ -31,7 +31,10 @@ def derivation_sql(on_time_compare: str = "day") -> str:
     return f"""
     WITH handled AS (
         SELECT *,
-               received_at >= $start AND received_at < $end AS received_in_period,
+               (received_at >= $start AND received_at < $end)
+                   -- received "after" the period yet finished within it (a received date typed in the
+                   -- future): it was received by the time it was finished, so within the period
+                   OR (received_at >= $end AND {finished_by('$end')} AND finished_at >= $start) AS received_in_period,
                received_at < $start AND NOT {finished_by('$start')} AS carried,
                {finished_by('$end')} AND finished_at >= $start AS finished_in_period,
                received_at < $end AND NOT {finished_by('$end')} AS pending_at_end
