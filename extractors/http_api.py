@@ -136,15 +136,22 @@ class Client:
             self.deadline, self.run_deadline, self.run_budget_seconds = deadline, deadline, budget_seconds
 
     def get(self, params: dict, where: str) -> dict:
+        """One page; a call or its retries cut short by the deadline fail naming the budget spent."""
         try:
             return self._get(params, where)
         except SourceUnavailable as exc:
             # a call cut short by the deadline may end a moment before it
-            if self.run_deadline is None or time.monotonic() < self.run_deadline - 0.25 or isinstance(exc, RunBudgetSpent):
+            if self.deadline is None or time.monotonic() < self.deadline - 0.25 or "is spent after" in str(exc):
                 raise
-            raise RunBudgetSpent(f"{where}: the run's time budget ({self.run_budget_seconds:g}s, "
-                                 f"reliability.run_budget_seconds) is spent after {self.calls} HTTP calls: nothing "
-                                 f"landed ({exc})") from None
+            raise self._spent(where, f" ({exc})") from None
+
+    def _spent(self, where: str, detail: str = "") -> SourceUnavailable:
+        if self.run_deadline is not None and self.deadline == self.run_deadline:
+            return RunBudgetSpent(f"{where}: the run's time budget ({self.run_budget_seconds:g}s, "
+                                  f"reliability.run_budget_seconds) is spent after {self.calls} HTTP calls: nothing "
+                                  f"landed{detail}")
+        return SourceUnavailable(f"{where}: the source's overall time budget ({self.budget_seconds_total:g}s, "
+                                 f"budget_seconds_total) is spent after {self.calls} HTTP calls: nothing landed{detail}")
 
     def _timeout(self) -> tuple[float, float]:
         """Connect and read timeouts of one call: never past the deadline."""
@@ -193,13 +200,7 @@ class Client:
 
     def check_budget(self, where: str) -> None:
         if self.deadline is not None and time.monotonic() >= self.deadline:
-            if self.run_deadline is not None:
-                raise RunBudgetSpent(
-                    f"{where}: the run's time budget ({self.run_budget_seconds:g}s, reliability.run_budget_seconds) "
-                    f"is spent after {self.calls} HTTP calls: nothing landed")
-            raise SourceUnavailable(
-                f"{where}: the source's overall time budget ({self.budget_seconds_total:g}s, "
-                f"budget_seconds_total) is spent after {self.calls} HTTP calls: nothing landed")
+            raise self._spent(where)
 
     def _again(self, retry: BoundedRetry, exc: Exception, where: str, what: str | None = None) -> BoundedRetry:
         what = what or f"{type(exc).__name__}: {exc}"
