@@ -106,12 +106,8 @@ class ExtractJob:
     deadline: float | None = None  # time.monotonic() when the run's time budget is spent (reliability.run_budget_seconds)
     budget_seconds: float | None = None  # that budget, for the message
 
-    def remaining(self) -> float | None:
-        """Seconds left of the run's time budget, or None without one."""
-        return None if self.deadline is None else self.deadline - time.monotonic()
-
     def check_budget(self, source_id: str, done: str) -> None:
-        """SourceUnavailable once the run's time budget is spent; `done` says how far the source got."""
+        """RunBudgetSpent once the run's time budget is spent; `done` says how far the source got."""
         if self.deadline is not None and time.monotonic() >= self.deadline:
             raise RunBudgetSpent(f"{source_id}: the run's time budget ({self.budget_seconds:g}s, "
                                  f"reliability.run_budget_seconds) is spent after {done}: nothing landed")
