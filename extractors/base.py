@@ -106,11 +106,13 @@ class ExtractJob:
     deadline: float | None = None  # time.monotonic() when the run's time budget is spent (reliability.run_budget_seconds)
     budget_seconds: float | None = None  # that budget, for the message
 
-    def check_budget(self, source_id: str, done: str) -> None:
-        """RunBudgetSpent once the run's time budget is spent; `done` says how far the source got."""
+    def check_budget(self, source_id: str, done: str | None) -> None:
+        """RunBudgetSpent once the run's time budget is spent; `done` says how far the source got
+        (None: it was not started)."""
         if self.deadline is not None and time.monotonic() >= self.deadline:
+            spent = f"is spent after {done}: nothing landed" if done else "was spent before it was started: not tried"
             raise RunBudgetSpent(f"{source_id}: the run's time budget ({self.budget_seconds:g}s, "
-                                 f"reliability.run_budget_seconds) is spent after {done}: nothing landed")
+                                 f"reliability.run_budget_seconds) {spent}")
 
 
 @dataclass

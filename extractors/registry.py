@@ -60,7 +60,7 @@ def extract_source(source: Source, period: Period, var: Path, run_id: str, setti
         job = ExtractJob(run_id=run_id, settings=settings, quarantine_dir=var / "quarantine" / period.label / source.id,
                          updated_since=since, previous=_landing_in_place(final), deadline=deadline,
                          budget_seconds=budget_seconds)
-        job.check_budget(source.id, "the sources before it, before it was started")
+        job.check_budget(source.id, None)
         with staged_landing(final) as folder:
             manifest = module.extract(source, period, folder, job)
             if since is not None:

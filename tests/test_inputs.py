@@ -307,8 +307,9 @@ def test_a_run_over_its_time_budget_fails_the_slow_source_and_keeps_its_last_goo
     # the portal stopped at the budget, not at its own 30 s timeout; the sources after it were not started
     failed = ctx.landed()["failed"]
     assert "run's time budget (3s, reliability.run_budget_seconds) is spent after" in failed["portal_dvc"]
+    assert "HTTP calls: nothing landed (" in failed["portal_dvc"]  # the call it cut short, with its error
     assert failed["portal_dvc"].startswith("RunBudgetSpent: ")
-    assert all("before it was started" in failed[s] for s in failed if s != "portal_dvc")
+    assert all("was spent before it was started: not tried" in failed[s] for s in failed if s != "portal_dvc")
     assert set(second["over_budget"]) == set(failed) and "portal_dvc" in failed
     assert took < 60, took
     # every failed source kept on its last good landing: the same figures, no new vintage
