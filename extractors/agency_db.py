@@ -392,7 +392,13 @@ def extract(source: Source, period: Period, folder: Path, job: ExtractJob) -> Ma
     end = shift.to_stored(datetime.combine(period.end + timedelta(days=1), time.min))
     bind = (lambda d: d.strftime(fmt)) if fmt else (lambda d: d)
     received, finished = column("received_at"), column("finished_at")
+    now = shift.to_stored(datetime.now(ZoneInfo(job.settings.timezone)).replace(tzinfo=None))
     in_window = [received < bind(end), sa.or_(finished.is_(None), finished >= bind(start))]
+    # records whose received date cannot be right are landed too, never left out unseen: one finished
+    # within the period whatever it says it was received (typed 2099, or after its finishing), and
+    # one received after the run's moment (canonicalize flags both: records.date_in_future)
+    finished_within = [finished >= bind(start), finished < bind(end)]
+    received_ahead = [received > bind(now)]
     if fmt:
         # dates stored as text compare as text: a value not shaped like date_format ("không rõ",
         # "02/04/2024") would fall in or out of the window by its first letters. Such rows are
@@ -400,9 +406,12 @@ def extract(source: Source, period: Period, folder: Path, job: ExtractJob) -> Ma
         shape = date_shape(fmt)
         in_window = [sa.or_(in_window[0], sa.not_(received.like(shape))),
                      sa.or_(in_window[1], sa.not_(finished.like(shape)))]
+        finished_within.append(finished.like(shape))
+        received_ahead.append(received.like(shape))
     if spec.get("window_includes_returned") and "returned_at" in columns:
         # a dossier finished before the period and handed back in it: a vendor's report may count it
         in_window[1] = sa.or_(in_window[1], column("returned_at") >= bind(start))
+    in_window = [sa.or_(sa.and_(*in_window), sa.and_(*finished_within), sa.and_(*received_ahead))]
     source_from: sa.FromClause = table
     outputs = [column(key).label(key) for key in columns]
     for i, (name, lk) in enumerate(joins.items()):
@@ -458,6 +467,7 @@ def extract(source: Source, period: Period, folder: Path, job: ExtractJob) -> Ma
             try:
                 result = conn.execution_options(stream_results=True, yield_per=chunk).execute(query)
                 for part in result.partitions(chunk):
+                    job.check_budget(source.id, f"{landing.rows} rows read")
                     rows = [_landed_row(dict(zip(keys, r)), landed_names, shift if dates else None, csv_tables, derived,
                                         rules) for r in part]
                     without_id = [r for r in rows if r[ident] is None or str(r[ident]).strip() == ""]

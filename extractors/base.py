@@ -15,6 +15,7 @@ import json
 import logging
 import os
 import shutil
+import time
 import uuid
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
@@ -31,6 +32,10 @@ from tthc.periods import Period
 
 class SourceUnavailable(RuntimeError):
     """The source could not be reached or answered wrongly after retries."""
+
+
+class RunBudgetSpent(SourceUnavailable):
+    """The run's overall time budget ran out while the source was being extracted."""
 
 
 class SourceDataError(ValueError):
@@ -98,6 +103,16 @@ class ExtractJob:
     quarantine_dir: Path | None = None  # var/quarantine/<period>/<source>/: inputs not landed go there
     updated_since: datetime | None = None  # incremental: only the records updated since then
     previous: Manifest | None = None  # the landing in place for the same window, if any (what a new one replaces)
+    deadline: float | None = None  # time.monotonic() when the run's time budget is spent (reliability.run_budget_seconds)
+    budget_seconds: float | None = None  # that budget, for the message
+
+    def check_budget(self, source_id: str, done: str | None) -> None:
+        """RunBudgetSpent once the run's time budget is spent; `done` says how far the source got
+        (None: it was not started)."""
+        if self.deadline is not None and time.monotonic() >= self.deadline:
+            spent = f"is spent after {done}: nothing landed" if done else "was spent before it was started: not tried"
+            raise RunBudgetSpent(f"{source_id}: the run's time budget ({self.budget_seconds:g}s, "
+                                 f"reliability.run_budget_seconds) {spent}")
 
 
 @dataclass

@@ -34,7 +34,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.exceptions import MaxRetryError, ProtocolError, ResponseError
 from urllib3.util.retry import Retry
 
-from extractors.base import ExtractError, ExtractJob, Rejected, SourceDataError, SourceUnavailable, finish
+from extractors.base import ExtractError, ExtractJob, Rejected, RunBudgetSpent, SourceDataError, SourceUnavailable, finish
 from tthc.config import Source
 from tthc.connections import ConnectionInfo, get_connection
 from tthc.landing import RAW_COLUMNS, RECORDS, CanonicalSelect, Manifest, ParquetLanding, landed_column
@@ -127,15 +127,45 @@ class Client:
         self.calls = 0
         self.deadline: float | None = None  # the source's overall time budget (time.monotonic())
         self.budget_seconds_total: float | None = None
+        self.run_deadline: float | None = None  # the run's budget (reliability.run_budget_seconds), if sooner
+        self.run_budget_seconds: float | None = None
+
+    def limit_to_run(self, deadline: float | None, budget_seconds: float | None) -> None:
+        """The run's time budget ends paging too, when it is spent before the source's own."""
+        if deadline is not None and (self.deadline is None or deadline < self.deadline):
+            self.deadline, self.run_deadline, self.run_budget_seconds = deadline, deadline, budget_seconds
 
     def get(self, params: dict, where: str) -> dict:
+        """One page; a call or its retries cut short by the deadline fail naming the budget spent."""
+        try:
+            return self._get(params, where)
+        except SourceUnavailable as exc:
+            # a call cut short by the deadline may end a moment before it
+            if self.deadline is None or time.monotonic() < self.deadline - 0.25 or "is spent after" in str(exc):
+                raise
+            raise self._spent(where, f" ({exc})") from None
+
+    def _spent(self, where: str, detail: str = "") -> SourceUnavailable:
+        if self.run_deadline is not None and self.deadline == self.run_deadline:
+            return RunBudgetSpent(f"{where}: the run's time budget ({self.run_budget_seconds:g}s, "
+                                  f"reliability.run_budget_seconds) is spent after {self.calls} HTTP calls: nothing "
+                                  f"landed{detail}")
+        return SourceUnavailable(f"{where}: the source's overall time budget ({self.budget_seconds_total:g}s, "
+                                 f"budget_seconds_total) is spent after {self.calls} HTTP calls: nothing landed{detail}")
+
+    def _timeout(self) -> tuple[float, float]:
+        """Connect and read timeouts of one call: never past the deadline."""
+        read = self.timeout if self.deadline is None else max(min(self.timeout, self.deadline - time.monotonic()), 0.1)
+        return min(read, 10), read
+
+    def _get(self, params: dict, where: str) -> dict:
         self.check_budget(where)
         retry = self.policy.start(self.deadline)
         while True:
             self.adapter.max_retries = retry
             self.calls += 1
             try:
-                response = self.session.get(self.url, params=params, timeout=(min(self.timeout, 10), self.timeout))
+                response = self.session.get(self.url, params=params, timeout=self._timeout())
             except requests.exceptions.RetryError as exc:
                 raise SourceUnavailable(f"{where}: gave up: {_reason(exc)}") from None
             except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
@@ -170,9 +200,7 @@ class Client:
 
     def check_budget(self, where: str) -> None:
         if self.deadline is not None and time.monotonic() >= self.deadline:
-            raise SourceUnavailable(
-                f"{where}: the source's overall time budget ({self.budget_seconds_total:g}s, "
-                f"budget_seconds_total) is spent after {self.calls} HTTP calls: nothing landed")
+            raise self._spent(where)
 
     def _again(self, retry: BoundedRetry, exc: Exception, where: str, what: str | None = None) -> BoundedRetry:
         what = what or f"{type(exc).__name__}: {exc}"
@@ -277,6 +305,7 @@ def extract(source: Source, period: Period, folder: Path, job: ExtractJob) -> Ma
                     reports_total=bool(spec.get("reports_total", True)))
     client.budget_seconds_total = float(spec.get("budget_seconds_total", DEFAULT_BUDGET_SECONDS_TOTAL))
     client.deadline = time.monotonic() + client.budget_seconds_total
+    client.limit_to_run(job.deadline, job.budget_seconds)
     drifts: list[str] = []
     try:
         for attempt in range(1, max_passes + 1):

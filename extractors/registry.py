@@ -47,16 +47,20 @@ def basis_of(source: Source) -> str:
 
 
 def extract_source(source: Source, period: Period, var: Path, run_id: str, settings: Settings,
-                   full: bool = False) -> Path:
+                   full: bool = False, deadline: float | None = None, budget_seconds: float | None = None) -> Path:
     """Land one source for one period; returns the manifest path. On failure the previous
     landing stays, a `failed.json` beside it says why, and the error is raised. `full`
-    forces a whole-period extraction of a source configured as incremental."""
+    forces a whole-period extraction of a source configured as incremental. `deadline`
+    (time.monotonic()) is when the run's time budget of `budget_seconds` is spent: a source
+    still extracting then fails (RunBudgetSpent), one that starts after it is not tried."""
     final = landing_dir(var, period, source.id)
     since = None if full else _incremental_since(source, period, var, final)
     try:
         module = kind_of(source)
         job = ExtractJob(run_id=run_id, settings=settings, quarantine_dir=var / "quarantine" / period.label / source.id,
-                         updated_since=since, previous=_landing_in_place(final))
+                         updated_since=since, previous=_landing_in_place(final), deadline=deadline,
+                         budget_seconds=budget_seconds)
+        job.check_budget(source.id, None)
         with staged_landing(final) as folder:
             manifest = module.extract(source, period, folder, job)
             if since is not None:

@@ -555,16 +555,25 @@ def extract(source: Source, period: Period, folder: Path, job: ExtractJob) -> Ma
     if not base.is_dir():  # the shared folder is not there (not mounted, wrong path): the source is down
         raise SourceUnavailable(f"{source.id}: the spreadsheets folder {base} does not exist or is not a folder "
                                 f"(set TTHC_SOURCE_{source.id.upper()}_PATH or the source's path)")
-    inbox = base / period.label  # no inbox for the period: no workbook arrived, the source lands 0 rows
+    inbox = base / period.label
+    if not inbox.is_dir() and source.expected:
+        # the share is there but not the period's folder: the quarter's collection is missing (not moved in, a
+        # wrong name), not "no commune sent a workbook"; an empty folder for the period says that
+        raise SourceUnavailable(
+            f"{source.id}: the spreadsheets folder {base} has no folder {period.label} for the period's workbooks "
+            f"(the source is expected every period): create {inbox} with the workbooks, an empty one if no commune "
+            "sent any, or set expected: false on the source")
     codes = field_codes_by_name(settings)
     limits = Limits.from_spec(source.spec)
     landing = ParquetLanding(folder / LANDED_FILE, LANDING_SCHEMA)
     errors: list[ExtractError] = []
     warnings: list[ExtractError] = []
+    # an absent inbox of a source not expected every period: no workbook arrived, the source lands 0 rows
     files = sorted(p for p in inbox.glob("*") if p.is_file() and not p.name.startswith((".", "~$"))) if inbox.is_dir() else []
     read = 0
     by_file: dict[Path, list[dict]] = {}
     for path in files:
+        job.check_budget(source.id, f"{read} of {len(files)} workbooks read")
         try:
             rows, cell_errors, cell_warnings = read_workbook(path, codes, settings.period, limits)
             mismatched = {(r["period_start"], r["period_end"]) for r in rows} - {(period.start, period.end)}

@@ -24,6 +24,9 @@ def _print_summary(summary: dict) -> None:
     print("  sources: " + "; ".join(
         f"{source} {info['rows']:,} rows" if "rows" in info else f"{source} missing ({info['missing']})"
         for source, info in summary.get("sources", {}).items()))
+    for source, why in (summary.get("over_budget") or {}).items():
+        kept = " (its last good landing used)" if source in (summary.get("stale_sources") or {}) else ""
+        print(f"  over the run's time budget: {source}{kept}: {why}")
     print(f"  dossiers: {summary['dossiers']:,}")
     print("  findings: " + (", ".join(f"{k} {v}" for k, v in sorted(summary["findings"].items())) or "none"))
     if published and published.get("vintage") is None:

@@ -9,6 +9,7 @@ import json
 import logging
 import os
 import re
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -30,6 +31,9 @@ from tthc.periods import Period, check_started, from_data_interval
 from tthc.units import units_for_province, units_in_force
 
 log = logging.getLogger(__name__)
+
+
+OVER_BUDGET = "RunBudgetSpent"  # how the failure of a source stopped by the run's time budget begins
 
 
 class NothingPublished(RuntimeError):
@@ -123,11 +127,12 @@ def source_ids(settings: Settings | None = None) -> list[str]:
     return [s.id for s in (settings or load_settings()).sources]
 
 
-def extract(ctx: RunContext, source_id: str) -> str:
+def extract(ctx: RunContext, source_id: str, deadline: float | None = None) -> str:
+    """Land one source; `deadline` (time.monotonic()) ends it when the run's time budget is spent."""
     from extractors.registry import extract_source
 
     return str(extract_source(ctx.settings.source(source_id), ctx.period, ctx.var, ctx.run_id, ctx.settings,
-                              full=ctx.full_extract))
+                              full=ctx.full_extract, deadline=deadline, budget_seconds=ctx.settings.run_budget_seconds))
 
 
 def canonicalize(ctx: RunContext) -> dict:
@@ -136,7 +141,8 @@ def canonicalize(ctx: RunContext) -> dict:
 
     landed, missing = landed_sources(ctx.settings, ctx.period, ctx.var)
     dossiers, f1 = canonical_dossiers(landed, ctx.period, ctx.files.dossiers,
-                                      several_units_out=ctx.files.ids_under_several_units)
+                                      several_units_out=ctx.files.ids_under_several_units,
+                                      plausible_from=ctx.settings.plausible_from)
     reported, f2 = self_reported_figures(landed, ctx.period, ctx.files.self_reported,
                                          totals_out=ctx.files.self_reported_totals)
     findings = f1 + f2 + [
@@ -146,12 +152,13 @@ def canonicalize(ctx: RunContext) -> dict:
                 location=str(ctx.settings.province_file))
         for dept in ctx.settings.repeated_departments
     ] + [
-        finding("extract.source_missing", f"Nguồn {source_id} không lấy được số liệu: {why}",
+        finding("extract.source_missing", f"Nguồn {source_id} không lấy được số liệu{_over_budget(why)}: {why}",
                 ctx.period.start, ctx.period.end, source_id=source_id, location=why)
         for source_id, why in missing.items()
     ] + [
         finding("extract.stale_landing",
-                f"Nguồn {s.source_id} lỗi khi trích xuất lúc {s.stale['failed_at']} ({s.stale['failure']}); "
+                f"Nguồn {s.source_id} lỗi khi trích xuất lúc {s.stale['failed_at']}{_over_budget(s.stale['failure'])} "
+                f"({s.stale['failure']}); "
                 f"dùng lại lần trích xuất thành công gần nhất của kỳ {ctx.period.label}, lúc "
                 f"{s.manifest.extracted_at} (lần chạy {s.manifest.run_id}): số liệu các đơn vị nguồn này phụ trách "
                 "giữ như lần đó, có thể chưa cập nhật"
@@ -185,6 +192,12 @@ def canonicalize(ctx: RunContext) -> dict:
     return {"dossiers": dossiers, "self_reported_rows": reported, "missing_sources": sorted(missing),
             "stale_sources": sorted(state["stale"]),
             "run_dir": str(ctx.run_dir)}
+
+
+def _over_budget(failure: str) -> str:
+    """What an officer reads when a source was stopped by the run's time budget."""
+    return " vì hết thời gian cho phép của cả lần chạy (reliability.run_budget_seconds)" \
+        if failure.startswith(f"{OVER_BUDGET}:") else ""
 
 
 def derive(ctx: RunContext) -> dict:
@@ -402,6 +415,9 @@ def summary(ctx: RunContext) -> dict:
         "sources": {**{source: {"rows": info["rows"]} for source, info in ctx.landed()["landed"].items()},
                     **{source: {"missing": why} for source, why in ctx.landed()["missing"].items()}},
         "stale_sources": ctx.landed().get("stale", {}),
+        # sources stopped by the run's time budget (reliability.run_budget_seconds), with why
+        "over_budget": {source: why for source, why in ctx.landed().get("failed", {}).items()
+                        if why.startswith(f"{OVER_BUDGET}:")},
         "findings": findings["severity"].value_counts().to_dict() if len(findings) else {},
         "published": published,
         "warehouse": redact_url(ctx.warehouse_url),
@@ -422,11 +438,17 @@ def run(ctx: RunContext) -> dict:
     check_var_dir(ctx.var)
     with run_lock(ctx.var, ctx.period.label, ctx.run_id):
         check_warehouse(ctx.warehouse_url)  # reachable, a warehouse, migrated, privileged: before minutes of extraction
+        budget = ctx.settings.run_budget_seconds
+        started = time.monotonic()
+        deadline = None if budget is None else started + budget
         for source_id in source_ids(ctx.settings):
             try:
-                extract(ctx, source_id)
+                extract(ctx, source_id, deadline)
             except Exception as exc:  # noqa: BLE001 - recorded in the landing area, reported as missing
                 log.error("source %s failed: %s", source_id, exc)
+        if budget is not None:
+            log.info("%s: extraction took %.1fs of the run's %gs budget", ctx.period.label,
+                     time.monotonic() - started, budget)
         for stage in STAGES:
             stage(ctx)
         return summary(ctx)

@@ -107,7 +107,7 @@ def test_a_run_conf_asking_for_a_full_extraction_reaches_the_extractor(monkeypat
 
     calls = []
     monkeypatch.setattr(extractors.registry, "extract_source",
-                        lambda source, period, var, run_id, settings, full=False: calls.append(full) or var)
+                        lambda source, period, var, run_id, settings, full=False, **_: calls.append(full) or var)
     start, end = datetime(2024, 3, 31, 17, tzinfo=timezone.utc), datetime(2024, 6, 30, 17, tzinfo=timezone.utc)
     for conf, expected in (({"full_extract": True, "reason": "period close"}, True), ({}, False)):
         ctx = context_from_airflow({"data_interval_start": start, "data_interval_end": end, "run_id": "r1",

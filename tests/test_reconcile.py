@@ -190,3 +190,46 @@ def test_an_empty_records_source_wins_nothing(settings):
     assert status.loc["000.00.07.H04", "reason"] == "agency_db_xd_tnmt: không có bản ghi nào trong kỳ"
     assert status.loc["01279", "source_id"] == "commune_spreadsheets"  # the workbook still wins its commune
     assert [f.unit_code for f in findings if f.check_id == "completeness.missing_report"] == ["000.00.07.H04"]
+
+
+def test_partial_records_never_stand_in_for_a_self_report_that_failed(settings):
+    period = settings.period("2024-Q2")
+    failed = {"commune_spreadsheets": "SourceUnavailable: commune_spreadsheets: … has no folder 2024-Q2"}
+    result, decided, findings = reconcile(rows(("01279", "portal_dvc", "records", 7)), units(("01279", "commune")),
+                                          [], settings, period, failed, bases(settings))
+    assert result.empty and decided["quality_status"].tolist() == ["missing"]
+    (missing,) = findings
+    assert missing.check_id == "completeness.missing_report" and "has no folder 2024-Q2" in missing.message
+    assert "chỉ có hồ sơ từ phần mềm một cửa chưa đầy đủ (portal_dvc)" in missing.message
+    # no workbook from this commune in a folder that was read: partial records, flagged, as before
+    _, decided, _ = reconcile(rows(("01279", "portal_dvc", "records", 7)), units(("01279", "commune")), [], settings,
+                              period, {}, bases(settings), empty_sources=["commune_spreadsheets"])
+    assert decided["quality_status"].tolist() == ["warning"]
+
+
+def _portal_also_claiming(settings, unit):
+    rule = settings.source("portal_dvc").spec["covers"][0]
+    rule["exclude"] = [u for u in rule["exclude"] if u != unit]
+
+
+def test_two_complete_sources_for_a_unit_the_one_with_its_records_wins_never_the_first_with_zeros(settings):
+    period = settings.period("2024-Q2")
+    _portal_also_claiming(settings, "000.00.07.H04")
+    data = rows(("000.00.07.H04", "agency_db_xd_tnmt", "records", 12), ("000.00.03.H04", "portal_dvc", "records", 5))
+    result, decided, findings = reconcile(data, units(("000.00.07.H04", "department")), [], settings, period, {},
+                                          bases(settings))
+    assert result["source_id"].tolist() == ["agency_db_xd_tnmt"] and result["received_total"].tolist() == [12]
+    assert decided["quality_status"].tolist() == ["warning"]
+    (overlap,) = findings
+    assert overlap.check_id == "reconcile.overlapping_sources" and overlap.severity == "warning"
+    assert "(portal_dvc, agency_db_xd_tnmt)" in overlap.message
+    # both have records: withheld; neither has any and both landed: their common 0s, flagged
+    both = rows(("000.00.07.H04", "agency_db_xd_tnmt", "records", 12), ("000.00.07.H04", "portal_dvc", "records", 3))
+    _, decided, findings = reconcile(both, units(("000.00.07.H04", "department")), [], settings, period, {},
+                                     bases(settings))
+    assert decided["quality_status"].tolist() == ["critical"] and findings[0].severity == "critical"
+    assert "(portal_dvc, agency_db_xd_tnmt)" in decided["reason"].iloc[0]
+    _, decided, findings = reconcile(rows(), units(("000.00.07.H04", "department")), [], settings, period, {},
+                                     bases(settings))
+    assert decided["quality_status"].tolist() == ["warning"] and decided["source_id"].tolist() == ["portal_dvc"]
+    assert "không nguồn nào có hồ sơ" in findings[0].message

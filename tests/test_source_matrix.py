@@ -40,6 +40,7 @@ Invariants of every combination (`check`):
    with a reason naming the source;
 4. a unit none of whose candidate sources (its `covers` rules) is present is not published
    and its status is `missing`;
+   with the workbooks down, no commune is published from records that cover it partly;
 5. a published unit whose winning source is present and won it in the all-present run has
    exactly the all-present run's figures; no published unit comes from a source down or empty.
 
@@ -300,6 +301,13 @@ def check(outcome: dict, reference: dict) -> None:
         if not candidates & present:
             assert decided.loc[unit.unit_code, "quality_status"] == "missing", unit.unit_code
             assert unit.unit_code not in published.index
+
+    # 4b. the workbooks down: no commune stands on partial records in their place
+    if state["commune_spreadsheets"] == "down":
+        levels = outcome["units"].set_index("unit_code")["level"]
+        stand_ins = [u for u in published.index if levels.get(u) == "commune" and
+                     not settings.source(published.loc[u, "source_id"]).coverage(u, "commune", period)]
+        assert stand_ins == [], stand_ins
 
     # 5. published figures: those of the all-present run where the same present source won
     assert set(published["source_id"]) <= present, set(published["source_id"]) - present

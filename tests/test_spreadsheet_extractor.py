@@ -160,9 +160,12 @@ def test_a_spreadsheets_folder_that_is_not_there_is_a_source_down_and_an_empty_i
     _, missing = landed_sources(settings, period, var)
     assert "not-mounted does not exist" in missing["commune_spreadsheets"]
 
-    (tmp_path / "share").mkdir()  # the share is there, nothing arrived for the quarter yet
+    (tmp_path / "share").mkdir()  # the share is there, without the quarter's folder: the source is expected
     monkeypatch.setenv("TTHC_SOURCE_COMMUNE_SPREADSHEETS_PATH", str(tmp_path / "share"))
-    manifest = Manifest.read(extract_source(settings.source("commune_spreadsheets"), period, var, "t2", settings))
+    with pytest.raises(SourceUnavailable, match="has no folder 2024-Q2 for the period's workbooks"):
+        extract_source(settings.source("commune_spreadsheets"), period, var, "t2", settings)
+    (tmp_path / "share" / "2024-Q2").mkdir()  # the quarter's folder, nothing arrived yet
+    manifest = Manifest.read(extract_source(settings.source("commune_spreadsheets"), period, var, "t3", settings))
     assert manifest.rows == 0 and manifest.stats["files_found"] == 0
 
 

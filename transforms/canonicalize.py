@@ -7,7 +7,7 @@ kept with the value unknown.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Iterator
 from zoneinfo import ZoneInfo
@@ -28,22 +28,25 @@ from tthc.periods import Period
 
 DATE_COLUMNS = ("received_at", "due_at", "finished_at", "returned_at", "updated_at")
 FUTURE_CHECKED = ("received_at", "finished_at", "returned_at", "updated_at")
+PLAUSIBLE_FROM = date(2000, 1, 1)  # the default of reliability.plausible_from
 LOCAL = ZoneInfo("Asia/Ho_Chi_Minh")
 EXAMPLES = 5
 
 
 def canonical_dossiers(landed: list[LandedSource], period: Period, out: Path, now: datetime | None = None,
-                       several_units_out: Path | None = None) -> tuple[int, list[Finding]]:
+                       several_units_out: Path | None = None,
+                       plausible_from: date = PLAUSIBLE_FROM) -> tuple[int, list[Finding]]:
     """Write the canonical dossiers of every landed source with a canonical select (records
     sources) to `out`; returns the row count and findings. `now` (local time; the current time
     by default) is when a date becomes a date in the future. `several_units_out` receives the
     (source_id, dossier_id) that a source lists under more than one unit: de-duplication keeps
-    one of them, so validation could not see it afterwards."""
+    one of them, so validation could not see it afterwards. A date before `plausible_from` is
+    implausible (records.date_implausible): the record is kept and counted by its dates."""
     con = duck.connect()
     findings: list[Finding] = []
     views: list[tuple[str, str]] = []
     now = now or datetime.now(LOCAL).replace(tzinfo=None)
-    checks = _checks(now)
+    checks = _checks(now, plausible_from)
     for source in sorted(landed, key=lambda s: s.source_id):
         if source.canonical is None:
             continue
@@ -242,9 +245,10 @@ class _Check:
     expected: str
 
 
-def _checks(now: datetime) -> list[_Check]:
+def _checks(now: datetime, plausible_from: date = PLAUSIBLE_FROM) -> list[_Check]:
     """Values that cannot be read, then moments that have not happened yet at `now` (a wrong
-    clock or a typing error; due dates may be ahead)."""
+    clock or a typing error; due dates may be ahead), then dates before `plausible_from` (1900
+    for 2000, a default date of the vendor's software)."""
     stamp = f"TIMESTAMP '{now:%Y-%m-%d %H:%M:%S}'"
     unreadable = {
         "fee_amount": ("raw_fee_amount IS NOT NULL AND fee_amount IS NULL", "raw_fee_amount", "a fee in VND"),
@@ -257,7 +261,9 @@ def _checks(now: datetime) -> list[_Check]:
     return [_Check("records.unreadable_value", column, condition, raw, expected)
             for column, (condition, raw, expected) in unreadable.items()] + [
         _Check("records.date_in_future", column, f"{column} > {stamp}", f"raw_{column}",
-               f"{column} no later than {now:%Y-%m-%d %H:%M}") for column in FUTURE_CHECKED]
+               f"{column} no later than {now:%Y-%m-%d %H:%M}") for column in FUTURE_CHECKED] + [
+        _Check("records.date_implausible", column, f"{column} < TIMESTAMP '{plausible_from:%Y-%m-%d} 00:00:00'",
+               f"raw_{column}", f"{column} on or after {plausible_from:%Y-%m-%d}") for column in DATE_COLUMNS]
 
 
 def _flags_sql(checks: list[_Check]) -> str:
@@ -330,9 +336,13 @@ def _findings(checks: list[_Check], counts: list[int], examples: list[list[dict]
         if check.check_id == "records.unreadable_value":
             message = (f"{source_id}: {count} hồ sơ có giá trị {check.column} không đọc được (cần {check.expected}); "
                        f"ví dụ: {shown}")
+        elif check.check_id == "records.date_implausible":
+            message = (f"{source_id}: {count} hồ sơ có {check.column} trước ngày {check.expected[-10:]} (ngoài "
+                       f"khoảng ngày hợp lý, reliability.plausible_from): hồ sơ vẫn được giữ và tính theo ngày đã "
+                       f"ghi, đề nghị đơn vị sửa lại; ví dụ: {shown}")
         else:
             message = (f"{source_id}: {count} hồ sơ có {check.column} sau thời điểm chạy ({now:%d/%m/%Y %H:%M}): "
-                       f"ngày trong tương lai; ví dụ: {shown}")
+                       f"ngày trong tương lai, hồ sơ vẫn được giữ; ví dụ: {shown}")
         findings.append(finding(
             check.check_id, message, period.start, period.end, source_id=source_id, columns=[check.column],
             observed=str(count), expected=check.expected, location=f"{source_id} landing, column {check.column}"))

@@ -36,8 +36,11 @@ CLASSIFICATION_SQL = """
     ),
     placed AS (
         SELECT *,
-               received_at >= $start AND received_at < $end
-                   AND NOT ($bug_strict_bounds AND received_at = $start) AS received_in_period,
+               (received_at >= $start AND received_at < $end AND NOT ($bug_strict_bounds AND received_at = $start))
+                   -- received "after" the period yet ended within it (a received date typed in the future):
+                   -- it was received by the time it ended, so within the period
+                   OR (received_at >= $end AND coalesce(ended_at >= $start AND ended_at < $end, false))
+                   AS received_in_period,
                (received_at < $start OR ($bug_strict_bounds AND received_at = $start))
                    AND NOT coalesce(ended_at < $start, false) AS carried,
                coalesce($rule_carried_over_handed_back AND status IN (9, 10) AND received_at < $start

@@ -50,11 +50,21 @@ def reconcile(rows: pd.DataFrame, units: pd.DataFrame, findings: list[Finding], 
                 "source_id": source.id, "basis": bases[source.id], "complete": covered, "landed": landed,
                 "has_rows": (source.id, unit.unit_code) in reported, "order": order,
             })
-        decision = _choose(candidates)
-        status, reason = "missing", None
-        if decision is None:
+        overlap = _overlap(candidates)
+        decision = _choose(candidates, missing_sources, overlap)
+        status, reason, held, note = "missing", None, None, None
+        if overlap is not None:
+            decision, held, note = _overlap_decision(unit, overlap, decision, not_landed, period, new_findings)
+        if held is not None:
+            status, reason = "critical", held
+        elif decision is None:
             failed = [f"{c['source_id']}: {not_landed[c['source_id']]}" for c in candidates if not c["landed"]]
-            reason = "; ".join(failed) if failed else "không có báo cáo"
+            reason = "; ".join(filter(None, [note, *failed])) or "không có báo cáo"
+            partial = [c["source_id"] for c in candidates if c["landed"] and c["basis"] == RECORDS
+                       and not c["complete"] and c["has_rows"]]
+            if partial and _self_report_failed(candidates, missing_sources):
+                reason += (f"; chỉ có hồ sơ từ phần mềm một cửa chưa đầy đủ ({', '.join(partial)}): không công bố "
+                           "thay cho báo cáo tự lập của đơn vị")
             new_findings.append(finding(
                 "completeness.missing_report",
                 f"Đơn vị {unit.unit_code} ({unit.unit_name}) chưa có số liệu kỳ {period.label}: {reason}",
@@ -80,6 +90,8 @@ def reconcile(rows: pd.DataFrame, units: pd.DataFrame, findings: list[Finding], 
                     f"Đơn vị {unit.unit_code} ({unit.unit_name}): chỉ có số liệu từ phần mềm một cửa chưa đầy đủ "
                     f"({decision['source_id']}), không có báo cáo tự lập", period.start, period.end,
                     source_id=decision["source_id"], unit_code=unit.unit_code, basis=basis))
+            if status == "ok" and overlap is not None:
+                status = "warning"  # the registry needs fixing: reconcile.overlapping_sources
             if not withheld:
                 reason = None if status != "critical" else "có lỗi nghiêm trọng trong số liệu"
         decisions.append({
@@ -132,16 +144,71 @@ def disagreements(rows: pd.DataFrame, decided: pd.DataFrame, settings: Settings,
     return findings
 
 
-def _choose(candidates: list[dict]) -> dict | None:
+def _choose(candidates: list[dict], missing_sources: Collection[str] = (), overlap: list[dict] | None = None
+            ) -> dict | None:
+    """The winner by the rules of docs/reconciliation.md §3; with `overlap` (several complete
+    records sources claiming the unit), complete records win only as `_overlap_decision` says."""
     landed = [c for c in candidates if c["landed"]]
     complete_records = [c for c in landed if c["basis"] == RECORDS and c["complete"]]
-    if complete_records:
+    if complete_records and overlap is None:
         return min(complete_records, key=lambda c: c["order"])
     reported = [c for c in landed if c["basis"] == SELF_REPORTED and c["has_rows"]]
     if reported:
         return min(reported, key=lambda c: c["order"])
-    partial = [c for c in landed if c["basis"] == RECORDS and c["has_rows"]]
+    if _self_report_failed(candidates, missing_sources):
+        return None  # partial records never stand in for a self-report that could not be fetched
+    partial = [c for c in landed if c["basis"] == RECORDS and not c["complete"] and c["has_rows"]]
     return min(partial, key=lambda c: c["order"]) if partial else None
+
+
+def _self_report_failed(candidates: list[dict], missing_sources: Collection[str]) -> bool:
+    """A self-reported source of the unit failed (or was not extracted) in this run."""
+    return any(c["basis"] == SELF_REPORTED and c["source_id"] in missing_sources for c in candidates)
+
+
+def _overlap(candidates: list[dict]) -> list[dict] | None:
+    """The records sources that each claim complete coverage of the unit for the period, when
+    there are several (landed or not): a registry slip, e.g. departments moved to a new
+    software and not excluded from the portal's `covers`."""
+    claimants = [c for c in candidates if c["basis"] == RECORDS and c["complete"]]
+    return claimants if len(claimants) > 1 else None
+
+
+def _overlap_decision(unit, claimants: list[dict], fallback: dict | None, not_landed: dict[str, str],
+                      period: Period, findings: list[Finding]) -> tuple[dict | None, str | None, str | None]:
+    """Several complete records sources for one unit: the one that has the unit's records wins;
+    none of them: 0 only when every one landed and has none, else the other rules (`fallback`);
+    two with records: withheld (which one is right, or whether they are the same dossiers, cannot
+    be told here). Always a `reconcile.overlapping_sources` finding naming them. Returns the
+    decision, why the unit is withheld (or None), and what a missing unit's reason says first."""
+    names = ", ".join(c["source_id"] for c in claimants)
+    with_rows = [c for c in claimants if c["landed"] and c["has_rows"]]
+    down = [f"{c['source_id']}: {not_landed[c['source_id']]}" for c in claimants if not c["landed"]]
+    fix = "sửa covers trong config/sources.yaml để mỗi đơn vị chỉ thuộc một nguồn đầy đủ"
+    decision, held, reason, severity = None, None, None, "warning"
+    if len(with_rows) > 1:
+        decision, severity = with_rows[0], "critical"
+        held = reason = (f"nhiều nguồn cùng phụ trách đầy đủ đơn vị và cùng có hồ sơ của đơn vị ({names}): không xác định "
+                  "được nguồn nào đúng nên chưa công bố")
+        detail = f"{reason}; {fix}"
+    elif with_rows:
+        decision = with_rows[0]
+        detail = (f"nhiều nguồn cùng khai báo phụ trách đầy đủ đơn vị ({names}); chỉ nguồn {decision['source_id']} có "
+                  f"hồ sơ của đơn vị nên dùng số liệu của nguồn này; {fix}")
+    elif not down:
+        decision = min(claimants, key=lambda c: c["order"])
+        detail = (f"nhiều nguồn cùng khai báo phụ trách đầy đủ đơn vị ({names}) và không nguồn nào có hồ sơ của đơn vị "
+                  f"trong kỳ: số liệu bằng 0; {fix}")
+    else:
+        decision = fallback
+        reason = (f"nhiều nguồn cùng khai báo phụ trách đầy đủ đơn vị ({names}), nguồn có hồ sơ không có hồ sơ nào "
+                  f"của đơn vị và nguồn khác không lấy được ({'; '.join(down)}): không công bố số 0")
+        detail = f"{reason}; {fix}"
+    findings.append(finding(
+        "reconcile.overlapping_sources", f"Đơn vị {unit.unit_code} ({unit.unit_name}): {detail}", period.start,
+        period.end, severity=severity, source_id=(decision or claimants[0])["source_id"], unit_code=unit.unit_code,
+        basis=RECORDS, location=f"config/sources.yaml covers: {names}"))
+    return decision, held, reason
 
 
 def unplaced_records(findings: list[Finding]) -> dict[str, int]:

@@ -41,6 +41,9 @@ _CHECKS = [
           "Điểm bất thường trong tệp biểu mẫu (ví dụ tổng gõ tay khác công thức của biểu mẫu)"),
     Check("records.unreadable_value", "warning", "Hồ sơ có giá trị không đọc được (ngày, trạng thái, kênh, phí, mã)"),
     Check("records.date_in_future", "warning", "Hồ sơ có ngày sau thời điểm chạy (ngày trong tương lai)"),
+    Check("records.date_implausible", "warning",
+          "Hồ sơ có ngày trước mốc hợp lý (reliability.plausible_from, mặc định 01/01/2000): hồ sơ vẫn được giữ và "
+          "tính theo ngày đã ghi, đề nghị đơn vị sửa lại"),
     # schema and types
     Check("schema.key_present", "critical", "Thiếu mã đơn vị hoặc mã lĩnh vực"),
     Check("schema.count_unreadable", "critical", "Ô số liệu không phải là một số nguyên không âm"),
@@ -96,6 +99,10 @@ _CHECKS = [
     Check("reconcile.unplaced_records", "critical",
           "Đơn vị không có hồ sơ nào từ nguồn phụ trách trong khi nguồn đó có hồ sơ chưa xác định được đơn vị: "
           "chưa công bố (không công bố số 0)"),
+    Check("reconcile.overlapping_sources", "warning",
+          "Nhiều nguồn cùng khai báo phụ trách đầy đủ một đơn vị: dùng nguồn có hồ sơ của đơn vị (cảnh báo); "
+          "nhiều nguồn cùng có hồ sơ, hoặc nguồn có thể có hồ sơ không lấy được: chưa công bố (nghiêm trọng)",
+          also=("critical",)),
     Check("reconcile.sources_disagree", "warning", "Số liệu tự báo cáo khác số liệu từ phần mềm vượt ngưỡng cho phép"),
 ]
 CHECKS: dict[str, Check] = {c.id: c for c in _CHECKS}

@@ -27,6 +27,9 @@ PRESET_FORBIDDEN = ("id", "kind", "preset", "connection_id", "covers")
 
 
 ON_SOURCE_FAILURE = ("last_good_landing", "refuse")
+# the earliest date a dossier's dates may plausibly carry (reliability.plausible_from); the latest is the run's moment
+DEFAULT_PLAUSIBLE_FROM = date(2000, 1, 1)
+RUN_BUDGET_ENV = "TTHC_RUN_BUDGET_SECONDS"
 
 
 class ConfigError(ValueError):
@@ -105,6 +108,18 @@ class Source:
     @property
     def connection_id(self) -> str | None:
         return self.spec.get("connection_id")
+
+    @property
+    def expected(self) -> bool:
+        """Whether the source must deliver an input for every period it is extracted for
+        (`expected:`, default true): a spreadsheet source whose folder has no inbox for the
+        period then fails (`extract.source_missing`) instead of landing 0 rows as if no
+        workbook had been sent. `expected: false` is for a source that may legitimately
+        send nothing for a period."""
+        value = self.spec.get("expected", True)
+        if not isinstance(value, bool):
+            raise ConfigError(f"source {self.id}: expected {value!r} must be true or false")
+        return value
 
     def coverage(self, unit_code: str, level: str, period: Period) -> bool | None:
         """True/False when the source covers the unit completely/partly in the period, None if not at all."""
@@ -221,6 +236,35 @@ class Settings:
         if value not in ON_SOURCE_FAILURE:
             raise ConfigError(f"{self.province_file}: reliability.on_source_failure {value!r} is not one of "
                               f"{ON_SOURCE_FAILURE}")
+        return value
+
+    @property
+    def plausible_from(self) -> date:
+        """Dossier dates before this day are implausible (a typing error such as 1900): the
+        record is kept and counted by its dates, with a `records.date_implausible` finding
+        (config/province.yaml `reliability.plausible_from`, default 2000-01-01)."""
+        value = (self.province_doc.get("reliability") or {}).get("plausible_from", DEFAULT_PLAUSIBLE_FROM)
+        try:
+            return value if isinstance(value, date) else date.fromisoformat(str(value))
+        except ValueError:
+            raise ConfigError(f"{self.province_file}: reliability.plausible_from {value!r} is not a date "
+                              "(YYYY-MM-DD)") from None
+
+    @property
+    def run_budget_seconds(self) -> float | None:
+        """The time a whole `tthc run` may take for its extractions (`reliability.run_budget_seconds`,
+        TTHC_RUN_BUDGET_SECONDS overrides; none by default): a source still extracting when it is
+        spent fails, and its last good landing of the period is used, as for any failure."""
+        raw = os.environ.get(RUN_BUDGET_ENV) or (self.province_doc.get("reliability") or {}).get("run_budget_seconds")
+        if raw in (None, ""):
+            return None
+        try:
+            value = float(raw)
+        except (TypeError, ValueError):
+            value = -1.0
+        if not value > 0:
+            where = RUN_BUDGET_ENV if os.environ.get(RUN_BUDGET_ENV) else f"{self.province_file}: reliability.run_budget_seconds"
+            raise ConfigError(f"{where} {raw!r} must be a number of seconds above 0")
         return value
 
     @cached_property
