@@ -223,8 +223,9 @@ def probable_slip(rows: pd.DataFrame, figure: str, unit_value: float, references
     """The field row and cell that probably hold the slip behind an outlying unit figure, and the
     value it was meant to be: the row with the largest value of the figure (a formula total whose
     parts add up moves the suspicion to its largest part); among the values with some digits
-    typed in too many, those that bring the unit's figure back within factor_warning of its
-    references, the nearest to what that cell usually holds. None when none does."""
+    typed in too many (never 0), those that bring the unit's figure back within factor_warning of
+    its references, the nearest to what that cell usually holds (then the one with more extra
+    digits). None when none does."""
     rows = rows[rows[figure].notna()]
     if rows.empty:
         return None
@@ -235,16 +236,18 @@ def probable_slip(rows: pd.DataFrame, figure: str, unit_value: float, references
         name = max(SUM_IDENTITIES[name], key=lambda p: row[p])
     typed = int(row[name])
     usual = cell_reference(row["field_code"], name)
-    best, best_distance = None, np.inf
-    for value in extra_digits_behind(typed):
+    best, best_rank = None, (np.inf, 0)
+    for value, extra in extra_digits_behind(typed).items():
+        if value == 0:  # a count of 0 is typed as 0, not with digits around it
+            continue
         corrected = unit_value - typed + value
         ratios = [corrected / max(ref, outliers.min_count) for ref in references.values() if not np.isnan(ref)]
         if not ratios or min(ratios) > outliers.factor_warning:
             continue
         distance = abs(np.log1p(value) - np.log1p(usual)) if usual is not None else \
             float(np.mean([abs(np.log1p(corrected) - np.log1p(ref)) for ref in references.values() if not np.isnan(ref)]))
-        if distance < best_distance:
-            best, best_distance = value, distance
+        if (distance, -extra) < best_rank:
+            best, best_rank = value, (distance, -extra)
     if best is None:
         return None
     follows = {total: (int(row[total]), int(row[total]) - typed + best) for total, parts in SUM_IDENTITIES.items()
