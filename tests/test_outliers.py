@@ -340,3 +340,25 @@ def test_a_run_withholds_the_slipped_commune_and_the_province_total_excludes_it(
     listed = callback[(callback["Mã đơn vị"] == commune) & (callback["Mã kiểm tra"] == "figures.outlier")]
     assert len(listed) == 1 and listed.iloc[0]["Mức độ"].startswith("Nghiêm trọng")
     assert f"Nhận trực tuyến (4) = {true_online}" in listed.iloc[0]["Số có thể đúng"]
+
+
+def test_the_probable_slip_follows_the_cell_s_own_records_before_its_peers(session):
+    """Without history, what software covering the commune partly counted in the cell says what it
+    usually holds better than the peers' median: 600006 is 6 where records counted 5, while the
+    peers' cells, around 50, would make it 60."""
+    units = communes(12)
+    rows = [r for i, u in enumerate(units["unit_code"]) for r in workbook_rows(u, i, PERIOD)]
+    frame = pd.DataFrame(rows)
+    for at in frame.index[(frame["field_code"] == "HT") & (frame["unit_code"] != SLIPPED)]:
+        frame.loc[at, "received_online"] = 50
+        frame.loc[at, "received_total"] = 50 + frame.at[at, "received_direct_postal"] + frame.at[at, "carried_over"]
+    at = frame.index[(frame["field_code"] == "HT") & (frame["unit_code"] == SLIPPED)][0]
+    frame.loc[at, ["received_online", "received_total"]] = [600006, 600021]
+    frame = prepare_rows(frame, units_in_force=units["unit_code"], period=PERIOD)
+    findings, _ = outlier_findings(session, frame, pd.DataFrame(), units)
+    assert findings[0].suggested_fix == {"received_online": 60, "received_total": 75}
+    frame["records_figures"] = None
+    frame.loc[at, "records_figures"] = json.dumps({"received_online": 5, "received_total": 17})
+    findings, _ = outlier_findings(session, frame, pd.DataFrame(), units)
+    assert findings[0].suggested_fix == {"received_online": 6, "received_total": 21}
+    assert "600.006 có lẽ là 6: thừa chữ số" in findings[0].message

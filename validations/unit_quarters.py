@@ -204,13 +204,19 @@ def with_outliers(current: pd.DataFrame, frame: pd.DataFrame, earlier: pd.DataFr
 def _cell_reference(frame: pd.DataFrame, earlier: pd.DataFrame, source: str, unit: str, current: pd.DataFrame,
                     level: str):
     """(field, figure) → what that cell usually holds: the unit's own median over its last
-    quarters, else the median of the same field and figure at the same source's units of the level."""
+    quarters, else what software covering the unit partly counted in that cell this quarter,
+    else the median of the same field and figure at the same source's units of the level."""
     def reference(field: str, name: str) -> float | None:
         if len(earlier) and "field_code" in earlier and name in earlier:
             own = earlier[(earlier["source_id"] == source) & (earlier["unit_code"] == unit)
                           & (earlier["field_code"] == field)][name].dropna()
             if len(own):
                 return float(own.median())
+        if "records_figures" in frame:
+            counted = frame[(frame["source_id"] == source) & (frame["unit_code"] == unit)
+                            & (frame["field_code"] == field)]["records_figures"].dropna()
+            if len(counted) and name in json.loads(counted.iloc[0]):
+                return float(json.loads(counted.iloc[0])[name])
         peers = set(current.loc[current["level"] == level, "unit_code"])
         same = frame[(frame["source_id"] == source) & (frame["field_code"] == field)
                      & frame["unit_code"].isin(peers) & (frame["unit_code"] != unit)][name].dropna()
