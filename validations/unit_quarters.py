@@ -135,7 +135,7 @@ def outlier_references(current: pd.DataFrame, frame: pd.DataFrame, earlier: pd.D
         index = pd.MultiIndex.from_tuples(keys, names=["source_id", "unit_code"]) if keys else None
         if index is not None:
             columns = [figures.index(name) for name in known]
-            refs["history"][:, columns] = medians.reindex(index)[known].to_numpy(dtype=float)
+            refs["history"][:, columns] = medians.reindex(index)[known].astype("float64").to_numpy()
             basis["history_quarters"] = counts.reindex(index).fillna(0).astype(int).tolist()
 
     per_unit = current.groupby("unit_code")[figures].max()
@@ -143,7 +143,7 @@ def outlier_references(current: pd.DataFrame, frame: pd.DataFrame, earlier: pd.D
     for level, members in per_unit.groupby(level_of):
         if len(members) < outliers.min_peers:
             continue
-        quantile = members.astype(float).quantile(outliers.peer_quantile).to_numpy(dtype=float)
+        quantile = members.astype("float64").quantile(outliers.peer_quantile).to_numpy()
         rows = np.flatnonzero((current["level"] == level).to_numpy())
         refs["peers"][rows] = quantile
         basis["peers"][level] = len(members)
@@ -152,7 +152,7 @@ def outlier_references(current: pd.DataFrame, frame: pd.DataFrame, earlier: pd.D
         latest = published[published["vintage"] == published["vintage"].max()] if "vintage" in published else published
         by_unit = latest.groupby("unit_code")[[n for n in figures if n in latest]].sum(min_count=1)
         columns = [figures.index(n) for n in by_unit.columns]
-        refs["vintage"][:, columns] = by_unit.reindex(current["unit_code"]).to_numpy(dtype=float)
+        refs["vintage"][:, columns] = by_unit.reindex(current["unit_code"]).astype("float64").to_numpy()
         basis["vintage"] = int(latest["vintage"].max()) if "vintage" in latest else None
     return refs, basis
 
@@ -173,7 +173,7 @@ def with_outliers(current: pd.DataFrame, frame: pd.DataFrame, earlier: pd.DataFr
     is the nearest of its references; `outlier_ratio_mild` the same where it is not beyond
     factor_critical (the warning's column); `outlier_note` what a finding says (JSON)."""
     refs, basis = outlier_references(current, frame, earlier, published, outliers)
-    values = current[list(FIGURES)].to_numpy(dtype=float)
+    values = current[list(FIGURES)].astype("float64").to_numpy()
     ratio = outlier_ratios(values, refs, outliers.min_count)
     known = ~np.isnan(ratio)
     worst = np.where(known.any(axis=1), np.where(known, ratio, -np.inf).max(axis=1), np.nan)
