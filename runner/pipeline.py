@@ -232,7 +232,7 @@ def validate(ctx: RunContext) -> dict:
     """Every GX suite and record-level check; findings, GX results and Data Docs, the call-back list."""
     from validations.quarter import validate_quarter
     from validations.unit_quarters import history_since
-    from warehouse.history import earlier_figures
+    from warehouse.history import earlier_figures, published_figures
 
     settings, period = ctx.settings, ctx.period
     findings, summary = validate_quarter(
@@ -245,6 +245,7 @@ def validate(ctx: RunContext) -> dict:
         coverage={s.id: s.coverage for s in settings.sources},
         tolerance_abs=float(settings.reconciliation.get("tolerance_abs", 0)),
         tolerance_rel=float(settings.reconciliation.get("tolerance_rel", 0)),
+        published=published_figures(ctx.warehouse_url, period), outliers=settings.outliers,
         results_path=ctx.files.gx_results, docs_dir=ctx.files.gx_data_docs, callback_dir=ctx.run_dir)
     _write_findings(ctx.files.findings_validate, findings)
     return {**summary, "findings": _count_by_severity(findings)}

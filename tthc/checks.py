@@ -88,6 +88,9 @@ _CHECKS = [
     Check("completeness.missing_report", "warning", "Đơn vị chưa có số liệu của kỳ từ bất kỳ nguồn nào"),
     Check("completeness.empty_row", "warning", "Dòng số liệu bỏ trống toàn bộ: coi là chưa báo cáo, không phải bằng 0"),
     # plausibility and cross-checks
+    Check("figures.outlier", "critical",
+          "Số liệu vượt xa mọi mốc đối chiếu có được của đơn vị (hồ sơ trên phần mềm, các quý trước, các đơn vị "
+          "cùng cấp, phiên bản đã công bố của kỳ)", also=("warning",)),
     Check("plausibility.history", "warning", "Số liệu thay đổi bất thường so với các quý trước của chính đơn vị"),
     Check("plausibility.peers", "info", "Tỷ lệ đúng hạn khác thường so với các đơn vị cùng cấp"),
     Check("plausibility.on_time_all", "info", "Tỷ lệ giải quyết đúng hạn đúng 100% trên nhiều hồ sơ"),

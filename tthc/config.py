@@ -32,6 +32,41 @@ DEFAULT_PLAUSIBLE_FROM = date(2000, 1, 1)
 RUN_BUDGET_ENV = "TTHC_RUN_BUDGET_SECONDS"
 
 
+@dataclass(frozen=True)
+class Outliers:
+    """How far a unit's figure may stand from its references before it gates publishing
+    (config/province.yaml `outliers:`, README "Validation"). A figure is compared with
+    max(reference, min_count) for each reference it has (its dossier records, its last quarters,
+    its peers' `peer_quantile`, the previous vintage); beyond `factor_critical` times every one
+    of them the unit is withheld, beyond `factor_warning` it is published with a warning."""
+    factor_critical: float = 20.0
+    factor_warning: float = 5.0
+    min_count: int = 50
+    peer_quantile: float = 0.9
+    min_peers: int = 8
+
+    @classmethod
+    def from_config(cls, doc: Any, where: str) -> Outliers:
+        if doc is None:
+            return cls()
+        if not isinstance(doc, dict):
+            raise ConfigError(f"{where}: outliers must be a mapping (factor_critical, factor_warning, min_count, …)")
+        known = {f for f in cls.__dataclass_fields__}
+        unknown = sorted(set(map(str, doc)) - known)
+        if unknown:
+            raise ConfigError(f"{where}: outliers: unknown keys {unknown} (known: {sorted(known)})")
+        try:
+            values = cls(**{k: (int(v) if k in ("min_count", "min_peers") else float(v)) for k, v in doc.items()})
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"{where}: outliers: every value must be a number ({exc})") from exc
+        if not 1 < values.factor_warning <= values.factor_critical:
+            raise ConfigError(f"{where}: outliers: need 1 < factor_warning ({values.factor_warning}) <= "
+                              f"factor_critical ({values.factor_critical})")
+        if values.min_count < 1 or values.min_peers < 1 or not 0 < values.peer_quantile <= 1:
+            raise ConfigError(f"{where}: outliers: min_count and min_peers must be at least 1, peer_quantile in (0, 1]")
+        return values
+
+
 class ConfigError(ValueError):
     """A configuration file says something the pipeline cannot use."""
 
@@ -266,6 +301,11 @@ class Settings:
             where = RUN_BUDGET_ENV if os.environ.get(RUN_BUDGET_ENV) else f"{self.province_file}: reliability.run_budget_seconds"
             raise ConfigError(f"{where} {raw!r} must be a number of seconds above 0")
         return value
+
+    @property
+    def outliers(self) -> Outliers:
+        """The thresholds of `figures.outlier` (config/province.yaml `outliers:`; defaults when absent)."""
+        return Outliers.from_config(self.province_doc.get("outliers"), str(self.province_file))
 
     @cached_property
     def sources(self) -> list[Source]:

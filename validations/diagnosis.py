@@ -181,6 +181,32 @@ def _behind(figures: dict, moved: tuple[str, ...]) -> dict[int, str]:
             if holds({**figures, **{n: figures[n] + value - typed for n in moved}})}
 
 
+def extra_digits_behind(typed: int) -> dict[int, int]:
+    """Every value that `typed` can be with a run of digits typed in too many (600006 for 6,
+    1200 for 12), with how many digits were extra: the slip behind a figure far beyond its
+    references, whatever the identities say (a formula total follows the slip and still holds)."""
+    s = str(typed)
+    found: dict[int, int] = {}
+    for length in range(1, len(s)):
+        for i in range(len(s) - length + 1):
+            value = int(s[:i] + s[i + length:])
+            if value != typed:
+                found.setdefault(value, len(s) - len(str(value)))
+    return found
+
+
+def describe_extra_digits(figure: str, typed: int, value: int, follows: dict[str, tuple[int, int]],
+                          labels: dict[str, str]) -> str:
+    """'Nhận trực tuyến (4) 600.006 có lẽ là 6: thừa chữ số (5 chữ số); …' with each formula total
+    that moves along (total → (typed, corrected))."""
+    extra = len(str(typed)) - len(str(value))
+    text = (f"{labels.get(figure, figure)} {number_vi(typed)} có lẽ là {number_vi(value)}: thừa chữ số "
+            f"({extra} chữ số)")
+    for total, (was, now) in follows.items():
+        text += f"; {labels.get(total, total)} tính theo công thức đổi theo, {number_vi(was)} thành {number_vi(now)}"
+    return text
+
+
 def number_vi(value: int | None) -> str:
     """A count written the Vietnamese way: 139907 → "139.907"."""
     return "không rõ" if value is None else f"{value:,}".replace(",", ".")

@@ -91,11 +91,15 @@ class GxSession:
 # ---------------------------------------------------------------- building suites
 
 def adder(suite: gx.ExpectationSuite):
-    """`add(expectation, check_id, columns)`: the expectation with its check id, columns and the
-    check's severity from the registry (an id not in tthc/checks.py is a KeyError here)."""
-    def add(expectation, check_id: str, columns: list[str]):
+    """`add(expectation, check_id, columns[, severity])`: the expectation with its check id, columns
+    and the check's severity from the registry, or another one the check allows (an id not in
+    tthc/checks.py is a KeyError here, a severity it does not allow a ValueError)."""
+    def add(expectation, check_id: str, columns: list[str], severity: str | None = None):
+        check = CHECKS[check_id]
+        if severity is not None and not check.allows(severity):
+            raise ValueError(f"check {check_id} is {check.severity}, not {severity}")
         expectation.meta = {"check_id": check_id, "columns": columns}
-        expectation.severity = CHECKS[check_id].severity
+        expectation.severity = severity or check.severity
         suite.add_expectation(expectation)
     return add
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from tthc.config import Outliers
 from tthc.findings import Finding
 from tthc.periods import Period
 from validations.bieu06_rows import (bieu06_suite, continuity_unchecked, diagnosis_findings, prepare_rows,
@@ -29,6 +30,7 @@ def validate_quarter(rows: pd.DataFrame, *, period: Period, dossiers: Path, seve
                      total_rows: pd.DataFrame, earlier: pd.DataFrame, units: pd.DataFrame,
                      field_codes: Iterable[str], convention: str, bases: Mapping[str, str],
                      coverage: Mapping[str, Coverage], tolerance_abs: float = 0, tolerance_rel: float = 0,
+                     published: pd.DataFrame | None = None, outliers: Outliers | None = None,
                      results_path: Path, docs_dir: Path, callback_dir: Path) -> tuple[list[Finding], dict]:
     """All checks of a quarter on its Biểu 06 rows and its dossier records.
 
@@ -44,6 +46,9 @@ def validate_quarter(rows: pd.DataFrame, *, period: Period, dossiers: Path, seve
     bases         source id → "records" | "self_reported"
     coverage      source id → `(unit_code, level, period) → True/False/None` (complete, partial,
                   not covered); tolerance_abs/_rel the reconciliation tolerances
+    published     the newest vintage's unit figures of this period (unit_code, vintage, the
+                  figures: `warehouse.history.published_figures`; None or empty: none yet)
+    outliers      the thresholds of figures.outlier (config `outliers:`)
     results_path  the GX results (JSON); docs_dir the Data Docs site; callback_dir gets the
                   call-back list (CSV and .xlsx)
     """
@@ -68,7 +73,8 @@ def validate_quarter(rows: pd.DataFrame, *, period: Period, dossiers: Path, seve
     found, counts = validate_records(session, dossiers, period, field_codes, several_units, units["unit_code"])
     findings += found
 
-    found, quarters = validate_unit_quarters(session, frame, earlier, units, period)
+    found, quarters = validate_unit_quarters(session, frame, earlier, units, period, published=published,
+                                             outliers=outliers)
     findings += found
 
     session.write_results(results_path)
