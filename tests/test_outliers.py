@@ -246,7 +246,7 @@ def test_no_outlier_in_any_sample_quarter_and_the_slip_is_caught_there(quarter_s
     for period in sample_periods():
         derived_path = tmp_path / f"{period.label}.parquet"
         derive_figures(quarter_sample / "ground_truth" / "dossiers.parquet", period, derived_path,
-                       settings.on_time_compare)
+                       settings.rule_set)
         mine = reported[reported["period"] == period.label]
         workbooks = mine[["unit_code", "field_code"]].assign(
             source_id="commune_spreadsheets", basis="self_reported", period_start=period.start, period_end=period.end,
