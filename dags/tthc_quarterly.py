@@ -42,7 +42,7 @@ PUBLISHED = published_assets()
 def tthc_quarterly():
     @task
     def sources() -> list[str]:
-        return pipeline.source_ids()
+        return pipeline.sources_to_extract(context_from_airflow(get_current_context()))
 
     @task(retries=2, retry_delay=timedelta(seconds=30), execution_timeout=timedelta(minutes=45))
     def extract(source_id: str) -> str:

@@ -427,6 +427,17 @@ def summary(ctx: RunContext) -> dict:
     }
 
 
+def sources_to_extract(ctx: RunContext) -> list[str]:
+    """The DAG's first task: the sources to extract, once the working folder can be written and
+    the warehouse can take the load and the publication (else `VarDirUnusable` or
+    `WarehouseUnavailable`, before any extraction), as `run` checks them."""
+    from warehouse.preflight import check_warehouse
+
+    check_var_dir(ctx.var)
+    check_warehouse(ctx.warehouse_url)
+    return source_ids(ctx.settings)
+
+
 def run(ctx: RunContext) -> dict:
     """Every stage in order without a scheduler; a source that fails does not stop the others.
     One run per period at a time: a second one raises `tthc.locks.RunInProgress` at once

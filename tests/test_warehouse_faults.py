@@ -294,6 +294,20 @@ def test_an_unreachable_warehouse_is_named_before_anything_is_extracted(small_sa
     print(f"refused after {elapsed:.1f} s")
 
 
+def test_the_dags_first_task_refuses_an_unreachable_warehouse_before_any_extract_task(tmp_path, monkeypatch):
+    """In Airflow the `sources` task runs the same checks as `tthc run` before mapping the extracts."""
+    from runner import pipeline
+    from warehouse.db import WarehouseUnavailable
+
+    monkeypatch.setenv("TTHC_VAR_DIR", str(tmp_path / "var"))
+    ctx = pipeline.make_context(PERIOD, warehouse_url=f"postgresql://tthc:pw@127.0.0.1:{closed_port()}/tthc_warehouse")
+    with pytest.raises(WarehouseUnavailable, match="cannot be reached"):
+        pipeline.sources_to_extract(ctx)
+    assert not (tmp_path / "var" / "landing").exists()
+    ctx = pipeline.make_context(PERIOD, warehouse_url=f"duckdb:///{tmp_path / 'var' / 'warehouse.duckdb'}")
+    assert pipeline.sources_to_extract(ctx) == pipeline.source_ids()
+
+
 # `tthc run` (runner.cli.main) with a pause inside the load's swap transaction
 PAUSED_CLI = r"""
 import os, sys, time
