@@ -15,7 +15,7 @@ from tthc.form import FIGURES
 
 HEADER = ["unit_code", "period_start", "period_end", "field_code", *FIGURES]
 PERIODS = [(date(2025, 1, 1), date(2025, 3, 31)), (date(2025, 4, 1), date(2025, 6, 30))]
-DISTRICTS = ("040", "042", "043")
+DISTRICTS = ("040", "042", "043", "045")
 FIELDS = ("HT", "CT", "DD", "BTXH", "NCC", "NN")
 
 
