@@ -268,7 +268,7 @@ ROW_MESSAGES: dict[str, MessageBuilder] = {
 }
 
 
-def bieu06_suite(name: str = "bieu06_rows", unique_keys: bool = False) -> gx.ExpectationSuite:
+def bieu06_suite(name: str = "bieu06_rows", unique_keys: bool | str = False) -> gx.ExpectationSuite:
     """Biểu 06 rows: keys, types, unit system, period, identities, continuity, cross-check."""
     suite = gx.ExpectationSuite(name=name)
     add = adder(suite)
@@ -337,15 +337,22 @@ def validate_bieu06(rows: pd.DataFrame, period: Period, units_in_force: list[str
 
 # ---------------------------------------------------------------- the typing-error diagnosis
 
-def diagnosis_findings(frame: pd.DataFrame, period: Period | None) -> tuple[list[Finding], dict[int, Diagnosis]]:
-    """One info finding per row whose identities fail: the ranked single-figure corrections.
-    `expected` holds the ranked candidates, `suggested_fix` the one to suggest (or nothing)."""
+def broken_rows(frame: pd.DataFrame) -> np.ndarray:
+    """The positions of the prepared rows where an identity fails (the rows the diagnosis reads)."""
     broken = np.zeros(len(frame), dtype=bool)
     for key in IDENTITIES:
         broken |= frame[breach_column(key)].fillna(0).to_numpy() != 0
+    return np.flatnonzero(broken)
+
+
+def diagnosis_findings(frame: pd.DataFrame, period: Period | None,
+                       rows: Iterable[int] | None = None) -> tuple[list[Finding], dict[int, Diagnosis]]:
+    """One info finding per row whose identities fail (or per row of `rows`, positions among
+    those): the ranked single-figure corrections. `expected` holds the ranked candidates,
+    `suggested_fix` the one to suggest (or nothing)."""
     check = CHECKS["diagnosis.typing_error"]
     findings, diagnoses = [], {}
-    for row_id in np.flatnonzero(broken):
+    for row_id in (broken_rows(frame) if rows is None else rows):
         row = frame.iloc[row_id]
         figures = _row_dict(row)
         diagnosis = diagnose(figures)
@@ -379,30 +386,42 @@ def rollup_findings(groups: Iterable[RollupGroup], period: Period | None) -> lis
     cannot be below the sum of the parts that are there."""
     findings = []
     for group in groups:
-        differ = {}
+        parts = {}
         for name in FIGURES:
-            total = group.parent.get(name)
-            parts = pd.to_numeric(group.children[name], errors="coerce")
-            if total is None or pd.isna(total) or parts.notna().sum() == 0:
-                continue
-            known_sum = int(parts.sum())
-            complete = group.complete and parts.notna().all()
-            if (complete and int(total) != known_sum) or (not complete and int(total) < known_sum):
-                differ[name] = (int(total), known_sum, complete)
-        if not differ:
-            continue
-        row = group.parent
-        start, end = _period_of(row, period)
-        detail = "; ".join(f"{FIGURE_LABELS[c]} {number_vi(t)} {'≠' if full else '<'} tổng {number_vi(s)}"
-                           for c, (t, s, full) in differ.items())
-        findings.append(Finding(
-            group.check_id, CHECKS[group.check_id].severity, f"{_where(row)}: {title(group.check_id)}: {detail}",
-            start, end, source_id=plain(row.get("source_id")), unit_code=plain(row.get("unit_code")),
-            field_code=plain(row.get("field_code")), basis=plain(row.get("basis")), columns=list(differ),
-            observed=json.dumps({c: t for c, (t, s, _) in differ.items()}),
-            expected=json_or_none({c: s for c, (t, s, full) in differ.items() if full}),
-            location=_location(row)))
+            values = pd.to_numeric(group.children[name], errors="coerce")
+            parts[name] = (int(values.sum()), int(values.notna().sum()), len(values))
+        finding = rollup_finding(group.parent, parts, group.complete, group.check_id, period)
+        if finding is not None:
+            findings.append(finding)
     return findings
+
+
+def rollup_finding(parent, parts: Mapping[str, tuple[int, int, int]], complete: bool, check_id: str,
+                   period: Period | None) -> Finding | None:
+    """The finding of one total against its parts, given per figure as (sum of the known parts,
+    how many are known, how many parts): what a stream keeps of a group instead of its rows.
+    `parent` is the total's row (a Series or a dict)."""
+    differ = {}
+    for name in FIGURES:
+        total = parent.get(name)
+        known_sum, known, count = parts[name]
+        if total is None or pd.isna(total) or known == 0:
+            continue
+        full = complete and known == count
+        if (full and int(total) != known_sum) or (not full and int(total) < known_sum):
+            differ[name] = (int(total), known_sum, full)
+    if not differ:
+        return None
+    start, end = _period_of(parent, period)
+    detail = "; ".join(f"{FIGURE_LABELS[c]} {number_vi(t)} {'≠' if full else '<'} tổng {number_vi(s)}"
+                       for c, (t, s, full) in differ.items())
+    return Finding(
+        check_id, CHECKS[check_id].severity, f"{_where(parent)}: {title(check_id)}: {detail}",
+        start, end, source_id=plain(parent.get("source_id")), unit_code=plain(parent.get("unit_code")),
+        field_code=plain(parent.get("field_code")), basis=plain(parent.get("basis")), columns=list(differ),
+        observed=json.dumps({c: t for c, (t, s, _) in differ.items()}),
+        expected=json_or_none({c: s for c, (t, s, full) in differ.items() if full}),
+        location=_location(parent))
 
 
 TOTAL_ROW_KEY = ["source_id", "landed_file", "unit_code", "period_start", "period_end"]
