@@ -49,6 +49,7 @@ def read_csv(path: Path, chunk_bytes: int = CHUNK_BYTES) -> Iterator[tuple[pa.Ta
     holds one chunk: the file is read by pyarrow's streaming reader, every column as text, and
     rows with too few or too many cells are read as csv.DictReader reads them."""
     header = _header(path)
+    wanted = [h for h in header if h in (*KEY_COLUMNS, "field_code", *FIGURES)]
     ragged: list[tuple[int, str]] = []
 
     def keep_ragged(row) -> str:
@@ -60,7 +61,7 @@ def read_csv(path: Path, chunk_bytes: int = CHUNK_BYTES) -> Iterator[tuple[pa.Ta
             path, read_options=pacsv.ReadOptions(use_threads=False, block_size=chunk_bytes, column_names=header,
                                                  skip_rows=1),
             parse_options=pacsv.ParseOptions(newlines_in_values=True, invalid_row_handler=keep_ragged),
-            convert_options=pacsv.ConvertOptions(column_types={h: pa.string() for h in header},
+            convert_options=pacsv.ConvertOptions(column_types={h: pa.string() for h in header}, include_columns=wanted,
                                                  strings_can_be_null=False, quoted_strings_can_be_null=False))
     except (OSError, pa.ArrowInvalid) as exc:
         raise UnreadableFile(f"{path.name}: không đọc được tệp: {exc}") from None
@@ -74,10 +75,10 @@ def read_csv(path: Path, chunk_bytes: int = CHUNK_BYTES) -> Iterator[tuple[pa.Ta
         except (OSError, pa.ArrowInvalid) as exc:
             raise UnreadableFile(f"{path.name}: không đọc được tệp: {exc}") from None
         count = batch.num_rows + len(ragged)
-        columns = {name: batch.column(name) for name in header}
+        columns = {name: batch.column(name) for name in wanted}
         numbers = pa.array(range(line, line + count), pa.int64())
         if ragged:
-            columns, numbers = _with_ragged(columns, numbers, ragged, header)
+            columns, numbers = _with_ragged(columns, numbers, ragged, header, wanted)
             ragged.clear()
         line += count
         yield _rows(path, columns, numbers, dates)
@@ -104,16 +105,18 @@ def _unique_names(header: list[str]) -> list[str]:
     return [name if seen[name] == i else f"\0{i}" for i, name in enumerate(header)]
 
 
-def _with_ragged(columns: dict, numbers: pa.Array, ragged: list[tuple[int, str]], header: list[str]):
+def _with_ragged(columns: dict, numbers: pa.Array, ragged: list[tuple[int, str]], header: list[str],
+                 wanted: list[str]):
     """The chunk's rows with its ragged rows put back in their places, their cells as csv.DictReader
     reads them: missing cells are empty (None), cells beyond the header dropped."""
     lines = [n for n, _ in ragged]
     keep = pc.invert(pc.is_in(numbers, pa.array(lines, pa.int64())))
     kept_numbers = numbers.filter(keep)
-    extra = {name: [] for name in header}
+    extra = {name: [] for name in wanted}
     for _, text in ragged:
         cells = next(csv.reader([text]), [])
-        for i, name in enumerate(header):
+        for name in wanted:
+            i = header.index(name)
             extra[name].append(cells[i] if i < len(cells) else None)
     order = pc.sort_indices(pa.concat_arrays([kept_numbers, pa.array(lines, pa.int64())]))
     merged = {name: pa.concat_arrays([pa.concat_arrays(col.chunks) if isinstance(col, pa.ChunkedArray) else col,
@@ -130,26 +133,22 @@ def _rows(path: Path, columns: dict, numbers: pa.Array, dates: dict) -> tuple[pa
     units = _stripped(columns.get("unit_code"), n)
     unit_codes = pc.if_else(pc.equal(units, ""), pa.nulls(n, pa.string()), units)
     fields = pc.fill_null(_stripped(columns.get("field_code"), n), "")
-    starts_text, ends_text = columns["period_start"].to_pylist(), columns["period_end"].to_pylist()
+    starts, start_ok = _dates(columns["period_start"], dates)
+    ends, end_ok = _dates(columns["period_end"], dates)
+    readable = pc.and_(start_ok, end_ok)
     found: list[tuple[int, int, Finding]] = []
-    starts, ends, good = [], [], []
-    for i, (s, e) in enumerate(zip(starts_text, ends_text)):
-        start, end = _date(s, dates), _date(e, dates)
-        if start is None or end is None:
-            where = f"{path.name}, dòng {lines[i]}"
-            unit = unit_codes[i].as_py()
-            found.append((lines[i], -1, Finding(
-                "period.convention", "critical",
-                f"{where}: ngày đầu hoặc ngày cuối kỳ không đọc được: {s!r}, {e!r}",
-                unit_code=unit, field_code=fields[i].as_py(), source_id=path.name,
-                columns=["period_start", "period_end"], location=where)))
-            continue
-        good.append(i)
-        starts.append(start)
-        ends.append(end)
-    take = pa.array(good, pa.int64())
-    table = {"unit_code": unit_codes.take(take), "field_code": fields.take(take),
-             "period_start": pa.array(starts, pa.date32()), "period_end": pa.array(ends, pa.date32())}
+    for i in pc.indices_nonzero(pc.invert(readable)).to_pylist():
+        where = f"{path.name}, dòng {lines[i]}"
+        s, e = columns["period_start"][i].as_py(), columns["period_end"][i].as_py()
+        found.append((lines[i], -1, Finding(
+            "period.convention", "critical", f"{where}: ngày đầu hoặc ngày cuối kỳ không đọc được: {s!r}, {e!r}",
+            unit_code=unit_codes[i].as_py(), field_code=fields[i].as_py(), source_id=path.name,
+            columns=["period_start", "period_end"], location=where)))
+    good = pc.indices_nonzero(readable)
+    starts, ends = starts.take(good), ends.take(good)
+    take = good
+    table = {"unit_code": unit_codes.take(take), "field_code": fields.take(take), "period_start": starts,
+             "period_end": ends}
     kept_lines = numbers.take(take)
     for k, name in enumerate(FIGURES):
         cells = columns.get(name)
@@ -160,7 +159,7 @@ def _rows(path: Path, columns: dict, numbers: pa.Array, dates: dict) -> tuple[pa
         table[name] = values
         for i, why in errors:
             row = {"unit_code": table["unit_code"][i].as_py(), "field_code": table["field_code"][i].as_py(),
-                   "source_id": path.name, "period_start": starts[i], "period_end": ends[i]}
+                   "source_id": path.name, "period_start": starts[i].as_py(), "period_end": ends[i].as_py()}
             line = kept_lines[i].as_py()
             found.append((line, k, _unreadable(name, why, row, f"{path.name}, dòng {line}")))
     m = len(good)
@@ -177,6 +176,15 @@ def _stripped(cells, n: int) -> pa.Array:
     return pc.utf8_trim_whitespace(cells)
 
 
+def _dates(cells, dates: dict) -> tuple[pa.Array, pa.Array]:
+    """A column of dates (each distinct text parsed once) and whether each could be read."""
+    cells = pa.concat_arrays(cells.chunks) if isinstance(cells, pa.ChunkedArray) else cells
+    distinct = pc.unique(cells)
+    parsed = pa.array([_date(text, dates) for text in distinct.to_pylist()], pa.date32())
+    values = parsed.take(pc.index_in(cells, distinct))
+    return values, pc.is_valid(values)
+
+
 def _date(text: str | None, dates: dict) -> date | None:
     if text not in dates:
         try:
@@ -190,8 +198,10 @@ def _counts(cells) -> tuple[pa.Array, list[tuple[int, str]]]:
     """A column of cells as counts (null = not reported) and the (row, why) of the unreadable ones."""
     cells = pa.concat_arrays(cells.chunks) if isinstance(cells, pa.ChunkedArray) else cells
     plain = pc.fill_null(pc.match_substring_regex(cells, _PLAIN), False)
-    grouped = pc.fill_null(pc.match_substring_regex(cells, _GROUPED), False)
     empty = pc.fill_null(pc.equal(cells, ""), True)
+    if pc.all(pc.or_(plain, empty)).as_py():  # the usual column: plain digits and blanks
+        return pc.cast(pc.if_else(plain, cells, pa.nulls(len(cells), pa.string())), pa.int64()), []
+    grouped = pc.fill_null(pc.match_substring_regex(cells, _GROUPED), False)
     digits = pc.if_else(grouped, pc.replace_substring(cells, ".", ""), cells)
     values = pc.cast(pc.if_else(pc.or_(plain, grouped), digits, pa.nulls(len(cells), pa.string())), pa.int64())
     others = pc.invert(pc.or_(pc.or_(plain, grouped), empty))

@@ -60,8 +60,12 @@ def prepare_rows(rows: pd.DataFrame, *, units_in_force: Iterable[str] | None = N
         allowed = set(units_in_force if units_in_force is not None else [])
         unit_in_force = lambda code, end: code in allowed  # noqa: E731
     ends = frame["period_end"] if "period_end" in frame else pd.Series([period.end if period else None] * len(frame))
-    frame["unit_in_force"] = [bool(code is not None and unit_in_force(code, end)) for code, end in zip(frame["unit_code"], ends)]
+    if "unit_in_force" in frame:  # computed by the caller over the whole unit list (validations/offline.py)
+        frame["unit_in_force"] = frame["unit_in_force"].fillna(False).astype(bool)
+    else:
+        frame["unit_in_force"] = _units_in_force(frame["unit_code"], ends, unit_in_force)
     listed = set(field_codes)
+
     frame["field_listed"] = frame["field_code"].isna() | (frame["field_code"] == "") | frame["field_code"].isin(listed)
     frame["period_ok"] = _period_ok(frame, period, convention)
     if "previous_pending_total" in frame:
@@ -72,6 +76,15 @@ def prepare_rows(rows: pd.DataFrame, *, units_in_force: Iterable[str] | None = N
         frame["records_excess"] = np.nan
     frame[ROW_ID] = range(len(frame))
     return frame
+
+
+def _units_in_force(codes: pd.Series, ends, unit_in_force) -> np.ndarray:
+    """unit_in_force(code, end) of every row, asked once per distinct pair."""
+    pairs = pd.DataFrame({"code": codes.to_numpy(dtype=object), "end": list(ends)})
+    distinct = pairs.drop_duplicates().copy()
+    distinct["ok"] = [bool(isinstance(code, str) and unit_in_force(code, end))
+                      for code, end in zip(distinct["code"], distinct["end"])]
+    return pairs.merge(distinct, how="left", on=["code", "end"])["ok"].to_numpy(dtype=bool)
 
 
 def _period_ok(frame: pd.DataFrame, period: Period | None, convention: str | None) -> list[bool]:

@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import tempfile
 from collections.abc import Iterable
-from datetime import date
 from pathlib import Path
 from typing import TextIO
 
@@ -128,12 +127,14 @@ class StreamingValidation:
         settings = {"memory_limit": DUCKDB_MEMORY_LIMIT, "threads": 2, "preserve_insertion_order": True,
                     "temp_directory": str(folder / "spill"), **duck.config()}
         self.con = duckdb.connect(str(folder / "rows.duckdb"), config=settings)
+        self.con.execute("SET enable_progress_bar = false")
         columns = ", ".join(f"{f.name} {_SQL_TYPES[f.type]}" for f in ROW_SCHEMA)
         self.con.execute(f"CREATE TABLE rows (seq BIGINT, {columns})")
         self.rows = 0
-        self.validity: dict[str, list[tuple[date, date]]] = {}
-        for code, start, end in zip(units["unit_code"], units["valid_from"], units["valid_to"]):
-            self.validity.setdefault(code, []).append((start, end))
+        self.con.register("validity", pa.table({
+            "unit_code": pa.array(list(units["unit_code"]), pa.string()),
+            "valid_from": pa.array(list(units["valid_from"]), pa.date32()),
+            "valid_to": pa.array(list(units["valid_to"]), pa.date32())}))
 
     def __enter__(self) -> StreamingValidation:
         return self
@@ -176,14 +177,11 @@ class StreamingValidation:
 
     # ------------------------------------------------------------ rows
 
-    def _in_force(self, code, end) -> bool:
-        return any(s <= end <= e for s, e in self.validity.get(code, [])) if end is not None else code in self.validity
-
     def _sieved(self, frame: pd.DataFrame) -> pd.DataFrame | None:
         """The chunk's rows that will be listed (for a check or the diagnosis), each with the
         checks it is listed for in `listed_for`; the rest of its failures only counted."""
         frame["previous_pending_total"] = pd.to_numeric(frame["previous_pending_total"], errors="coerce")
-        frame = prepare_rows(frame, unit_in_force=self._in_force, field_codes=self.field_codes,
+        frame = prepare_rows(frame, field_codes=self.field_codes,
                              convention=self.convention)
         listed_for: dict[int, list[tuple]] = {}
         for check_id, severity, columns, ids in sieve(frame, self.suite):
@@ -236,10 +234,6 @@ class StreamingValidation:
                        if isinstance(parent, str) and parent})  # a province's missing parent is no unit
         self.con.register("kids", pa.table({"parent": pa.array([p for p, _ in kids], pa.string()),
                                             "child": pa.array([c for _, c in kids], pa.string())}))
-        self.con.register("validity", pa.table({
-            "unit_code": pa.array(list(self.units["unit_code"]), pa.string()),
-            "valid_from": pa.array(list(self.units["valid_from"]), pa.date32()),
-            "valid_to": pa.array(list(self.units["valid_to"]), pa.date32())}))
         for query, complete in ((_TOTAL_ROWS, "true"), (_PARENT_UNITS, "complete")):
             reader = self.con.sql(query.format(sums=_SUMS, complete=complete)).to_arrow_reader(self.chunk_rows)
             for batch in reader:
@@ -260,7 +254,9 @@ _ROWS_WITH_CONTEXT = """
     pending AS (
         SELECT unit_code, field_code, period_end, arg_max(pending_total, seq) AS pending_total
         FROM rows WHERE pending_total IS NOT NULL GROUP BY ALL)
-    SELECT r.* EXCLUDE (seq), k.period_start IS NULL AS key_unique, p.pending_total AS previous_pending_total
+    SELECT r.* EXCLUDE (seq), k.period_start IS NULL AS key_unique, p.pending_total AS previous_pending_total,
+        EXISTS (SELECT 1 FROM validity v WHERE v.unit_code = r.unit_code
+                AND v.valid_from <= r.period_end AND r.period_end <= v.valid_to) AS unit_in_force
     FROM rows r
     LEFT JOIN repeated k ON k.unit_code IS NOT DISTINCT FROM r.unit_code AND k.period_start = r.period_start
         AND k.period_end = r.period_end AND k.field_code IS NOT DISTINCT FROM r.field_code
