@@ -74,14 +74,27 @@ def read_csv(path: Path, chunk_bytes: int = CHUNK_BYTES) -> Iterator[tuple[pa.Ta
             break
         except (OSError, pa.ArrowInvalid) as exc:
             raise UnreadableFile(f"{path.name}: không đọc được tệp: {exc}") from None
-        count = batch.num_rows + len(ragged)
         columns = {name: batch.column(name) for name in wanted}
-        numbers = pa.array(range(line, line + count), pa.int64())
-        if ragged:
-            columns, numbers = _with_ragged(columns, numbers, ragged, header, wanted)
-            ragged.clear()
-        line += count
+        mine = _ragged_of(ragged, line + batch.num_rows)
+        numbers = pa.array(range(line, line + batch.num_rows + len(mine)), pa.int64())
+        if mine:
+            columns, numbers = _with_ragged(columns, numbers, mine, header, wanted)
+        line += len(numbers)
         yield _rows(path, columns, numbers, dates)
+    if ragged:  # ragged rows after the last well-formed one
+        columns = {name: pa.array([], pa.string()) for name in wanted}
+        numbers = pa.array(range(line, line + len(ragged)), pa.int64())
+        yield _rows(path, *_with_ragged(columns, numbers, list(ragged), header, wanted), dates)
+
+
+def _ragged_of(ragged: list[tuple[int, str]], end: int) -> list[tuple[int, str]]:
+    """The ragged rows among the records before `end` (each one skipped moves the end by one);
+    the parser may have met them while reading ahead, so later ones stay for the next chunk."""
+    ragged.sort()
+    mine = []
+    while ragged and ragged[0][0] < end + len(mine):
+        mine.append(ragged.pop(0))
+    return mine
 
 
 def _header(path: Path) -> list[str]:

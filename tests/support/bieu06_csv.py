@@ -109,41 +109,44 @@ def write_seeded_csv(path: Path, units, seed: int = 2024) -> int:
 
 
 def write_large_csv(path: Path, target_bytes: int, seed: int = 7, broken_every: int = 997) -> int:
-    """A canonical CSV of about `target_bytes`, written with pyarrow batch by batch: synthetic units
-    (not in the province's list: every row is `unit.known`), eight quarters of each unit and
-    field whose carried-over figures continue the previous quarter, and one row in
-    `broken_every` with a typing error. Returns the number of rows."""
+    """A canonical CSV of about `target_bytes`, written with pyarrow: one block of 20,000 synthetic
+    units (not in the province's list: every row is `unit.known`) × 3 fields × 8 quarters whose
+    carried-over figures continue the previous quarter, one row in `broken_every` with a typing
+    error, written again under new unit codes until the file is large enough. Returns the rows."""
     rng = np.random.default_rng(seed)
-    quarters = [(date(2024 + q // 4, 1 + 3 * (q % 4), 1), ) for q in range(8)]
+    units, fields, quarters = 20_000, FIELDS[:3], 8
+    starts = [date(2024 + q // 4, 1 + 3 * (q % 4), 1).isoformat() for q in range(quarters)]
     ends = ["2024-03-31", "2024-06-30", "2024-09-30", "2024-12-31", "2025-03-31", "2025-06-30", "2025-09-30",
             "2025-12-31"]
-    starts = [q[0].isoformat() for q in quarters]
-    units_per_batch, rows, unit_base = 20_000, 0, 0
-    with pacsv.CSVWriter(path, pa.schema([(c, pa.string()) for c in HEADER]),
-                         write_options=pacsv.WriteOptions(quoting_style="none")) as writer:
-        while path.stat().st_size < target_bytes:
-            units = np.char.add("U", np.char.zfill(np.arange(unit_base, unit_base + units_per_batch).astype(str), 7))
-            unit_base += units_per_batch
-            for field in FIELDS[:3]:
-                pending = rng.integers(0, 50, units_per_batch)
-                for q in range(8):
-                    carried = pending
-                    online, direct = rng.integers(0, 400, units_per_batch), rng.integers(0, 300, units_per_batch)
-                    received = online + direct + carried
-                    resolved = (received * rng.random(units_per_batch)).astype(np.int64)
-                    pending = received - resolved
-                    early = (resolved * rng.random(units_per_batch)).astype(np.int64)
-                    late = ((resolved - early) * rng.random(units_per_batch)).astype(np.int64)
-                    overdue = (pending * rng.random(units_per_batch)).astype(np.int64)
-                    figures = [received, online, direct, carried, resolved, early, resolved - early - late, late,
-                               pending, pending - overdue, overdue, np.zeros(units_per_batch, np.int64)]
-                    typed = figures[0].copy()
-                    broken = (np.arange(rows, rows + units_per_batch) % broken_every) == 0
-                    typed[broken] += 10
-                    figures[0] = typed
-                    columns = [units, np.full(units_per_batch, starts[q]), np.full(units_per_batch, ends[q]),
-                               np.full(units_per_batch, field)] + [f.astype(str) for f in figures]
-                    writer.write_batch(pa.record_batch([pa.array(c) for c in columns], names=HEADER))
-                    rows += units_per_batch
-            path.stat()
+    block: dict[str, list] = {c: [] for c in HEADER}
+    for field in fields:
+        pending = rng.integers(0, 50, units)
+        for q in range(quarters):
+            carried = pending
+            online, direct = rng.integers(0, 400, units), rng.integers(0, 300, units)
+            received = online + direct + carried
+            resolved = (received * rng.random(units)).astype(np.int64)
+            pending = received - resolved
+            early = (resolved * rng.random(units)).astype(np.int64)
+            late = ((resolved - early) * rng.random(units)).astype(np.int64)
+            overdue = (pending * rng.random(units)).astype(np.int64)
+            figures = [received, online, direct, carried, resolved, early, resolved - early - late, late,
+                       pending, pending - overdue, overdue, np.zeros(units, np.int64)]
+            block["period_start"].append(np.full(units, starts[q]))
+            block["period_end"].append(np.full(units, ends[q]))
+            block["field_code"].append(np.full(units, field))
+            for name, values in zip(FIGURES, figures):
+                block[name].append(values)
+    size = units * len(fields) * quarters
+    columns = {c: np.concatenate(v) for c, v in block.items() if v}
+    columns["received_total"][np.arange(size) % broken_every == 0] += 10
+    arrays = {c: pa.array(v.astype(str)) for c, v in columns.items()}
+    unit_index = np.tile(np.arange(units), len(fields) * quarters)
+    rows, base = 0, 0
+    schema = pa.schema([(c, pa.string()) for c in HEADER])
+    with pacsv.CSVWriter(path, schema, write_options=pacsv.WriteOptions(quoting_style="none")) as writer:
+        while rows == 0 or path.stat().st_size < target_bytes:
+            codes = pa.array(np.char.add("U", np.char.zfill((unit_index + base).astype(str), 7)))
+            writer.write_table(pa.table({c: codes if c == "unit_code" else arrays[c] for c in HEADER}, schema=schema))
+            rows, base = rows + size, base + units
     return rows
