@@ -199,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
     validate.add_argument("files", nargs="+", metavar="FILE")
     validate.add_argument("--format", choices=("text", "json"), default="text")
     validate.add_argument("--max-findings-per-check", type=int, default=None, metavar="N",
-                          help="list at most N findings of each check, count the others (default 1000)")
+                          help="list at most N findings of each check, count the others (default 500)")
     validate.set_defaults(func=cmd_validate)
 
     bench = sub.add_parser("bench", help="national-scale benchmark: core stages on N synthetic dossiers vs DuckDB alone")

@@ -87,18 +87,16 @@ def _units_in_force(codes: pd.Series, ends, unit_in_force) -> np.ndarray:
     return pairs.merge(distinct, how="left", on=["code", "end"])["ok"].to_numpy(dtype=bool)
 
 
-def _period_ok(frame: pd.DataFrame, period: Period | None, convention: str | None) -> list[bool]:
-    """The row's dates are a period of the province's convention (and the run's, when given)."""
+def _period_ok(frame: pd.DataFrame, period: Period | None, convention: str | None) -> list[bool] | np.ndarray:
+    """The row's dates are a period of the province's convention (and the run's, when given),
+    decided once per distinct pair of dates."""
     if "period_start" not in frame or "period_end" not in frame:
         return [True] * len(frame)
-    verdicts = {}
-    out = []
-    for start, end in zip(frame["period_start"], frame["period_end"]):
-        key = (start, end)
-        if key not in verdicts:
-            verdicts[key] = _is_period(start, end, period, convention)
-        out.append(verdicts[key])
-    return out
+    pairs = pd.DataFrame({"start": frame["period_start"].to_numpy(dtype=object),
+                          "end": frame["period_end"].to_numpy(dtype=object)})
+    distinct = pairs.drop_duplicates().copy()
+    distinct["ok"] = [_is_period(start, end, period, convention) for start, end in zip(distinct["start"], distinct["end"])]
+    return pairs.merge(distinct, how="left", on=["start", "end"])["ok"].to_numpy(dtype=bool)
 
 
 def _is_period(start, end, period: Period | None, convention: str | None) -> bool:

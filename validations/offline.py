@@ -3,9 +3,10 @@ without a warehouse: the same suite and diagnosis as a run, on the figures in th
 
 The files are read by the caller (runner/validate_files.py), chunk by chunk, and validated here
 as a stream within a memory bound whatever their size (README, "Validation"):
-1. every chunk's rows are staged in a DuckDB file in a temporary folder (memory-limited, it
-   spills to disk), and the findings of reading them are written at once;
-2. what needs the whole input is computed there: which keys repeat (`schema.key_unique`), the
+1. every chunk's rows are staged in a Parquet file in a temporary folder, and the findings of
+   reading them are written at once;
+2. what needs the whole input is computed from that file by DuckDB (memory-limited, it spills
+   to the same folder): which keys repeat (`schema.key_unique`), the
    previous period's pending figure of each row (`continuity.carried_over`), and the sums of the
    parts of every total row and parent unit (`rollup.*`);
 3. the rows come back in chunks and each is prepared, sieved (validations.gx.sieve) and the rows
@@ -24,6 +25,7 @@ from typing import TextIO
 import duckdb
 import pandas as pd
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from tthc import duck
 from tthc.checks import CHECKS
@@ -39,7 +41,7 @@ ROW_SCHEMA = pa.schema([("unit_code", pa.string()), ("field_code", pa.string()),
                         ("source_id", pa.string()), ("basis", pa.string()), ("landed_file", pa.string()),
                         ("row", pa.int64())])
 CHUNK_ROWS = 100_000
-MAX_PER_CHECK = 1000
+MAX_PER_CHECK = 500
 DUCKDB_MEMORY_LIMIT = "256MB"
 GX_BATCH_ROWS = 20_000  # rows to list are validated by GX in batches of about this many
 IDENTITY_FINDINGS = tuple(c for c in CHECKS if c.startswith(("identity.", "diagnosis.")) and c not in (
@@ -116,7 +118,7 @@ def _worse(a: str, b: str) -> str:
 
 class StreamingValidation:
     """Rows added chunk by chunk (`add`), validated when all are in (`finish`) with bounded memory:
-    the rows wait in a DuckDB file, never in Python."""
+    the rows wait in a Parquet file, never in Python."""
 
     def __init__(self, units: pd.DataFrame, field_codes: Iterable[str], convention: str, out: FindingsOut,
                  chunk_rows: int | None = None, workdir: Path | None = None):
@@ -126,10 +128,10 @@ class StreamingValidation:
         folder = Path(self._tmp.name)
         settings = {"memory_limit": DUCKDB_MEMORY_LIMIT, "threads": 2, "preserve_insertion_order": True,
                     "temp_directory": str(folder / "spill"), **duck.config()}
-        self.con = duckdb.connect(str(folder / "rows.duckdb"), config=settings)
+        self.con = duckdb.connect(config=settings)
         self.con.execute("SET enable_progress_bar = false")
-        columns = ", ".join(f"{f.name} {_SQL_TYPES[f.type]}" for f in ROW_SCHEMA)
-        self.con.execute(f"CREATE TABLE rows (seq BIGINT, {columns})")
+        self.staged = folder / "rows.parquet"
+        self.writer = pq.ParquetWriter(self.staged, pa.schema([("seq", pa.int64()), *ROW_SCHEMA]))
         self.rows = 0
         self.con.register("validity", pa.table({
             "unit_code": pa.array(list(units["unit_code"]), pa.string()),
@@ -140,6 +142,7 @@ class StreamingValidation:
         return self
 
     def __exit__(self, *exc) -> None:
+        self.writer.close()
         self.con.close()
         self._tmp.cleanup()
 
@@ -150,14 +153,14 @@ class StreamingValidation:
             return
         chunk = rows.cast(ROW_SCHEMA).add_column(0, "seq", pa.array(range(self.rows, self.rows + rows.num_rows),
                                                                     pa.int64()))
-        self.con.register("chunk", chunk)
-        self.con.execute("INSERT INTO rows SELECT * FROM chunk")
-        self.con.unregister("chunk")
+        self.writer.write_table(chunk)
         self.rows += rows.num_rows
 
     def finish(self) -> None:
+        self.writer.close()
         if not self.rows:
             return
+        self.con.read_parquet(str(self.staged)).create_view("rows")
         self.session = GxSession()
         self.suite = bieu06_suite("bieu06_canonical", unique_keys=KEY_UNIQUE)
         pending: list[pd.DataFrame] = []
@@ -243,8 +246,6 @@ class StreamingValidation:
                     if finding is not None:
                         self.out.offer([finding])
 
-
-_SQL_TYPES = {pa.string(): "VARCHAR", pa.date32(): "DATE", pa.int64(): "BIGINT"}
 
 # every row in order, with whether its key repeats anywhere in the input and the pending figure
 # of the previous period of the same unit and field (the last row that gives one, as a dict would)
