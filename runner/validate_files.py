@@ -25,7 +25,7 @@ from tthc.numbers import NotACount, parse_count
 from validations.offline import ROW_SCHEMA, FindingsOut, StreamingValidation
 
 KEY_COLUMNS = ("unit_code", "period_start", "period_end")
-CHUNK_BYTES = 8 << 20  # about 100,000 rows of a canonical CSV per chunk
+CHUNK_BYTES = 2 << 20  # about 25,000 rows of a canonical CSV per chunk; pyarrow reads ahead several blocks
 _DMY = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})$")
 # the count forms parsed without Python: plain digits, thousands grouped with "."; every other
 # cell goes through tthc.numbers.parse_count, which decides (and words the error)

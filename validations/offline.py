@@ -40,9 +40,9 @@ ROW_SCHEMA = pa.schema([("unit_code", pa.string()), ("field_code", pa.string()),
                         ("period_end", pa.date32()), *[(name, pa.int64()) for name in FIGURES],
                         ("source_id", pa.string()), ("basis", pa.string()), ("landed_file", pa.string()),
                         ("row", pa.int64())])
-CHUNK_ROWS = 100_000
+CHUNK_ROWS = 50_000
 MAX_PER_CHECK = 500
-DUCKDB_MEMORY_LIMIT = "256MB"
+DUCKDB_MEMORY_LIMIT = "128MB"
 GX_BATCH_ROWS = 20_000  # rows to list are validated by GX in batches of about this many
 IDENTITY_FINDINGS = tuple(c for c in CHECKS if c.startswith(("identity.", "diagnosis.")) and c not in (
     "identity.unchecked", "identity.balance_approximate"))
@@ -165,15 +165,19 @@ class StreamingValidation:
         self.suite = bieu06_suite("bieu06_canonical", unique_keys=KEY_UNIQUE)
         pending: list[pd.DataFrame] = []
         waiting = 0
-        reader = self.con.sql(_ROWS_WITH_CONTEXT).to_arrow_reader(self.chunk_rows)
-        for batch in reader:
-            listed = self._sieved(batch.to_pandas())
+        context = self.con.sql(_CONTEXT).to_arrow_reader(self.chunk_rows)
+        for batch, known in _aligned(pq.ParquetFile(self.staged).iter_batches(self.chunk_rows), context):
+            frame = batch.to_pandas()
+            for name in ("key_unique", "previous_pending_total", "unit_in_force"):
+                frame[name] = known.column(name).to_pandas()
+            listed = self._sieved(frame)
             if listed is not None and len(listed):
                 pending.append(listed)
                 waiting += len(listed)
             if waiting >= GX_BATCH_ROWS:
                 self._validate(pending)
                 pending, waiting = [], 0
+        context.close()
         if pending:
             self._validate(pending)
         self._rollups()
@@ -247,15 +251,16 @@ class StreamingValidation:
                         self.out.offer([finding])
 
 
-# every row in order, with whether its key repeats anywhere in the input and the pending figure
-# of the previous period of the same unit and field (the last row that gives one, as a dict would)
-_ROWS_WITH_CONTEXT = """
+# of every row in order: whether its key repeats anywhere in the input, the pending figure of the
+# previous period of the same unit and field (the last row that gives one, as a dict would) and
+# whether its unit is in force at the period's end; narrow, so that the sort by seq spills little
+_CONTEXT = """
     WITH repeated AS (
         SELECT unit_code, period_start, period_end, field_code FROM rows GROUP BY ALL HAVING count(*) > 1),
     pending AS (
         SELECT unit_code, field_code, period_end, arg_max(pending_total, seq) AS pending_total
         FROM rows WHERE pending_total IS NOT NULL GROUP BY ALL)
-    SELECT r.* EXCLUDE (seq), k.period_start IS NULL AS key_unique, p.pending_total AS previous_pending_total,
+    SELECT r.seq, k.period_start IS NULL AS key_unique, p.pending_total AS previous_pending_total,
         EXISTS (SELECT 1 FROM validity v WHERE v.unit_code = r.unit_code
                 AND v.valid_from <= r.period_end AND r.period_end <= v.valid_to) AS unit_in_force
     FROM rows r
@@ -265,14 +270,32 @@ _ROWS_WITH_CONTEXT = """
         AND p.field_code IS NOT DISTINCT FROM r.field_code AND p.period_end = CAST(r.period_start - 1 AS DATE)
     ORDER BY r.seq
 """
+
+
+def _aligned(batches, context: pa.RecordBatchReader):
+    """The staged rows' batches, each with the rows of `context` (ordered by seq too) beside it."""
+    waiting = None
+    for batch in batches:
+        while waiting is None or waiting.num_rows < batch.num_rows:
+            more = pa.Table.from_batches([context.read_next_batch()])
+            waiting = more if waiting is None else pa.concat_tables([waiting, more])
+        known, waiting = waiting.slice(0, batch.num_rows), waiting.slice(batch.num_rows)
+        if known.column("seq")[0] != batch.column("seq")[0]:
+            raise RuntimeError("tthc validate: staged rows and their context are out of step")
+        yield batch, known
+
+
 _SUMS = ", ".join(f"CAST(sum(c.{n}) AS BIGINT) AS s_{n}, count(c.{n}) AS k_{n}" for n in FIGURES) + ", count(*) AS parts"
 
 # a total row (no field) against the field rows of its file, unit and start; in the order of a
 # pandas groupby on (source_id, unit_code, period_start), then the file's
 _TOTAL_ROWS = """
-    WITH sums AS (
+    WITH totals AS (SELECT DISTINCT source_id, unit_code, period_start FROM rows WHERE coalesce(field_code, '') = ''),
+    sums AS (
         SELECT c.source_id, c.unit_code, c.period_start, {sums}
-        FROM rows c WHERE coalesce(c.field_code, '') <> '' GROUP BY ALL)
+        FROM rows c SEMI JOIN totals t ON t.source_id = c.source_id AND t.unit_code IS NOT DISTINCT FROM c.unit_code
+            AND t.period_start = c.period_start
+        WHERE coalesce(c.field_code, '') <> '' GROUP BY ALL)
     SELECT t.*, s.* EXCLUDE (source_id, unit_code, period_start), {complete} AS complete,
            'rollup.total_row' AS check_id
     FROM rows t JOIN sums s ON s.source_id = t.source_id AND s.unit_code IS NOT DISTINCT FROM t.unit_code
@@ -291,7 +314,9 @@ _PARENT_UNITS = """
         SELECT DISTINCT p.*, k.child FROM parents p JOIN kids k ON k.parent = p.parent
         WHERE EXISTS (SELECT 1 FROM validity v WHERE v.unit_code = k.child
                       AND v.valid_from <= p.period_end AND p.period_end <= v.valid_to)),
-    present AS (SELECT DISTINCT period_start, period_end, field_code, unit_code FROM rows),
+    present AS (
+        SELECT DISTINCT period_start, period_end, field_code, unit_code FROM rows
+        WHERE unit_code IN (SELECT child FROM in_force)),
     coverage AS (
         SELECT i.period_start, i.period_end, i.field_code, i.parent, bool_and(x.unit_code IS NOT NULL) AS complete
         FROM in_force i LEFT JOIN present x ON x.period_start = i.period_start AND x.period_end = i.period_end
