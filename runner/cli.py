@@ -136,7 +136,7 @@ def cmd_validate(args) -> int:
     from tthc.config import load_settings
     from runner.validate_files import main as validate_offline
 
-    return validate_offline(args.files, args.format, load_settings())
+    return validate_offline(args.files, args.format, load_settings(), args.max_findings_per_check)
 
 
 def cmd_bench(args) -> int:
@@ -242,6 +242,8 @@ def main(argv: list[str] | None = None) -> int:
     validate = sub.add_parser("validate", help="validate Biểu 06 workbooks (.xlsx) or canonical CSV offline")
     validate.add_argument("files", nargs="+", metavar="FILE")
     validate.add_argument("--format", choices=("text", "json"), default="text")
+    validate.add_argument("--max-findings-per-check", type=int, default=None, metavar="N",
+                          help="list at most N findings of each check, count the others (default 500)")
     validate.set_defaults(func=cmd_validate)
 
     explain = sub.add_parser("explain", help="why a vendor's Biểu 06 differs from the province's, dossier by dossier",

@@ -47,6 +47,9 @@ _CHECKS = [
     # schema and types
     Check("schema.key_present", "critical", "Thiếu mã đơn vị hoặc mã lĩnh vực"),
     Check("schema.count_unreadable", "critical", "Ô số liệu không phải là một số nguyên không âm"),
+    Check("findings.capped", "info",
+          "Quá nhiều phát hiện cùng loại: chỉ liệt kê những phát hiện đầu tiên, số còn lại được đếm (mức độ là của "
+          "loại phát hiện bị giới hạn)", also=("warning", "critical")),
     Check("schema.layout_note", "warning", "Biểu mẫu có điểm bất thường khi đọc (ví dụ trang tính bị ẩn)"),
     Check("schema.key_unique", "critical", "Một đơn vị, kỳ, lĩnh vực có nhiều hơn một dòng số liệu"),
     Check("figures.non_negative", "critical", "Số liệu âm: số hồ sơ không thể nhỏ hơn 0"),

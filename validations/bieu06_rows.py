@@ -60,8 +60,12 @@ def prepare_rows(rows: pd.DataFrame, *, units_in_force: Iterable[str] | None = N
         allowed = set(units_in_force if units_in_force is not None else [])
         unit_in_force = lambda code, end: code in allowed  # noqa: E731
     ends = frame["period_end"] if "period_end" in frame else pd.Series([period.end if period else None] * len(frame))
-    frame["unit_in_force"] = [bool(code is not None and unit_in_force(code, end)) for code, end in zip(frame["unit_code"], ends)]
+    if "unit_in_force" in frame:  # computed by the caller over the whole unit list (validations/offline.py)
+        frame["unit_in_force"] = frame["unit_in_force"].fillna(False).astype(bool)
+    else:
+        frame["unit_in_force"] = _units_in_force(frame["unit_code"], ends, unit_in_force)
     listed = set(field_codes)
+
     frame["field_listed"] = frame["field_code"].isna() | (frame["field_code"] == "") | frame["field_code"].isin(listed)
     frame["period_ok"] = _period_ok(frame, period, convention)
     if "previous_pending_total" in frame:
@@ -74,18 +78,25 @@ def prepare_rows(rows: pd.DataFrame, *, units_in_force: Iterable[str] | None = N
     return frame
 
 
-def _period_ok(frame: pd.DataFrame, period: Period | None, convention: str | None) -> list[bool]:
-    """The row's dates are a period of the province's convention (and the run's, when given)."""
+def _units_in_force(codes: pd.Series, ends, unit_in_force) -> np.ndarray:
+    """unit_in_force(code, end) of every row, asked once per distinct pair."""
+    pairs = pd.DataFrame({"code": codes.to_numpy(dtype=object), "end": list(ends)})
+    distinct = pairs.drop_duplicates().copy()
+    distinct["ok"] = [bool(isinstance(code, str) and unit_in_force(code, end))
+                      for code, end in zip(distinct["code"], distinct["end"])]
+    return pairs.merge(distinct, how="left", on=["code", "end"])["ok"].to_numpy(dtype=bool)
+
+
+def _period_ok(frame: pd.DataFrame, period: Period | None, convention: str | None) -> list[bool] | np.ndarray:
+    """The row's dates are a period of the province's convention (and the run's, when given),
+    decided once per distinct pair of dates."""
     if "period_start" not in frame or "period_end" not in frame:
         return [True] * len(frame)
-    verdicts = {}
-    out = []
-    for start, end in zip(frame["period_start"], frame["period_end"]):
-        key = (start, end)
-        if key not in verdicts:
-            verdicts[key] = _is_period(start, end, period, convention)
-        out.append(verdicts[key])
-    return out
+    pairs = pd.DataFrame({"start": frame["period_start"].to_numpy(dtype=object),
+                          "end": frame["period_end"].to_numpy(dtype=object)})
+    distinct = pairs.drop_duplicates().copy()
+    distinct["ok"] = [_is_period(start, end, period, convention) for start, end in zip(distinct["start"], distinct["end"])]
+    return pairs.merge(distinct, how="left", on=["start", "end"])["ok"].to_numpy(dtype=bool)
 
 
 def _is_period(start, end, period: Period | None, convention: str | None) -> bool:
@@ -268,7 +279,7 @@ ROW_MESSAGES: dict[str, MessageBuilder] = {
 }
 
 
-def bieu06_suite(name: str = "bieu06_rows", unique_keys: bool = False) -> gx.ExpectationSuite:
+def bieu06_suite(name: str = "bieu06_rows", unique_keys: bool | str = False) -> gx.ExpectationSuite:
     """Biểu 06 rows: keys, types, unit system, period, identities, continuity, cross-check."""
     suite = gx.ExpectationSuite(name=name)
     add = adder(suite)
@@ -337,15 +348,22 @@ def validate_bieu06(rows: pd.DataFrame, period: Period, units_in_force: list[str
 
 # ---------------------------------------------------------------- the typing-error diagnosis
 
-def diagnosis_findings(frame: pd.DataFrame, period: Period | None) -> tuple[list[Finding], dict[int, Diagnosis]]:
-    """One info finding per row whose identities fail: the ranked single-figure corrections.
-    `expected` holds the ranked candidates, `suggested_fix` the one to suggest (or nothing)."""
+def broken_rows(frame: pd.DataFrame) -> np.ndarray:
+    """The positions of the prepared rows where an identity fails (the rows the diagnosis reads)."""
     broken = np.zeros(len(frame), dtype=bool)
     for key in IDENTITIES:
         broken |= frame[breach_column(key)].fillna(0).to_numpy() != 0
+    return np.flatnonzero(broken)
+
+
+def diagnosis_findings(frame: pd.DataFrame, period: Period | None,
+                       rows: Iterable[int] | None = None) -> tuple[list[Finding], dict[int, Diagnosis]]:
+    """One info finding per row whose identities fail (or per row of `rows`, positions among
+    those): the ranked single-figure corrections. `expected` holds the ranked candidates,
+    `suggested_fix` the one to suggest (or nothing)."""
     check = CHECKS["diagnosis.typing_error"]
     findings, diagnoses = [], {}
-    for row_id in np.flatnonzero(broken):
+    for row_id in (broken_rows(frame) if rows is None else rows):
         row = frame.iloc[row_id]
         figures = _row_dict(row)
         diagnosis = diagnose(figures)
@@ -379,30 +397,42 @@ def rollup_findings(groups: Iterable[RollupGroup], period: Period | None) -> lis
     cannot be below the sum of the parts that are there."""
     findings = []
     for group in groups:
-        differ = {}
+        parts = {}
         for name in FIGURES:
-            total = group.parent.get(name)
-            parts = pd.to_numeric(group.children[name], errors="coerce")
-            if total is None or pd.isna(total) or parts.notna().sum() == 0:
-                continue
-            known_sum = int(parts.sum())
-            complete = group.complete and parts.notna().all()
-            if (complete and int(total) != known_sum) or (not complete and int(total) < known_sum):
-                differ[name] = (int(total), known_sum, complete)
-        if not differ:
-            continue
-        row = group.parent
-        start, end = _period_of(row, period)
-        detail = "; ".join(f"{FIGURE_LABELS[c]} {number_vi(t)} {'≠' if full else '<'} tổng {number_vi(s)}"
-                           for c, (t, s, full) in differ.items())
-        findings.append(Finding(
-            group.check_id, CHECKS[group.check_id].severity, f"{_where(row)}: {title(group.check_id)}: {detail}",
-            start, end, source_id=plain(row.get("source_id")), unit_code=plain(row.get("unit_code")),
-            field_code=plain(row.get("field_code")), basis=plain(row.get("basis")), columns=list(differ),
-            observed=json.dumps({c: t for c, (t, s, _) in differ.items()}),
-            expected=json_or_none({c: s for c, (t, s, full) in differ.items() if full}),
-            location=_location(row)))
+            values = pd.to_numeric(group.children[name], errors="coerce")
+            parts[name] = (int(values.sum()), int(values.notna().sum()), len(values))
+        finding = rollup_finding(group.parent, parts, group.complete, group.check_id, period)
+        if finding is not None:
+            findings.append(finding)
     return findings
+
+
+def rollup_finding(parent, parts: Mapping[str, tuple[int, int, int]], complete: bool, check_id: str,
+                   period: Period | None) -> Finding | None:
+    """The finding of one total against its parts, given per figure as (sum of the known parts,
+    how many are known, how many parts): what a stream keeps of a group instead of its rows.
+    `parent` is the total's row (a Series or a dict)."""
+    differ = {}
+    for name in FIGURES:
+        total = parent.get(name)
+        known_sum, known, count = parts[name]
+        if total is None or pd.isna(total) or known == 0:
+            continue
+        full = complete and known == count
+        if (full and int(total) != known_sum) or (not full and int(total) < known_sum):
+            differ[name] = (int(total), known_sum, full)
+    if not differ:
+        return None
+    start, end = _period_of(parent, period)
+    detail = "; ".join(f"{FIGURE_LABELS[c]} {number_vi(t)} {'≠' if full else '<'} tổng {number_vi(s)}"
+                       for c, (t, s, full) in differ.items())
+    return Finding(
+        check_id, CHECKS[check_id].severity, f"{_where(parent)}: {title(check_id)}: {detail}",
+        start, end, source_id=plain(parent.get("source_id")), unit_code=plain(parent.get("unit_code")),
+        field_code=plain(parent.get("field_code")), basis=plain(parent.get("basis")), columns=list(differ),
+        observed=json.dumps({c: t for c, (t, s, _) in differ.items()}),
+        expected=json_or_none({c: s for c, (t, s, full) in differ.items() if full}),
+        location=_location(parent))
 
 
 TOTAL_ROW_KEY = ["source_id", "landed_file", "unit_code", "period_start", "period_end"]

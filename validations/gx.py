@@ -84,8 +84,46 @@ class GxSession:
             failed.append((check_id, severity, list(meta.get("columns", [])), ids))
         return failed
 
+    def forget_results(self) -> None:
+        """A stream validated chunk by chunk keeps no chunk's results."""
+        self.results.clear()
+
     def write_results(self, path: Path) -> None:
         path.write_text(json.dumps(self.results, ensure_ascii=False, indent=1, default=str), encoding="utf-8")
+
+
+def sieve(frame: pd.DataFrame, suite: gx.ExpectationSuite) -> list[Failed]:
+    """What `GxSession.validate` would report, computed with numpy for the row-wise expectations
+    the row suites use (not null, in a set, between; missing values are not unexpected, as in
+    GX). A stream of chunks uses it to count failing rows and to pick the few it lists, so that
+    GX runs on those rows only: GX's cost grows with every failing row it lists."""
+    failed = []
+    for expectation in suite.expectations:
+        config = expectation.configuration if hasattr(expectation, "configuration") else expectation
+        kind, kwargs = config.type, config.kwargs
+        if kind == "expect_compound_columns_to_be_unique":
+            raise ValueError("sieve: key uniqueness is a column computed over the whole stream (KEY_UNIQUE)")
+        values = frame[kwargs["column"]]
+        present = values.notna().to_numpy()
+        if kind == "expect_column_values_to_not_be_null":
+            bad = ~present
+        elif kind == "expect_column_values_to_be_in_set":
+            bad = present & ~values.isin(kwargs["value_set"]).to_numpy()
+        elif kind == "expect_column_values_to_be_between":
+            numbers = pd.to_numeric(values, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
+            bad = np.zeros(len(frame), dtype=bool)
+            if kwargs.get("min_value") is not None:
+                bad |= present & (numbers < kwargs["min_value"])
+            if kwargs.get("max_value") is not None:
+                bad |= present & (numbers > kwargs["max_value"])
+        else:
+            raise ValueError(f"sieve: expectation {kind} is not row-wise")
+        if bad.any():
+            meta = expectation.meta or {}
+            check_id = meta.get("check_id", kind)
+            failed.append((check_id, CHECKS[check_id].severity, list(meta.get("columns", [])),
+                           frame[ROW_ID].to_numpy()[bad].tolist()))
+    return failed
 
 
 # ---------------------------------------------------------------- building suites
@@ -117,13 +155,20 @@ def checkable_column(identity: str) -> str:
     return f"checkable_{identity}"
 
 
-def add_keys_and_counts(add, unique_keys: bool) -> None:
-    """Keys present (and unique), counts non-negative, a period of the convention, a unit in force."""
+KEY_UNIQUE = "key_unique"  # a column saying whether the row's key is unique across a whole stream of chunks
+
+
+def add_keys_and_counts(add, unique_keys: bool | str) -> None:
+    """Keys present (and unique), counts non-negative, a period of the convention, a unit in force.
+    `unique_keys=KEY_UNIQUE`: uniqueness is read from that column, computed beforehand over every
+    chunk of a stream (a chunk alone cannot tell)."""
     for key in ("unit_code", "field_code"):
         add(gxe.ExpectColumnValuesToNotBeNull(column=key), "schema.key_present", [key])
-    if unique_keys:
-        add(gxe.ExpectCompoundColumnsToBeUnique(column_list=["unit_code", "period_start", "period_end", "field_code"]),
-            "schema.key_unique", ["unit_code", "period_start", "period_end", "field_code"])
+    key_columns = ["unit_code", "period_start", "period_end", "field_code"]
+    if unique_keys == KEY_UNIQUE:
+        add(is_true(KEY_UNIQUE), "schema.key_unique", key_columns)
+    elif unique_keys:
+        add(gxe.ExpectCompoundColumnsToBeUnique(column_list=key_columns), "schema.key_unique", key_columns)
     for name in FIGURES:
         add(gxe.ExpectColumnValuesToBeBetween(column=name, min_value=0), "figures.non_negative", [name])
     add(is_true("period_ok"), "period.convention", ["period_start", "period_end"])

@@ -1,92 +1,348 @@
 """`tthc validate FILE...`: Biểu 06 rows of workbooks or canonical CSV validated offline,
-without a warehouse: the same suite and diagnosis as a run, on the figures in the files. The
-files are read by the caller (runner/validate_files.py); this module validates the rows it is
-given and writes the findings as text or JSON."""
+without a warehouse: the same suite and diagnosis as a run, on the figures in the files.
+
+The files are read by the caller (runner/validate_files.py), chunk by chunk, and validated here
+as a stream within a memory bound whatever their size (README, "Validation"):
+1. every chunk's rows are staged in a Parquet file in a temporary folder, and the findings of
+   reading them are written at once;
+2. what needs the whole input is computed from that file by DuckDB (memory-limited, it spills
+   to the same folder): which keys repeat (`schema.key_unique`), the
+   previous period's pending figure of each row (`continuity.carried_over`), and the sums of the
+   parts of every total row and parent unit (`rollup.*`);
+3. the rows come back in chunks and each is prepared, sieved (validations.gx.sieve) and the rows
+   to list are validated by GX, diagnosed and written; then the roll-ups.
+Findings are bounded too: at most `max_per_check` of each check are listed, the others counted
+in one `findings.capped` finding per check.
+"""
 from __future__ import annotations
 
 import json
+import tempfile
 from collections.abc import Iterable
-from datetime import date, timedelta
+from pathlib import Path
+from typing import TextIO
 
+import duckdb
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
+from tthc import duck
+from tthc.checks import CHECKS
 from tthc.findings import Finding
-from validations.bieu06_rows import RollupGroup, bieu06_suite, diagnosis_findings, prepare_rows, rollup_findings, \
-    row_findings
-from validations.gx import GxSession
+from tthc.form import FIGURES
+from validations.bieu06_rows import (_row_dict, bieu06_suite, broken_rows, diagnosis_findings,
+                                     prepare_rows, rollup_finding, row_findings)
+from validations.diagnosis import diagnose
+from validations.gx import KEY_UNIQUE, ROW_ID, GxSession, sieve
+
+ROW_SCHEMA = pa.schema([("unit_code", pa.string()), ("field_code", pa.string()), ("period_start", pa.date32()),
+                        ("period_end", pa.date32()), *[(name, pa.int64()) for name in FIGURES],
+                        ("source_id", pa.string()), ("basis", pa.string()), ("landed_file", pa.string()),
+                        ("row", pa.int64())])
+CHUNK_ROWS = 50_000
+MAX_PER_CHECK = 500
+DUCKDB_MEMORY_LIMIT = "128MB"
+GX_BATCH_ROWS = 20_000  # rows to list are validated by GX in batches of about this many
+IDENTITY_FINDINGS = tuple(c for c in CHECKS if c.startswith(("identity.", "diagnosis.")) and c not in (
+    "identity.unchecked", "identity.balance_approximate"))
 
 
-def validate_rows(rows: list[dict], units: pd.DataFrame, field_codes: Iterable[str],
-                  convention: str) -> tuple[list[Finding], dict]:
-    """Findings on the rows read from the files (unit_code, period_start, period_end, field_code,
-    the figures, source_id, basis, landed_file, row; a total row has no field), and the
-    diagnosis per (source_id, unit_code, field_code, period_start) of a row whose identities fail.
-    `units` are every unit of the province with their validity (valid_from, valid_to, parent_code)."""
-    frame = pd.DataFrame(rows)
-    frame = _with_previous_pending(frame)
+class FindingsOut:
+    """Where the findings go as they come: JSON written item by item (the same text as one
+    `json.dumps(list, indent=1)`), or text, sorted by severity once all are in (they are
+    bounded: at most `max_per_check` per check). Counts what it does not list."""
 
-    validity: dict[str, list[tuple[date, date]]] = {}
-    for code, start, end in zip(units["unit_code"], units["valid_from"], units["valid_to"]):
-        validity.setdefault(code, []).append((start, end))
+    def __init__(self, output_format: str, stream: TextIO, max_per_check: int | None = None):
+        self.format, self.stream = output_format, stream
+        self.max_per_check = MAX_PER_CHECK if max_per_check is None else max_per_check
+        self.listed: dict[str, int] = {}
+        self.not_listed: dict[str, tuple[str, int]] = {}  # check → (severity, count)
+        self.severities = {"critical": 0, "warning": 0, "info": 0}
+        self.text: list[Finding] = []
+        self.items = 0
 
-    def in_force(code, end) -> bool:
-        return any(s <= end <= e for s, e in validity.get(code, [])) if end is not None else code in validity
+    def take(self, check_id: str, severity: str, count: int) -> int:
+        """Of `count` findings of a check, how many may be listed; the others are counted."""
+        granted = max(0, min(count, self.max_per_check - self.listed.get(check_id, 0)))
+        self.listed[check_id] = self.listed.get(check_id, 0) + granted
+        if count > granted:
+            worst, seen = self.not_listed.get(check_id, (severity, 0))
+            self.not_listed[check_id] = (_worse(worst, severity), seen + count - granted)
+        self.severities[severity] += count - granted
+        return granted
 
-    frame = prepare_rows(frame, unit_in_force=in_force, field_codes=field_codes, convention=convention)
-    session = GxSession()
-    findings = row_findings(frame, session.validate(frame, bieu06_suite("bieu06_canonical", unique_keys=True)), None)
-    diagnosed, diagnoses = diagnosis_findings(frame, None)
-    findings += diagnosed
-    findings += rollup_findings(_rollups(frame, units), None)
-    by_row = {}
-    for row_id, diagnosis in diagnoses.items():
-        row = frame.iloc[row_id]
-        by_row[(row["source_id"], row["unit_code"], row["field_code"], row["period_start"])] = diagnosis
-    return findings, by_row
+    def offer(self, findings: Iterable[Finding], diagnoses: dict | None = None) -> None:
+        """Findings not counted yet: each listed while its check has room."""
+        self.write([f for f in findings if self.take(f.check_id, f.severity, 1)], diagnoses)
+
+    def write(self, findings: list[Finding], diagnoses: dict | None = None) -> None:
+        """Findings already counted by `take`."""
+        for f in findings:
+            self.severities[f.severity] += 1
+        if self.format == "json":
+            for item in as_json(findings, diagnoses or {}):
+                text = json.dumps(item, ensure_ascii=False, indent=1, default=str).replace("\n", "\n ")
+                self.stream.write(("[\n " if self.items == 0 else ",\n ") + text)
+                self.items += 1
+        else:
+            self.text += findings
+
+    @property
+    def any_critical(self) -> bool:
+        return self.severities["critical"] > 0
+
+    def close(self) -> None:
+        counts = dict(self.severities)
+        capped = []
+        for check_id, (severity, count) in self.not_listed.items():
+            check = CHECKS[check_id]
+            capped.append(Finding(
+                "findings.capped", severity,
+                f"{check.title}: đã liệt kê {self.listed[check_id]} phát hiện đầu tiên, còn {count} phát hiện "
+                f"cùng loại không liệt kê (tổng {self.listed[check_id] + count})", columns=[],
+                observed=json.dumps({"check": check_id, "listed": self.listed[check_id], "not_listed": count}),
+                location=check_id))
+        self.write(capped)
+        if self.format == "json":
+            self.stream.write("\n]\n" if self.items else "[]\n")
+        else:
+            self.stream.write(as_text(self.text, counts) + "\n")
+        self.stream.flush()
 
 
-def _with_previous_pending(frame: pd.DataFrame) -> pd.DataFrame:
-    """carried_over can be checked where the files hold the unit's previous period too."""
-    pending = {(u, f, e): p for u, f, e, p in zip(frame["unit_code"], frame["field_code"], frame["period_end"],
-                                                  frame["pending_total"]) if p is not None and not pd.isna(p)}
-    frame["previous_pending_total"] = [
-        pending.get((u, f, s - timedelta(days=1))) if s is not None else None
-        for u, f, s in zip(frame["unit_code"], frame["field_code"], frame["period_start"])]
-    frame["previous_pending_total"] = pd.to_numeric(frame["previous_pending_total"], errors="coerce")
-    return frame
+def _worse(a: str, b: str) -> str:
+    order = ("critical", "warning", "info")
+    return a if order.index(a) <= order.index(b) else b
 
 
-def _rollups(frame: pd.DataFrame, units: pd.DataFrame) -> list[RollupGroup]:
-    """A unit's total row (no field) against its field rows; a parent unit's rows against its
-    units' rows for the same period and field, where both are in the files."""
-    groups = []
-    is_total = frame["field_code"].fillna("") == ""
-    for _key, members in frame.groupby(["source_id", "unit_code", "period_start"], dropna=False):
-        totals = members[is_total.loc[members.index]]
-        parts = members[~is_total.loc[members.index]]
-        if len(parts):
-            groups += [RollupGroup(row, parts, True, "rollup.total_row") for _, row in totals.iterrows()]
-    children: dict[str, set[str]] = {}
-    for code, parent in zip(units["unit_code"], units["parent_code"]):
-        if parent:
-            children.setdefault(parent, set()).add(code)
-    for (_start, end, _field), members in frame.groupby(["period_start", "period_end", "field_code"], dropna=False):
-        present = set(members["unit_code"])
-        for _, parent in members[members["unit_code"].isin(children)].iterrows():
-            in_force = {c for c in children[parent["unit_code"]]
-                        if any((u.valid_from <= end <= u.valid_to) for u in units[units["unit_code"] == c].itertuples())}
-            reported = members[members["unit_code"].isin(in_force)]
-            if len(reported):
-                groups.append(RollupGroup(parent, reported, in_force <= present, "rollup.units"))
-    return groups
+class StreamingValidation:
+    """Rows added chunk by chunk (`add`), validated when all are in (`finish`) with bounded memory:
+    the rows wait in a Parquet file, never in Python."""
+
+    def __init__(self, units: pd.DataFrame, field_codes: Iterable[str], convention: str, out: FindingsOut,
+                 chunk_rows: int | None = None, workdir: Path | None = None):
+        self.units, self.field_codes, self.convention, self.out = units, list(field_codes), convention, out
+        self.chunk_rows = chunk_rows or CHUNK_ROWS
+        self._tmp = tempfile.TemporaryDirectory(prefix="tthc_validate_", dir=workdir)
+        folder = Path(self._tmp.name)
+        settings = {"memory_limit": DUCKDB_MEMORY_LIMIT, "threads": 2, "preserve_insertion_order": True,
+                    "temp_directory": str(folder / "spill"), **duck.config()}
+        self.con = duckdb.connect(config=settings)
+        self.con.execute("SET enable_progress_bar = false")
+        self.staged = folder / "rows.parquet"
+        self.writer = pq.ParquetWriter(self.staged, pa.schema([("seq", pa.int64()), *ROW_SCHEMA]))
+        self.rows = 0
+        self.con.register("validity", pa.table({
+            "unit_code": pa.array(list(units["unit_code"]), pa.string()),
+            "valid_from": pa.array(list(units["valid_from"]), pa.date32()),
+            "valid_to": pa.array(list(units["valid_to"]), pa.date32())}))
+
+    def __enter__(self) -> StreamingValidation:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.writer.close()
+        self.con.close()
+        self._tmp.cleanup()
+
+    def add(self, rows: pa.Table, findings: list[Finding]) -> None:
+        """Stage a chunk of rows (ROW_SCHEMA); the findings of reading them are written now."""
+        self.out.offer(findings)
+        if rows.num_rows == 0:
+            return
+        chunk = rows.cast(ROW_SCHEMA).add_column(0, "seq", pa.array(range(self.rows, self.rows + rows.num_rows),
+                                                                    pa.int64()))
+        self.writer.write_table(chunk)
+        self.rows += rows.num_rows
+
+    def finish(self) -> None:
+        self.writer.close()
+        if not self.rows:
+            return
+        self.con.read_parquet(str(self.staged)).create_view("rows")
+        self.session = GxSession()
+        self.suite = bieu06_suite("bieu06_canonical", unique_keys=KEY_UNIQUE)
+        pending: list[pd.DataFrame] = []
+        waiting = 0
+        context = self.con.sql(_CONTEXT).to_arrow_reader(self.chunk_rows)
+        for batch, known in _aligned(pq.ParquetFile(self.staged).iter_batches(self.chunk_rows), context):
+            frame = batch.to_pandas()
+            for name in ("key_unique", "previous_pending_total", "unit_in_force"):
+                frame[name] = known.column(name).to_pandas()
+            listed = self._sieved(frame)
+            if listed is not None and len(listed):
+                pending.append(listed)
+                waiting += len(listed)
+            if waiting >= GX_BATCH_ROWS:
+                self._validate(pending)
+                pending, waiting = [], 0
+        context.close()
+        if pending:
+            self._validate(pending)
+        self._rollups()
+
+    # ------------------------------------------------------------ rows
+
+    def _sieved(self, frame: pd.DataFrame) -> pd.DataFrame | None:
+        """The chunk's rows that will be listed (for a check or the diagnosis), each with the
+        checks it is listed for in `listed_for`; the rest of its failures only counted."""
+        frame["previous_pending_total"] = pd.to_numeric(frame["previous_pending_total"], errors="coerce")
+        frame = prepare_rows(frame, field_codes=self.field_codes,
+                             convention=self.convention)
+        listed_for: dict[int, list[tuple]] = {}
+        for check_id, severity, columns, ids in sieve(frame, self.suite):
+            granted = self.out.take(check_id, severity, len(ids))
+            for row_id in ids[:granted]:
+                listed_for.setdefault(row_id, []).append((check_id, tuple(columns)))
+        broken = broken_rows(frame)
+        granted = self.out.take("diagnosis.typing_error", CHECKS["diagnosis.typing_error"].severity, len(broken))
+        for row_id in broken[:granted]:
+            listed_for.setdefault(int(row_id), []).append(("diagnosis.typing_error", ()))
+        if not listed_for:
+            return None
+        keep = sorted(listed_for)
+        listed = frame.iloc[keep].copy()
+        listed["listed_for"] = [listed_for[i] for i in keep]
+        return listed
+
+    def _validate(self, pending: list[pd.DataFrame]) -> None:
+        """GX on the rows to list, then the diagnosis of those listed for it; written in the
+        order a whole-file validation gives (check by check, row by row)."""
+        frame = pd.concat(pending, ignore_index=True)
+        frame[ROW_ID] = range(len(frame))
+        allowed = {}
+        for row_id, checks in enumerate(frame["listed_for"]):
+            for key in checks:
+                allowed.setdefault(key, set()).add(row_id)
+        failed = self.session.validate(frame.drop(columns=["listed_for"]), self.suite)
+        self.session.forget_results()
+        failed = [(c, s, cols, [i for i in ids if i in allowed.get((c, tuple(cols)), ())]) for c, s, cols, ids in failed]
+        findings = row_findings(frame, failed, None)
+        diagnosed_rows = sorted(allowed.get(("diagnosis.typing_error", ()), ()))
+        diagnosed, diagnoses = diagnosis_findings(frame, None, diagnosed_rows) if diagnosed_rows else ([], {})
+        for c, _s, _cols, ids in failed:  # an identity listed without its diagnosis still shows the candidates
+            if c in IDENTITY_FINDINGS:
+                for row_id in ids:
+                    diagnoses.setdefault(row_id, diagnose(_row_dict(frame.iloc[row_id])))
+        by_row = {}
+        for row_id, diagnosis in sorted(diagnoses.items()):
+            row = frame.iloc[row_id]
+            by_row[(row["source_id"], row["unit_code"], row["field_code"], row["period_start"])] = diagnosis
+        self.out.write(findings, by_row)
+        self.out.write(diagnosed, by_row)
+
+    # ------------------------------------------------------------ roll-ups
+
+    def _rollups(self) -> None:
+        """A unit's total row (no field) against its field rows; a parent unit's rows against its
+        units' rows for the same period and field, where both are in the files."""
+        kids = sorted({(parent, code) for code, parent in zip(self.units["unit_code"], self.units["parent_code"])
+                       if isinstance(parent, str) and parent})  # a province's missing parent is no unit
+        self.con.register("kids", pa.table({"parent": pa.array([p for p, _ in kids], pa.string()),
+                                            "child": pa.array([c for _, c in kids], pa.string())}))
+        for query, complete in ((_TOTAL_ROWS, "true"), (_PARENT_UNITS, "complete")):
+            reader = self.con.sql(query.format(sums=_SUMS, complete=complete)).to_arrow_reader(self.chunk_rows)
+            for batch in reader:
+                for row in batch.to_pylist():
+                    parts = {name: (row[f"s_{name}"] or 0, row[f"k_{name}"], row["parts"]) for name in FIGURES}
+                    finding = rollup_finding(row, parts, bool(row["complete"]), row["check_id"], None)
+                    if finding is not None:
+                        self.out.offer([finding])
+
+
+# of every row in order: whether its key repeats anywhere in the input, the pending figure of the
+# previous period of the same unit and field (the last row that gives one, as a dict would) and
+# whether its unit is in force at the period's end; narrow, so that the sort by seq spills little
+_CONTEXT = """
+    WITH repeated AS (
+        SELECT unit_code, period_start, period_end, field_code FROM rows GROUP BY ALL HAVING count(*) > 1),
+    pending AS (
+        SELECT unit_code, field_code, period_end, arg_max(pending_total, seq) AS pending_total
+        FROM rows WHERE pending_total IS NOT NULL GROUP BY ALL)
+    SELECT r.seq, k.period_start IS NULL AS key_unique, p.pending_total AS previous_pending_total,
+        EXISTS (SELECT 1 FROM validity v WHERE v.unit_code = r.unit_code
+                AND v.valid_from <= r.period_end AND r.period_end <= v.valid_to) AS unit_in_force
+    FROM rows r
+    LEFT JOIN repeated k ON k.unit_code IS NOT DISTINCT FROM r.unit_code AND k.period_start = r.period_start
+        AND k.period_end = r.period_end AND k.field_code IS NOT DISTINCT FROM r.field_code
+    LEFT JOIN pending p ON p.unit_code IS NOT DISTINCT FROM r.unit_code
+        AND p.field_code IS NOT DISTINCT FROM r.field_code AND p.period_end = CAST(r.period_start - 1 AS DATE)
+    ORDER BY r.seq
+"""
+
+
+def _aligned(batches, context: pa.RecordBatchReader):
+    """The staged rows' batches, each with the rows of `context` (ordered by seq too) beside it."""
+    waiting = None
+    for batch in batches:
+        while waiting is None or waiting.num_rows < batch.num_rows:
+            more = pa.Table.from_batches([context.read_next_batch()])
+            waiting = more if waiting is None else pa.concat_tables([waiting, more])
+        known, waiting = waiting.slice(0, batch.num_rows), waiting.slice(batch.num_rows)
+        if known.column("seq")[0] != batch.column("seq")[0]:
+            raise RuntimeError("tthc validate: staged rows and their context are out of step")
+        yield batch, known
+
+
+_SUMS = ", ".join(f"CAST(sum(c.{n}) AS BIGINT) AS s_{n}, count(c.{n}) AS k_{n}" for n in FIGURES) + ", count(*) AS parts"
+
+# a total row (no field) against the field rows of its file, unit and start; in the order of a
+# pandas groupby on (source_id, unit_code, period_start), then the file's
+_TOTAL_ROWS = """
+    WITH totals AS (SELECT DISTINCT source_id, unit_code, period_start FROM rows WHERE coalesce(field_code, '') = ''),
+    sums AS (
+        SELECT c.source_id, c.unit_code, c.period_start, {sums}
+        FROM rows c SEMI JOIN totals t ON t.source_id = c.source_id AND t.unit_code IS NOT DISTINCT FROM c.unit_code
+            AND t.period_start = c.period_start
+        WHERE coalesce(c.field_code, '') <> '' GROUP BY ALL)
+    SELECT t.*, s.* EXCLUDE (source_id, unit_code, period_start), {complete} AS complete,
+           'rollup.total_row' AS check_id
+    FROM rows t JOIN sums s ON s.source_id = t.source_id AND s.unit_code IS NOT DISTINCT FROM t.unit_code
+        AND s.period_start = t.period_start
+    WHERE coalesce(t.field_code, '') = ''
+    ORDER BY t.source_id, t.unit_code NULLS LAST, t.period_start, t.seq
+"""
+# a parent unit's row against the rows of its units in force at the period's end, for the same
+# period and field; complete when every such unit has a row. Groupby order on (period_start,
+# period_end, field_code), then the file's
+_PARENT_UNITS = """
+    WITH parents AS (
+        SELECT DISTINCT period_start, period_end, field_code, unit_code AS parent FROM rows
+        WHERE unit_code IN (SELECT parent FROM kids)),
+    in_force AS (
+        SELECT DISTINCT p.*, k.child FROM parents p JOIN kids k ON k.parent = p.parent
+        WHERE EXISTS (SELECT 1 FROM validity v WHERE v.unit_code = k.child
+                      AND v.valid_from <= p.period_end AND p.period_end <= v.valid_to)),
+    present AS (
+        SELECT DISTINCT period_start, period_end, field_code, unit_code FROM rows
+        WHERE unit_code IN (SELECT child FROM in_force)),
+    coverage AS (
+        SELECT i.period_start, i.period_end, i.field_code, i.parent, bool_and(x.unit_code IS NOT NULL) AS complete
+        FROM in_force i LEFT JOIN present x ON x.period_start = i.period_start AND x.period_end = i.period_end
+            AND x.field_code IS NOT DISTINCT FROM i.field_code AND x.unit_code = i.child
+        GROUP BY ALL),
+    sums AS (
+        SELECT i.period_start, i.period_end, i.field_code, i.parent, {sums}
+        FROM in_force i JOIN rows c ON c.period_start = i.period_start AND c.period_end = i.period_end
+            AND c.field_code IS NOT DISTINCT FROM i.field_code AND c.unit_code = i.child
+        GROUP BY ALL)
+    SELECT t.*, s.* EXCLUDE (period_start, period_end, field_code, parent), v.{complete},
+           'rollup.units' AS check_id
+    FROM rows t
+    JOIN sums s ON s.period_start = t.period_start AND s.period_end = t.period_end
+        AND s.field_code IS NOT DISTINCT FROM t.field_code AND s.parent = t.unit_code
+    JOIN coverage v ON v.period_start = t.period_start AND v.period_end = t.period_end
+        AND v.field_code IS NOT DISTINCT FROM t.field_code AND v.parent = t.unit_code
+    ORDER BY t.period_start, t.period_end, t.field_code NULLS LAST, t.seq
+"""
 
 
 def as_json(findings: list[Finding], diagnoses: dict) -> list[dict]:
     out = []
     for f in findings:
         diagnosis = diagnoses.get((f.source_id, f.unit_code, f.field_code, f.period_start)) \
-            if f.check_id.startswith(("identity.", "diagnosis.")) and f.check_id not in (
-                "identity.unchecked", "identity.balance_approximate") else None
+            if f.check_id in IDENTITY_FINDINGS else None
         out.append({
             "unit_code": f.unit_code, "period_start": _iso(f.period_start), "period_end": _iso(f.period_end),
             "field_code": f.field_code or None, "check": f.check_id, "severity": f.severity, "message": f.message,
@@ -97,14 +353,16 @@ def as_json(findings: list[Finding], diagnoses: dict) -> list[dict]:
     return out
 
 
-def as_text(findings: list[Finding]) -> str:
+def as_text(findings: list[Finding], counts: dict | None = None) -> str:
+    """The findings by severity, then unit; the last line counts them all (those not listed too)."""
     lines = []
     for f in sorted(findings, key=lambda f: ({"critical": 0, "warning": 1, "info": 2}[f.severity], f.unit_code or "")):
         fix = ""
         if f.suggested_fix:
             fix = " → đề xuất: " + ", ".join(f"{k} = {v}" for k, v in f.suggested_fix.items())
         lines.append(f"[{f.severity}] {f.check_id} {f.location or f.source_id or ''}: {f.message}{fix}")
-    counts = {s: sum(f.severity == s for f in findings) for s in ("critical", "warning", "info")}
+    if counts is None:
+        counts = {s: sum(f.severity == s for f in findings) for s in ("critical", "warning", "info")}
     lines.append(f"Tổng: {counts['critical']} nghiêm trọng, {counts['warning']} cảnh báo, {counts['info']} thông tin")
     return "\n".join(lines)
 
@@ -122,3 +380,4 @@ def _json(text: str | None):
         return json.loads(text)
     except ValueError:
         return text
+
