@@ -79,3 +79,29 @@ def test_a_run_waits_for_an_analysts_session_and_publishes(small_sample, tmp_pat
     assert second.returncode == 0, second.stderr[-2000:]
     assert "is held by" in second.stderr and "Traceback" not in second.stderr
     assert "published: " in second.stdout
+
+
+def test_the_history_validation_reads_waits_for_the_file_instead_of_skipping_the_checks(tmp_path, monkeypatch):
+    """Busy only while validating: the previous quarters are read after the wait, never taken as
+    'no history' (which would publish a unit ok that its history flags)."""
+    from datetime import date
+
+    from warehouse.db import migrate
+    from warehouse.history import earlier_figures
+
+    monkeypatch.setenv("TTHC_WAREHOUSE_WAIT_SECONDS", "30")
+    path = tmp_path / "warehouse.duckdb"
+    url = f"duckdb:///{path}"
+    with engine_for(url) as engine:
+        migrate(engine)
+        with engine.begin() as conn:
+            conn.execute(sa.text(
+                "INSERT INTO core.fact_bieu06 (unit_code, period_start, period_end, field_code, received_total, "
+                "basis, source_id, run_id) VALUES ('01279', DATE '2024-01-01', DATE '2024-03-31', 'HT', 7, "
+                "'self_reported', 'commune_spreadsheets', 'r1')"))
+    holder = hold(path, 2)
+    try:
+        frame = earlier_figures(url, date(2024, 4, 1), date(2023, 1, 1))
+    finally:
+        holder.kill()
+    assert frame[["unit_code", "received_total"]].values.tolist() == [["01279", 7]]
