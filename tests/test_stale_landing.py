@@ -133,5 +133,6 @@ def test_a_vintage_reason_names_only_the_sources_whose_figures_changed():
     assert vintage_reason(flagged, before, "late form") == "late form (figures changed: sheets)"
     # a withdrawn unit names its source; a unit that moved names both
     withdrawn = _units(("b", "agency_db", "ok", 7), ("c", "portal_dvc", "ok", 1))
-    assert vintage_reason(withdrawn, before, None) == "figures changed: portal_dvc, sheets"
+    assert vintage_reason(withdrawn, before, None) == ("figures changed: portal_dvc, sheets; 1 units published "
+                                                       "before are withheld now (quality.findings): a")
     assert vintage_reason(before.copy(), before, None).startswith("same unit figures per source")

@@ -86,6 +86,9 @@ def sources_with_changed_figures(frame: pd.DataFrame, previous: pd.DataFrame) ->
     return sorted(s for s in now.keys() | then.keys() if now.get(s, set()) != then.get(s, set()))
 
 
+WITHDRAWN_SHOWN = 10
+
+
 def vintage_reason(frame: pd.DataFrame, previous: pd.DataFrame | None, note: str | None) -> str:
     """Why the figures changed: the operator's note, and the sources whose published unit figures
     (or statuses) changed since the previous vintage; never a source whose figures are the same,
@@ -96,6 +99,13 @@ def vintage_reason(frame: pd.DataFrame, previous: pd.DataFrame | None, note: str
         changed = sources_with_changed_figures(frame, previous)
         automatic = ("figures changed: " + ", ".join(changed)) if changed \
             else "same unit figures per source; rules, configuration or reference data changed"
+        # a unit the previous vintage published and this one does not makes the publication less
+        # complete: said by name, never only as a source that "changed"
+        gone = sorted(set(previous["unit_code"]) - set(frame["unit_code"]))
+        if gone:
+            shown = ", ".join(gone[:WITHDRAWN_SHOWN]) + (f" and {len(gone) - WITHDRAWN_SHOWN} more"
+                                                         if len(gone) > WITHDRAWN_SHOWN else "")
+            automatic += f"; {len(gone)} units published before are withheld now (quality.findings): {shown}"
     return f"{note.strip()} ({automatic})" if note and note.strip() else automatic
 
 
