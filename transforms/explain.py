@@ -23,10 +23,11 @@ EXAMPLES = 5
 MOVE_COLUMNS = ["period_start", "period_end", "rule_set", "against", "unit_code", "figure", "province_value",
                 "against_value", "rule", "rule_label", "dossiers_in", "dossiers_out", "example_dossiers"]
 
-_MEMBERS = ", ".join(f"coalesce({test}, false)::INTEGER AS {name}" for name, test in MEMBERSHIP.items())
-_CHANGES = ", ".join(f"coalesce(b.{name}, 0) - coalesce(a.{name}, 0) AS {name}" for name in MEMBERSHIP)
-_FIGURE_LIST = ", ".join(MEMBERSHIP)
-_SUMS = ", ".join(f"sum({name})::BIGINT AS {name}" for name in MEMBERSHIP)
+MEMBERS_SQL = ", ".join(f"coalesce({test}, false)::INTEGER AS {name}" for name, test in MEMBERSHIP.items())
+CHANGES_SQL = ", ".join(f"coalesce(b.{name}, 0) - coalesce(a.{name}, 0) AS {name}" for name in MEMBERSHIP)
+FIGURE_LIST_SQL = ", ".join(MEMBERSHIP)
+CLASSIFIED_SQL = classification_sql()
+SUMS_SQL = ", ".join(f"sum({name})::BIGINT AS {name}" for name in MEMBERSHIP)
 
 
 def rule_path(province: RuleSet, against: RuleSet) -> list[tuple[str, RuleSet]]:
@@ -47,32 +48,32 @@ def explain(dossiers_path: Path, period: Period, province: RuleSet, against: Rul
         con.execute("CREATE TEMP TABLE dossiers AS SELECT * FROM read_parquet($path) "
                     "WHERE $all_sources OR list_contains($sources, source_id)",
                     {"path": str(dossiers_path), "all_sources": sources is None, "sources": list(sources or [])})
-        con.execute(f"CREATE TEMP TABLE states AS SELECT 0 AS step, source_id, dossier_id, unit_code, {_MEMBERS} "
-                    f"FROM ({classification_sql()}) WHERE false", classification_params(period, province))
+        con.execute(f"CREATE TEMP TABLE states AS SELECT 0 AS step, source_id, dossier_id, unit_code, {MEMBERS_SQL} "
+                    f"FROM ({CLASSIFIED_SQL}) WHERE false", classification_params(period, province))
         path = [("", province), *rule_path(province, against)]
         for step, (_, rules) in enumerate(path):
-            con.execute(f"INSERT INTO states SELECT $step, source_id, dossier_id, unit_code, {_MEMBERS} "
-                        f"FROM ({classification_sql()})", {**classification_params(period, rules), "step": step})
+            con.execute(f"INSERT INTO states SELECT $step, source_id, dossier_id, unit_code, {MEMBERS_SQL} "
+                        f"FROM ({CLASSIFIED_SQL})", {**classification_params(period, rules), "step": step})
         moves = []
         for step, (rule, _) in enumerate(path[1:], start=1):
             frame = con.execute(f"""
                 WITH changed AS (
                     SELECT coalesce(a.unit_code, b.unit_code) AS unit_code,
-                           coalesce(a.dossier_id, b.dossier_id) AS dossier_id, {_CHANGES}
+                           coalesce(a.dossier_id, b.dossier_id) AS dossier_id, {CHANGES_SQL}
                     FROM (SELECT * FROM states WHERE step = $step - 1) a
                     FULL OUTER JOIN (SELECT * FROM states WHERE step = $step) b USING (source_id, dossier_id)
                 )
                 SELECT unit_code, figure, count(*) FILTER (WHERE change > 0) AS dossiers_in,
                        count(*) FILTER (WHERE change < 0) AS dossiers_out,
                        array_to_string(list(dossier_id ORDER BY dossier_id)[1:$examples], ', ') AS example_dossiers
-                FROM (UNPIVOT changed ON {_FIGURE_LIST} INTO NAME figure VALUE change)
+                FROM (UNPIVOT changed ON {FIGURE_LIST_SQL} INTO NAME figure VALUE change)
                 WHERE change <> 0
                 GROUP BY ALL
             """, {"step": step, "examples": EXAMPLES}).df()
             moves.append(frame.assign(rule=rule, rule_label=RULES[rule][1]))
         values = con.execute(f"""
-            WITH per_unit AS (SELECT step, unit_code, {_SUMS} FROM states GROUP BY ALL),
-            long AS (UNPIVOT per_unit ON {_FIGURE_LIST} INTO NAME figure VALUE value)
+            WITH per_unit AS (SELECT step, unit_code, {SUMS_SQL} FROM states GROUP BY ALL),
+            long AS (UNPIVOT per_unit ON {FIGURE_LIST_SQL} INTO NAME figure VALUE value)
             SELECT unit_code, figure,
                    coalesce(sum(value) FILTER (WHERE step = 0), 0)::BIGINT AS province_value,
                    coalesce(sum(value) FILTER (WHERE step = $last), 0)::BIGINT AS against_value
@@ -99,7 +100,7 @@ def figures_under(dossiers_path: Path, period: Period, rules: RuleSet, sources: 
         con.execute("CREATE TEMP TABLE dossiers AS SELECT * FROM read_parquet($path) "
                     "WHERE $all_sources OR list_contains($sources, source_id)",
                     {"path": str(dossiers_path), "all_sources": sources is None, "sources": list(sources or [])})
-        frame = con.execute(f"SELECT unit_code, {_SUMS} FROM (SELECT unit_code, {_MEMBERS} FROM ({classification_sql()})) "
+        frame = con.execute(f"SELECT unit_code, {SUMS_SQL} FROM (SELECT unit_code, {MEMBERS_SQL} FROM ({CLASSIFIED_SQL})) "
                             "GROUP BY ALL ORDER BY unit_code", classification_params(period, rules)).df()
         return frame.astype({name: "int64" for name in MEMBERSHIP})
     finally:
