@@ -33,7 +33,7 @@ import pytest
 import sqlalchemy as sa
 
 from tests.conftest import REPO
-from tests.support.databases import throwaway_database
+from tests.support.databases import load_runs, throwaway_database
 from runner.local_sources import environment as env
 
 PERIOD = "2024-Q2"
@@ -199,16 +199,6 @@ def warehouse_tables(url: str) -> dict[str, list[tuple]]:
         engine.dispose()
 
 
-def loads(url: str) -> list[str]:
-    engine = sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://"), poolclass=sa.pool.NullPool)
-    try:
-        with engine.connect() as conn:
-            return conn.execute(sa.text("SELECT run_id FROM core.runs WHERE stage = 'load' ORDER BY finished_at")
-                                ).scalars().all()
-    finally:
-        engine.dispose()
-
-
 def assert_same_state(var: Path, url: str, reference: dict) -> None:
     files = published_files(var)
     assert files == reference["files"], {k: (files.get(k), reference["files"].get(k))
@@ -258,7 +248,7 @@ def test_a_run_killed_with_sigkill_then_rerun_equals_an_uninterrupted_run(hook, 
     assert_same_state(var, url, reference)
     assert no_leftovers(var) == []
     expected_loads = ["killed", "rerun"] if hook.startswith("publish") else ["rerun"]
-    assert loads(url) == expected_loads  # a killed load leaves no trace; a killed publish keeps its (committed) load
+    assert load_runs(url) == expected_loads  # a killed load leaves no trace; a killed publish keeps its (committed) load
 
 
 @pytest.fixture
@@ -280,7 +270,7 @@ def test_a_load_killed_with_sigkill_on_postgresql_then_rerun_equals_an_uninterru
     kill_when_paused(start_child(var, small_sample, "load", url, "killed"))
     run_in_process(var, small_sample, "rerun", url)
     assert_same_state(var, url, reference)
-    assert loads(url) == ["rerun"]
+    assert load_runs(url) == ["rerun"]
     engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
     with engine.connect() as conn:  # the killed load's staged partition was dropped by the rerun
         staged = conn.execute(sa.text("SELECT count(*) FROM information_schema.tables "
@@ -446,7 +436,7 @@ def test_two_cli_runs_of_one_period_at_once_one_refuses_and_nothing_is_loaded_tw
     assert message, refused[1][-2000:]
     assert int(message.group(1)) == winner.pid
     url = duckdb_url(var)
-    assert len(loads(url)) == 1
+    assert len(load_runs(url)) == 1
     assert len(list((var / "runs" / PERIOD).iterdir())) == 1  # the refused run left no run folder
     assert_same_state(var, url, reference)
 
@@ -482,7 +472,7 @@ def _two_workers_load_and_publish_at_once(var: Path, reference_run: Path, url: s
         second.wait(timeout=300)
         reader.join(timeout=10)
     assert first.returncode == 0 and second.returncode == 0, (out_first[1][-2000:], "".join(err)[-2000:])
-    return loads(url), "".join(err)
+    return load_runs(url), "".join(err)
 
 
 @pytest.mark.xdist_group("faults_reference")

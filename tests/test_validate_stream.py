@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from bench.validate_files import MEASURED
 from runner.validate_files import read_csv, validate_files
 from tests.support.bieu06_csv import write_large_csv, write_seeded_csv
 from tthc.config import load_settings
@@ -22,15 +23,6 @@ from validations.offline import FindingsOut
 GOLDEN = Path(__file__).parent / "data" / "validate_offline"
 WORKBOOKS = Path(__file__).parent / "data" / "spreadsheets"
 PEAK_RSS_BOUND = 1 << 30  # README, "Validation"
-# `tthc validate` as the only child of a fresh process, which prints the child's peak RSS in bytes
-MEASURED = """
-import resource, subprocess, sys
-with open(sys.argv[2], "w") as out:
-    code = subprocess.run([sys.executable, "-m", "runner.cli", "validate", "--format", "json", sys.argv[1]],
-                          stdout=out).returncode
-print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024)
-sys.exit(code)
-"""
 
 
 @pytest.fixture(scope="module")

@@ -24,7 +24,7 @@ import pytest
 import sqlalchemy as sa
 
 from tests.conftest import REPO
-from tests.support.databases import throwaway_database
+from tests.support.databases import load_runs, throwaway_database
 
 PERIOD = "2024-Q2"
 TTHC = Path(sys.executable).parent / "tthc"
@@ -66,16 +66,6 @@ def published(url: str) -> dict:
                 "province": conn.execute(sa.text(
                     "SELECT * FROM publish.bieu06_by_province ORDER BY period_start")).all(),
             }
-    finally:
-        engine.dispose()
-
-
-def loads(url: str) -> list[str]:
-    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
-    try:
-        with engine.connect() as conn:
-            return conn.execute(sa.text("SELECT run_id FROM core.runs WHERE stage = 'load' ORDER BY finished_at")
-                                ).scalars().all()
     finally:
         engine.dispose()
 
@@ -160,7 +150,7 @@ def test_a_login_granted_the_loader_role_runs_whole_quarters(roles_warehouse):
     assert again.returncode == 0, again.stderr[-3000:]
     assert "vintage 1 (unchanged, same vintage)" in again.stdout
     assert published(url) == state
-    assert len(loads(url)) == 2
+    assert len(load_runs(url)) == 2
     engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
     with engine.connect() as conn:  # everything the loads made belongs to the role, not to a login
         owners = set(conn.execute(sa.text(
@@ -215,7 +205,7 @@ def test_the_analyst_can_neither_take_nor_hold_the_loads_lock(roles_warehouse):
 @pytest.mark.xdist_group("warehouse_roles")
 def test_a_revoked_privilege_stops_the_run_before_extraction_naming_it(roles_warehouse, tmp_path):
     url, roles, var = (roles_warehouse[k] for k in ("url", "roles", "var"))
-    before, loaded = published(url), loads(url)
+    before, loaded = published(url), load_runs(url)
     admin(url, f'REVOKE INSERT ON publish.vintages FROM "{roles["loader"]}"')
     try:
         started = time.monotonic()
@@ -227,7 +217,7 @@ def test_a_revoked_privilege_stops_the_run_before_extraction_naming_it(roles_war
     no_traceback(result)
     assert f"role {roles['loader']} (login {roles['etl']}) lacks INSERT on publish.vintages" in result.stderr
     assert "nothing was extracted, loaded or published" in result.stderr
-    assert published(url) == before and loads(url) == loaded  # nothing loaded: core and publish agree
+    assert published(url) == before and load_runs(url) == loaded  # nothing loaded: core and publish agree
     print(f"refused after {elapsed:.1f} s")
 
 
@@ -334,7 +324,7 @@ def test_a_load_whose_connection_is_killed_says_why_and_keeps_the_last_vintage(s
         var = new_var(tmp_path, small_sample)
         good = tthc(var, url=url)
         assert good.returncode == 0, good.stderr[-3000:]
-        before, loaded = published(url), loads(url)
+        before, loaded = published(url), load_runs(url)
         go = tmp_path / "go"
         env = {**os.environ, "TTHC_VAR_DIR": str(var), "GX_ANALYTICS_ENABLED": "false", "TTHC_WAREHOUSE_URL": url,
                "FAULT_GO_FILE": str(go), "PYTHONPATH": str(REPO)}
@@ -366,7 +356,7 @@ def test_a_load_whose_connection_is_killed_says_why_and_keeps_the_last_vintage(s
         assert "terminating connection due to administrator command" in stderr, stderr[-3000:]
         assert f"the connection to the warehouse 127.0.0.1:5432/{database} (postgresql" in stderr
         assert f"was lost during the load of {PERIOD}" in stderr and "the published vintages are unchanged" in stderr
-        assert published(url) == before and loads(url) == loaded
+        assert published(url) == before and load_runs(url) == loaded
         print(stderr.strip().splitlines()[-1])
 
 

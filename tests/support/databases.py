@@ -36,3 +36,14 @@ def throwaway_database(kind: str, prefix: str = "tthc_test") -> Iterator[str]:
                 conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name}{drop}")
     finally:
         admin.dispose()
+
+
+def load_runs(url: str) -> list[str]:
+    """The run ids of the warehouse's loads, oldest first (core.runs)."""
+    engine = sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://"), poolclass=sa.pool.NullPool)
+    try:
+        with engine.connect() as conn:
+            return conn.execute(sa.text("SELECT run_id FROM core.runs WHERE stage = 'load' ORDER BY finished_at")
+                                ).scalars().all()
+    finally:
+        engine.dispose()
