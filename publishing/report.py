@@ -336,6 +336,9 @@ def _definitions_section(moves: pd.DataFrame) -> str:
         return ('<p class="empty">Không có đơn vị nào mà phần mềm một cửa tính Biểu 06 theo định nghĩa khác '
                 'cho ra số liệu khác.</p>')
     parts = []
+    form_order = {figure: i for i, figure in enumerate(COLUMN_NUMBER)}  # pending_paused, beside the form, last
+    moves = moves.assign(_order=moves["figure"].map(form_order).fillna(len(form_order)))
+    moves = moves.sort_values(["against", "unit_code", "_order"], kind="stable")
     for against, of_vendor in moves.groupby("against", sort=True):
         rows = []
         for (unit, figure), group in of_vendor.groupby(["unit_code", "figure"], sort=False):
