@@ -27,6 +27,15 @@ FIGURE_BY_COLUMN_NUMBER = {number: name for name, number in COLUMN_NUMBER.items(
 # the numbered columns of the form proper; (14) is the returned/withdrawn column reports add
 FORM_COLUMN_NUMBER = {name: number for name, number in COLUMN_NUMBER.items() if number < RETURNED_WITHDRAWN_COLUMN}
 assert COLUMN_NUMBER["returned_withdrawn"] == RETURNED_WITHDRAWN_COLUMN
+# Figures real reports print beside the form, counted from dossier records only (null where a unit
+# reports by workbook or a source gives no records): pending dossiers awaiting the citizen's
+# supplements, fees or a decision ("chờ bổ sung"). No identity of the form involves them.
+BESIDE_FORM_FIGURES = ("pending_paused",)
+# every figure a Biểu 06 fact row carries through the warehouse to the published tables
+FACT_FIGURES = (*FIGURES, *BESIDE_FORM_FIGURES)
+# the column the published workbook and files give each figure beside the form
+BESIDE_FORM_COLUMN_NUMBER = {name: number for number, name in enumerate(BESIDE_FORM_FIGURES,
+                                                                         start=RETURNED_WITHDRAWN_COLUMN + 1)}
 
 # total = sum of parts; the balance identity is apart because returned_withdrawn is often missing.
 SUM_IDENTITIES = {
@@ -44,6 +53,7 @@ FIGURE_LABELS = {
     "resolved_on_time": "Giải quyết đúng hạn (9)", "resolved_late": "Giải quyết quá hạn (10)",
     "pending_total": "Tổng số đang giải quyết (11)", "pending_within_due": "Đang giải quyết trong hạn (12)",
     "pending_overdue": "Đang giải quyết quá hạn (13)", "returned_withdrawn": "Trả lại, rút, dừng xử lý (14)",
+    "pending_paused": "Đang chờ bổ sung, tạm dừng (15)",
 }
 # How the form's header and the report's tables name a figure, without its number.
 FIGURE_HEADERS = {
@@ -59,9 +69,10 @@ FIGURE_HEADERS = {
     "pending_within_due": "Đang giải quyết – Trong hạn",
     "pending_overdue": "Đang giải quyết – Quá hạn",
     "returned_withdrawn": "Trả lại, rút, dừng xử lý",
+    "pending_paused": "Đang chờ bổ sung, tạm dừng",
 }
-assert set(FIGURE_LABELS) == set(FIGURES) == set(FIGURE_HEADERS)
-assert all(f"({COLUMN_NUMBER[f]})" in FIGURE_LABELS[f] for f in FIGURES)
+assert set(FIGURE_LABELS) == set(FACT_FIGURES) == set(FIGURE_HEADERS)
+assert all(f"({({**COLUMN_NUMBER, **BESIDE_FORM_COLUMN_NUMBER})[f]})" in FIGURE_LABELS[f] for f in FACT_FIGURES)
 
 # Levels: the units that report a Biểu 06 of their own, and the province they roll up to.
 REPORTING_LEVELS = ("department", "district", "commune")
