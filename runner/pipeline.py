@@ -304,6 +304,7 @@ def load(ctx: RunContext) -> dict:
         "quality.findings": findings,
         "quality.quarantine": decisions[decisions["quality_status"] == "critical"][["unit_code", "source_id", "reason"]],
         "quality.definition_moves": _definition_moves(ctx),
+        "quality.callback": _callback(ctx, findings),
     }
     with _warehouse_errors(ctx, "load"), engine_for(ctx.warehouse_url) as engine:
         migrate(engine)
@@ -349,6 +350,15 @@ def _warehouse_errors(ctx: RunContext, step: str):
             raise
         cause = unusable(ctx.warehouse_url, exc, f"the {step} of {ctx.period.label}", connected=True)
         raise WarehouseUnavailable(f"{cause} {AFTERMATH[step]}.") from exc
+
+
+def _callback(ctx: RunContext, findings: pa.Table) -> pd.DataFrame:
+    """The call-back list of the run's findings (validations/callback.py), for publish.callback."""
+    from tthc.findings import Finding
+    from validations.callback import callback_table
+
+    frame = callback_table([Finding.from_row(row) for row in findings.to_pylist()], ctx.units_in_force)
+    return frame.assign(period_start=ctx.period.start, period_end=ctx.period.end)
 
 
 def _definition_moves(ctx: RunContext) -> pd.DataFrame:
