@@ -43,6 +43,7 @@ class Announcer:
     api_url: str | None = None
     token: str | None = None
     timeout: float = 10.0
+    transport: httpx.BaseTransport | None = None  # tests answer in place of Airflow
 
     @classmethod
     def from_environment(cls) -> Announcer:
@@ -66,7 +67,7 @@ class Announcer:
         headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
         base = self.api_url.rstrip("/")
         try:
-            with httpx.Client(timeout=self.timeout, headers=headers) as client:
+            with httpx.Client(timeout=self.timeout, headers=headers, transport=self.transport) as client:
                 found = client.get(f"{base}/api/v2/assets", params={"uri_pattern": SUBMISSIONS_ASSET_URI})
                 found.raise_for_status()
                 assets = [a for a in found.json().get("assets", []) if a.get("uri") == SUBMISSIONS_ASSET_URI]

@@ -1,0 +1,308 @@
+"""The units' intake over HTTP (Starlette's test client, no server): the form a unit downloads
+is read back by the spreadsheet extractor as the unit's, for the period; a typing error is a
+finding on its cell with the correction; a submission lands in the spreadsheet source's folder
+atomically and a correction replaces it with its reason kept; bad uploads are refused in
+Vietnamese and store nothing; one unit's link can neither read nor replace another's; the
+board needs the province's link; the Airflow event's payload. The browser flow, screenshots
+and the next run's use of a submission: tests/test_intake_browser.py."""
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import re
+import zipfile
+from pathlib import Path
+
+import httpx
+import openpyxl
+import pytest
+from starlette.testclient import TestClient
+
+from extractors.spreadsheet import validation_rows
+from intake.app import create_app
+from intake.events import SUBMISSIONS_ASSET_URI, Announcer, correction_reason
+from publishing.workbook import write_unit_form
+from runner.late_corrections import reasons_by_period
+from tests.support.intake_forms import FIRST_FIELD_ROW, TYPED, column, fill
+from tthc.config import load_settings
+
+PERIOD = "2025-Q2"
+UNIT, OTHER, THIRD = "01267", "01270", "01273"
+
+
+class Recorded(Announcer):
+    """An announcer that keeps what it would send (Airflow is not configured in these tests)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sent: list[dict] = []
+
+    def announce(self, submission, unit_name, period):
+        from intake.events import event_extra
+
+        self.sent.append(event_extra(submission, unit_name, period))
+        return self.sent[-1]
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    root = tmp_path_factory.mktemp("intake")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("TTHC_VAR_DIR", str(root / "var"))
+        patch.setenv("TTHC_SOURCE_COMMUNE_SPREADSHEETS_PATH", str(root / "spreadsheets"))
+        settings = load_settings()
+        announcer = Recorded()
+        app = create_app(settings, announcer=announcer)
+        app.state.intake.options.uploads_per_minute = 1000  # the rate limit has its own test
+        store = app.state.intake.store
+        tokens = {code: store.issue("unit", code, PERIOD)[1] for code in (UNIT, OTHER, THIRD)}
+        tokens["province"] = store.issue("province", settings.province_code, None)[1]
+        with TestClient(app) as client:
+            yield {"client": client, "tokens": tokens, "root": root, "settings": settings, "store": store,
+                   "announcer": announcer, "inbox": root / "spreadsheets" / PERIOD, "app": app}
+
+
+@pytest.fixture(scope="module")
+def forms(site, tmp_path_factory):
+    """The downloaded forms of the first two units, filled right, with a typing error, and blank."""
+    folder = tmp_path_factory.mktemp("forms")
+    client, tokens = site["client"], site["tokens"]
+    made = {}
+    for code in (UNIT, OTHER):
+        answer = client.get(f"/u/{tokens[code]}/bieu-mau.xlsx")
+        assert answer.status_code == 200
+        made[f"{code}_blank"] = folder / f"{code}_blank.xlsx"
+        made[f"{code}_blank"].write_bytes(answer.content)
+        made[code] = folder / f"{code}.xlsx"
+        made[f"{code}_totals"] = fill(made[f"{code}_blank"], made[code])
+    made["typo"] = folder / "typo.xlsx"
+    fill(made[f"{UNIT}_blank"], made["typo"], typo=("received_total", 3))  # 30 typed as 3
+    return made
+
+
+def check(site, code: str, path: Path | None = None, *, name: str | None = None, data: bytes | None = None):
+    data = path.read_bytes() if data is None else data
+    return site["client"].post(f"/u/{site['tokens'][code]}/kiem-tra",
+                               files={"tep": (name or (path.name if path else "Bieu06.xlsx"), data)})
+
+
+def check_id(page: str) -> str:
+    return re.search(r'name="check_id" value="([^"]+)"', page).group(1)
+
+
+def submit(site, code: str, key: str, **fields):
+    return site["client"].post(f"/u/{site['tokens'][code]}/nop", data={"check_id": key, **fields},
+                               follow_redirects=False)
+
+
+def inbox_files(site) -> list[str]:
+    inbox = site["inbox"]
+    return sorted(p.name for p in inbox.iterdir()) if inbox.is_dir() else []
+
+
+def test_the_form_is_the_units_for_the_period_with_totals_as_formulas(site, forms):
+    sheet = openpyxl.load_workbook(forms[f"{UNIT}_blank"]).active
+    title = " ".join(str(c.value) for row in sheet.iter_rows(max_row=6) for c in row if c.value)
+    assert "Phường Sông Hiến (mã ĐVHC: 01267)" in title and "Từ ngày 01/04/2025 đến ngày 30/06/2025" in title
+    assert sheet.cell(FIRST_FIELD_ROW, 2).value == "Hộ tịch"
+    assert sheet.cell(FIRST_FIELD_ROW, column("received_total")).value == f"=D{FIRST_FIELD_ROW}+E{FIRST_FIELD_ROW}+F{FIRST_FIELD_ROW}"
+    rows, findings, _ = validation_rows(forms[UNIT], site["settings"], quarter=site["settings"].period)
+    assert {(r["unit_code"], str(r["period_start"]), str(r["period_end"])) for r in rows} == {(UNIT, "2025-04-01",
+                                                                                                "2025-06-30")}
+    fields = [r["field_code"] for r in rows if r["field_code"]]
+    assert fields == [f["code"] for f in site["settings"].fields if "commune" in f["levels"]]
+    total = next(r for r in rows if not r["field_code"])
+    assert total["received_total"] == sum(forms[f"{UNIT}_totals"][p] for p in
+                                          ("received_online", "received_direct_postal", "carried_over"))
+
+
+def test_a_typing_error_is_shown_on_its_cell_with_the_correction_and_nothing_is_stored(site, forms):
+    page = check(site, UNIT, forms["typo"])
+    assert page.status_code == 200
+    cell = re.search(r'<td id="o-HT-received_total" class="(\w+)"[^>]*>\s*([^<]*)<span class="suggest"> → (\d+)',
+                     page.text)
+    assert cell and cell.group(1) == "critical" and cell.group(2).strip() == "3" and cell.group(3) == "30"
+    assert "Có thể gõ nhầm: Tổng số nhận giải quyết (3) 3 có lẽ là 30" in page.text
+    assert "1 lỗi nghiêm trọng" in page.text or "lỗi nghiêm trọng</strong>" in page.text
+    assert inbox_files(site) == [] and site["store"].current(PERIOD) == []
+    refused = submit(site, UNIT, check_id(page.text))
+    assert refused.status_code == 422 and "hãy sửa trong tệp rồi kiểm tra lại, hoặc ghi giải trình" in refused.text
+    assert inbox_files(site) == []
+
+
+def test_a_submission_lands_where_the_extractor_reads_and_a_correction_keeps_the_reason(site, forms):
+    page = check(site, UNIT, forms[UNIT])
+    assert page.status_code == 200 and "Không có lỗi nghiêm trọng" in page.text
+    done = submit(site, UNIT, check_id(page.text))
+    assert done.status_code == 303 and done.headers["location"].endswith("?da-nop=1")
+    assert inbox_files(site) == ["Bieu06_01267.xlsx"]
+    landed = site["inbox"] / "Bieu06_01267.xlsx"
+    first = site["store"].current(PERIOD, UNIT)[0]
+    assert first.sha256 == hashlib.sha256(forms[UNIT].read_bytes()).hexdigest() == hashlib.sha256(
+        landed.read_bytes()).hexdigest()
+    assert (first.file, first.criticals, first.explanation) == ("Bieu06_01267.xlsx", 0, None)
+    assert "Đã nộp" in site["client"].get(done.headers["location"]).text
+
+    # a correction with a critical left: needs an explanation and a reason, keeps both and the replaced file
+    page = check(site, UNIT, forms["typo"])
+    assert submit(site, UNIT, check_id(page.text), giai_trinh="Số tổng đúng theo sổ").status_code == 422
+    done = submit(site, UNIT, check_id(page.text), giai_trinh="Số tổng đúng theo sổ theo dõi",
+                  ly_do_sua="nhập lại số nhận của lĩnh vực hộ tịch")
+    assert done.status_code == 303
+    history = site["store"].history(PERIOD, UNIT)
+    assert [s.id for s in history] == [first.id, history[1].id] and history[1].replaces == first.id
+    assert (history[1].criticals, history[1].correction_reason) == (2, "nhập lại số nhận của lĩnh vực hộ tịch")
+    assert inbox_files(site) == ["Bieu06_01267.xlsx"]
+    assert landed.read_bytes() == forms["typo"].read_bytes()
+    kept = list((site["root"] / "var" / "intake" / "replaced" / PERIOD / UNIT).iterdir())
+    assert [p.read_bytes() for p in kept] == [forms[UNIT].read_bytes()]
+    sent = site["announcer"].sent[-1]
+    assert sent["period"] == PERIOD and sent["unit_code"] == UNIT and sent["replaces"] == first.id
+    assert sent["reason"].startswith("late correction from Phường Sông Hiến (01267), received ")
+    assert sent["reason"].endswith(": nhập lại số nhận của lĩnh vực hộ tịch")
+
+
+def _zip_bomb() -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("[Content_Types].xml", "<Types/>")
+        archive.writestr("xl/worksheets/sheet1.xml", b"\0" * (40 << 20))
+    return buffer.getvalue()
+
+
+def _empty_workbook() -> bytes:
+    buffer = io.BytesIO()
+    openpyxl.Workbook().save(buffer)
+    return buffer.getvalue()
+
+
+BAD_UPLOADS = {
+    "wrong period": ("2025-Q1 form", "Bieu06.xlsx", "nhưng đường dẫn này dùng để nộp kỳ 2025-Q2"),
+    "another unit's form": ("other unit", "Bieu06.xlsx", "không phải của đơn vị bạn (mã 01267)"),
+    "zip bomb": (_zip_bomb, "Bieu06.xlsx", "dấu hiệu “zip bomb”"),
+    "50 MB file": (lambda: b"PK" + b"\0" * (50 << 20), "Bieu06.xlsx", "vượt giới hạn 20 MB"),
+    "CSV in UTF-16 without BOM": (lambda: "STT,Lĩnh vực\n(1),(2)\n".encode("utf-16-le"), "Bieu06.csv",
+                                  "Tệp CSV không đúng bảng mã"),
+    "empty workbook": (_empty_workbook, "Bieu06.xlsx", "Không tìm thấy bảng Biểu 06 trong tệp"),
+    "blank form": ("blank form", "Bieu06.xlsx", "Biểu chưa có số liệu"),
+    "empty file": (lambda: b"", "Bieu06.xlsx", "Tệp tải lên rỗng"),
+    "not a workbook": (lambda: b"%PDF-1.4", "Bieu06.pdf", "không phải Biểu 06 dạng Excel"),
+    "personal data": ("personal", "Bieu06.xlsx", "có vẻ chứa thông tin cá nhân"),
+}
+
+
+@pytest.mark.parametrize("case", BAD_UPLOADS)
+def test_bad_uploads_are_refused_in_vietnamese_and_store_nothing(site, forms, tmp_path, case):
+    make, name, expected = BAD_UPLOADS[case]
+    before = (inbox_files(site), [s.id for s in site["store"].current(PERIOD)])
+    if make == "2025-Q1 form":
+        settings = site["settings"]
+        q1 = settings.period("2025-Q1")
+        blank = write_unit_form(tmp_path / "q1.xlsx", unit_code=UNIT, unit_name="Phường Sông Hiến", unit_level="commune",
+                                period_start=q1.start, period_end=q1.end, period_label=q1.label,
+                                fields=[f for f in settings.fields if "commune" in f["levels"]])
+        data = (tmp_path / "q1_filled.xlsx", fill(blank, tmp_path / "q1_filled.xlsx"))[0].read_bytes()
+    elif make == "other unit":
+        data = forms[OTHER].read_bytes()
+    elif make == "blank form":
+        data = forms[f"{UNIT}_blank"].read_bytes()
+    elif make == "personal":
+        fill(forms[f"{UNIT}_blank"], tmp_path / "p.xlsx", note="Người nộp: Nguyễn Văn A, 0912345678")
+        data = (tmp_path / "p.xlsx").read_bytes()
+    else:
+        data = make()
+    page = check(site, THIRD if make == "other unit" else UNIT, name=name, data=data)
+    if make == "other unit":  # the second unit's form sent with a third unit's link
+        expected = "không phải của đơn vị bạn (mã 01273)"
+    assert page.status_code == 422, page.text[:500]
+    assert "Tệp chưa được nhận" in page.text and expected in page.text
+    assert "Không có gì được lưu" in page.text
+    assert (inbox_files(site), [s.id for s in site["store"].current(PERIOD)]) == before
+
+
+def test_one_units_link_cannot_read_or_replace_anothers_submission(site, forms):
+    client, tokens = site["client"], site["tokens"]
+    page = check(site, UNIT, forms[UNIT])
+    key = check_id(page.text)
+    # the other unit's link with the first unit's checked upload: refused, nothing replaced
+    before = site["inbox"].joinpath("Bieu06_01267.xlsx").read_bytes() if inbox_files(site) else None
+    assert submit(site, OTHER, key).status_code == 409
+    assert (site["inbox"].joinpath("Bieu06_01267.xlsx").read_bytes() if before else None) == before
+    assert not site["inbox"].joinpath("Bieu06_01270.xlsx").exists()
+    # the first unit's workbook uploaded through the other's link: another unit's form
+    assert "không phải của đơn vị bạn (mã 01270)" in check(site, OTHER, forms[UNIT]).text
+    # the other unit's page shows nothing of the first
+    other = client.get(f"/u/{tokens[OTHER]}").text
+    assert UNIT not in other and "Biểu đã nộp" not in other and "Phường Sông Bằng" in other
+    # a unit's link is not the board's, the board's is not a unit's, a made-up or revoked one is nothing
+    assert client.get(f"/tinh/{tokens[UNIT]}").status_code == 404
+    assert client.get(f"/u/{tokens['province']}").status_code == 404
+    assert client.get("/u/not-a-token").status_code == 404
+    link, token = site["store"].issue("unit", OTHER, PERIOD)
+    assert client.get(f"/u/{token}").status_code == 200
+    site["store"].revoke(link.id)
+    assert client.get(f"/u/{token}").status_code == 404
+    stored = json.dumps(site["store"].links())
+    assert token not in stored and all(t not in site["store"].path.read_bytes().decode("latin-1")
+                                       for t in tokens.values())
+
+
+def test_uploads_are_rate_limited_per_link(site, forms):
+    options = site["app"].state.intake.options
+    link, token = site["store"].issue("unit", THIRD, PERIOD)
+    limit, options.uploads_per_minute = options.uploads_per_minute, 3
+    try:
+        answers = [site["client"].post(f"/u/{token}/kiem-tra", files={"tep": ("Bieu06.xlsx", b"")}).status_code
+                   for _ in range(4)]
+    finally:
+        options.uploads_per_minute = limit
+    assert answers == [422, 422, 422, 429]
+
+
+def test_the_board_lists_who_sent_what_and_who_did_not(site, forms):
+    client, tokens = site["client"], site["tokens"]
+    page = check(site, OTHER, forms[OTHER])
+    assert submit(site, OTHER, check_id(page.text)).status_code == 303
+    board = client.get(f"/tinh/{tokens['province']}?ky={PERIOD}")
+    assert board.status_code == 200
+    row = re.search(r'<tr class="(\w+)" id="don-vi-01270">', board.text)
+    assert row and row.group(1) == "late"  # 2025-Q2 was due on 05/07/2025
+    assert re.search(r'<tr class="missing" id="don-vi-01273">', board.text)
+    communes = site["app"].state.intake.board(site["settings"].period(PERIOD))
+    assert sum(r["status"] == "missing" for r in communes) == len(communes) - 2
+    assert "Số tổng đúng theo sổ theo dõi" in board.text  # the first unit's explanation travels with its figures
+
+
+def test_the_airflow_event_is_posted_to_the_submissions_asset():
+    calls = []
+
+    def airflow(request: httpx.Request) -> httpx.Response:
+        calls.append((request.method, request.url.path, request.headers.get("authorization"),
+                      json.loads(request.content) if request.content else dict(request.url.params)))
+        if request.method == "GET":
+            return httpx.Response(200, json={"assets": [{"id": 7, "uri": SUBMISSIONS_ASSET_URI}], "total_entries": 1})
+        return httpx.Response(200, json={"id": 1})
+
+    from datetime import datetime, timezone
+
+    from intake.store import Submission
+
+    settings = load_settings()
+    submission = Submission(3, UNIT, PERIOD, "Bieu06_01267.xlsx", "ab" * 32, "link 1",
+                            datetime(2025, 8, 12, 2, tzinfo=timezone.utc), 0, 0, None, "sửa số hộ tịch", 2)
+    sent = Announcer("http://airflow:8080/", "jwt", transport=httpx.MockTransport(airflow)).announce(
+        submission, "Phường Sông Hiến", settings.period(PERIOD))
+    assert calls[0] == ("GET", "/api/v2/assets", "Bearer jwt", {"uri_pattern": SUBMISSIONS_ASSET_URI})
+    assert calls[1][:3] == ("POST", "/api/v2/assets/events", "Bearer jwt")
+    assert calls[1][3] == {"asset_id": 7, "extra": sent}
+    assert sent["reason"] == correction_reason(submission, "Phường Sông Hiến") == \
+        "late correction from Phường Sông Hiến (01267), received 2025-08-12: sửa số hộ tịch"
+    assert reasons_by_period([sent, sent, {"period": "2025-Q1", "reason": None}]) == {
+        "2025-Q1": "late correction from the intake", PERIOD: sent["reason"]}
+    assert Announcer().announce(submission, "Phường Sông Hiến", settings.period(PERIOD)) is None  # not configured
+
+
+def test_typed_values_fill_every_input_cell():
+    assert set(TYPED) | {"received_total", "resolved_total", "pending_total"} == set(
+        __import__("tthc.form", fromlist=["FIGURES"]).FIGURES)
