@@ -79,6 +79,10 @@ class CheckResult:
     def at(self, field_code: str, figure: str) -> list[CellFinding]:
         return [f for f in self.findings if f.figure == figure and (f.field_code or "") == field_code]
 
+    def suggestions(self, field_code: str, figure: str) -> list[int]:
+        """The corrections proposed for a cell, each once (an identity and its diagnosis agree)."""
+        return list(dict.fromkeys(f.suggested for f in self.at(field_code, figure) if f.suggested is not None))
+
     def unplaced(self) -> list[CellFinding]:
         return [f for f in self.findings if f.figure is None]
 
