@@ -306,3 +306,27 @@ def test_the_airflow_event_is_posted_to_the_submissions_asset():
 def test_typed_values_fill_every_input_cell():
     assert set(TYPED) | {"received_total", "resolved_total", "pending_total"} == set(
         __import__("tthc.form", fromlist=["FIGURES"]).FIGURES)
+
+
+def test_links_are_made_listed_and_revoked_from_the_command_line(tmp_path, monkeypatch, capsys):
+    from intake.store import Store
+    from runner.cli import main
+
+    monkeypatch.setenv("TTHC_VAR_DIR", str(tmp_path / "var"))
+    assert main(["intake", "token", "--period", PERIOD, "--unit", UNIT, "--unit", OTHER,
+                 "--base-url", "https://bieu06.example.vn"]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    assert [line.split("\t")[1] for line in printed] == [UNIT, OTHER]
+    token = printed[0].split("\t")[-1].rsplit("/", 1)[1]
+    assert printed[0].split("\t")[-1] == f"https://bieu06.example.vn/u/{token}"
+    store = Store(tmp_path / "var" / "intake")
+    assert store.link(token).unit_code == UNIT
+    assert main(["intake", "token", "--province", "--base-url", "https://bieu06.example.vn"]) == 0
+    assert "/tinh/" in capsys.readouterr().out
+    assert main(["intake", "token", "--period", PERIOD, "--unit", "99999"]) == 2
+    assert "no unit in force in 2025-Q2 with code 99999" in capsys.readouterr().err
+    assert main(["intake", "revoke", "1"]) == 0 and main(["intake", "revoke", "1"]) == 2
+    capsys.readouterr()
+    assert main(["intake", "links", "--period", PERIOD]) == 0
+    listed = capsys.readouterr().out
+    assert "revoked" in listed and token not in listed
