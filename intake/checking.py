@@ -88,8 +88,9 @@ class CheckResult:
 
 
 def check_upload(data: bytes, filename: str, unit_code: str, period: Period, settings: Settings,
-                 units, limits: Limits = Limits()) -> CheckResult:
+                 units, limits: Limits | None = None) -> CheckResult:
     """Every finding of the upload, or Refused. `units`: the province's units (tthc.units)."""
+    limits = limits or Limits()
     suffix = Path(filename or "").suffix.lower()
     if not data:
         raise Refused("Tệp tải lên rỗng (0 byte): hãy chọn lại tệp Biểu 06 đã nhập số liệu.")

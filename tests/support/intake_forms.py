@@ -28,7 +28,7 @@ def fill(form: Path, out: Path, *, typo: tuple[str, int] | None = None, note: st
     totals = dict.fromkeys(TYPED, 0)
     r = FIRST_FIELD_ROW
     while sheet.cell(r, 1).value not in (None, ""):
-        for i, (figure, value) in enumerate(TYPED.items()):
+        for figure, value in TYPED.items():
             typed = value + (r - FIRST_FIELD_ROW if figure in ROW_GROWS else 0)
             sheet.cell(r, column(figure)).value = typed
             totals[figure] += typed
