@@ -17,11 +17,13 @@ import time
 from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from starlette.applications import Starlette
 from starlette.background import BackgroundTask
+from starlette.concurrency import run_in_threadpool
 from starlette.formparsers import FormParser, MultiPartException, MultiPartParser
 from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, RedirectResponse, Response
@@ -261,9 +263,10 @@ async def form_download(request: Request) -> Response:
     period, unit = context["period"], context["unit"]
     folder = Path(tempfile.mkdtemp(prefix="tthc_form_"))
     name = f"Bieu06_{unit['unit_code']}_{period.label}.xlsx"
-    write_unit_form(folder / name, unit_code=unit["unit_code"], unit_name=unit["unit_name"], unit_level=unit["level"],
-                    period_start=period.start, period_end=period.end, period_label=period.label,
-                    fields=context["fields"])
+    await run_in_threadpool(partial(
+        write_unit_form, folder / name, unit_code=unit["unit_code"], unit_name=unit["unit_name"],
+        unit_level=unit["level"], period_start=period.start, period_end=period.end, period_label=period.label,
+        fields=context["fields"]))
     return FileResponse(folder / name, filename=name, headers=SECURITY_HEADERS,
                         media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
                         background=BackgroundTask(shutil.rmtree, folder, ignore_errors=True))
@@ -309,8 +312,8 @@ async def check(request: Request) -> Response:
         if upload is None or isinstance(upload, str) or not upload.filename:
             raise Refused("Chưa chọn tệp: hãy chọn tệp Biểu 06 (.xlsx hoặc .csv) rồi bấm “Kiểm tra”.")
         data = await upload.read()
-        result = check_upload(data, upload.filename, link.unit_code, context["period"], intake.settings, intake.units,
-                              intake.limits)
+        result = await run_in_threadpool(check_upload, data, upload.filename, link.unit_code, context["period"],
+                                         intake.settings, intake.units, intake.limits)
     except Refused as refusal:
         log.info("upload refused for unit %s, period %s: %s (%s)", link.unit_code, link.period, refusal, refusal.detail)
         context["refusal"] = refusal
@@ -352,7 +355,7 @@ async def submit(request: Request) -> Response:
         context.update(result=pending.result, filename=pending.filename, check_id=form.get("check_id"),
                        problem=problem, explanation=explanation or "", reason=reason or "")
         return _page(request, "check.html", context, 422)
-    intake.submit(link, context["period"], context["unit"], pending, explanation, reason)
+    await run_in_threadpool(intake.submit, link, context["period"], context["unit"], pending, explanation, reason)
     return RedirectResponse(f"/u/{request.path_params['token']}?da-nop=1", status_code=303,
                             headers=SECURITY_HEADERS)
 

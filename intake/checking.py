@@ -197,7 +197,8 @@ def validate(rows: list[dict], reading: list, settings: Settings, units) -> list
 
 def _placed(item: dict, by_row: dict[int, str]) -> CellFinding:
     """A finding on its cell: the figure it names (the total of an identity, or the single
-    figure a diagnosis corrects), with the corrected value when the diagnosis has one."""
+    figure a diagnosis corrects), with the corrected value when the diagnosis has one; the
+    reader's own words (English) put in Vietnamese where the officer must act on them."""
     field_code = item.get("field_code") or ""
     figure = None
     suggested = None
@@ -208,14 +209,39 @@ def _placed(item: dict, by_row: dict[int, str]) -> CellFinding:
     elif columns:
         figure = columns[0]
     location = item.get("location") or ""
-    if (m := _ROW_IN_LOCATION.search(location)) and int(m.group(1)) in by_row:
-        field_code = by_row[int(m.group(1))]
-        if m.group(2):
-            figure = figure or _figure_at(m.group(2))
-    where = location or item.get("file") or ""
+    row = letter = None
+    if m := _ROW_IN_LOCATION.search(location):
+        row, letter = int(m.group(1)), m.group(2)
+        field_code = by_row.get(row, field_code)
+        if letter:
+            figure = figure or _figure_at(letter)
+    parts = [f"Dòng {row}" if row else (item.get("file") or "")]
+    if letter and row:
+        parts.append(f"ô {letter}{row}")
     if figure is not None:
-        where = f"{where} — cột ({COLUMN_NUMBER[figure]}) {FIGURE_LABELS[figure]}".strip(" —")
-    return CellFinding(item["severity"], item["check"], item["message"], where, field_code or None, figure, suggested)
+        parts.append(FIGURE_LABELS[figure])
+    return CellFinding(item["severity"], item["check"], _in_vietnamese(item["check"], item["message"]),
+                       ", ".join(p for p in parts if p), field_code or None, figure, suggested)
+
+
+_UNCACHED = re.compile(r"(\d+) formulas have no cached value")
+_TYPED_TOTAL = re.compile(r"typed total (\d+) disagrees with the form's formula (=\S+) = (\d+)")
+_TYPED_SUM = re.compile(r"typed total (\d+) disagrees with the sum of the field rows \((=SUM\([^)]*\)) = (\d+)\)")
+_NOT_A_COUNT = re.compile(r": (?:\w+: )?('.*'|\S+) is (?:not a whole number|negative|a boolean)")
+
+
+def _in_vietnamese(check: str, message: str) -> str:
+    """The spreadsheet reader's messages the officer acts on, in Vietnamese; the validator's are already."""
+    if m := _UNCACHED.search(message):
+        return (f"{m.group(1)} ô công thức chưa có giá trị lưu sẵn (tệp chưa được Excel tính lại khi lưu): giá trị "
+                "được tính từ các ô thành phần.")
+    if m := _TYPED_TOTAL.search(message) or _TYPED_SUM.search(message):
+        return (f"Ô tổng được gõ tay số {m.group(1)}, khác công thức của biểu {m.group(2)} = {m.group(3)}: hãy xem lại "
+                "số đã gõ, hoặc trả lại công thức.")
+    if check == "schema.count_unreadable" and (m := _NOT_A_COUNT.search(message)):
+        return (f"Ô có giá trị {m.group(1)}, không phải một số nguyên không âm: hãy gõ số hồ sơ bằng chữ số "
+                "(ví dụ 1.250 hoặc 1250).")
+    return message
 
 
 def _figure_at(letter: str) -> str | None:

@@ -331,3 +331,14 @@ def test_links_are_made_listed_and_revoked_from_the_command_line(tmp_path, monke
     assert main(["intake", "links", "--period", PERIOD]) == 0
     listed = capsys.readouterr().out
     assert "revoked" in listed and token not in listed
+
+
+def test_an_unreadable_cell_is_a_critical_finding_on_that_cell(site, forms, tmp_path):
+    book = openpyxl.load_workbook(forms[UNIT])
+    book.active.cell(FIRST_FIELD_ROW + 1, column("received_online")).value = "mười hai"
+    book.save(tmp_path / "words.xlsx")
+    page = check(site, UNIT, tmp_path / "words.xlsx")
+    assert page.status_code == 200
+    assert re.search(r'<td id="o-CT-received_online" class="critical"', page.text)
+    assert f"Dòng {FIRST_FIELD_ROW + 1}, ô D{FIRST_FIELD_ROW + 1}, Nhận trực tuyến (4)" in page.text
+    assert "Ô có giá trị &#39;mười hai&#39;, không phải một số nguyên không âm" in page.text
