@@ -24,7 +24,7 @@ from validations.offline import ROW_SCHEMA, FindingsOut, StreamingValidation
 _CITIZEN_ID = re.compile(r"(?<!\d)0\d{11}(?!\d)")
 _PHONE = re.compile(r"(?<![\d.])(?:\+84|0)(?:3|5|7|8|9)\d{8}(?!\d)")
 _PERSONAL_HEADERS = ("họ và tên", "họ tên", "số cccd", "căn cước", "cmnd", "số điện thoại", "ngày sinh")
-_ROW_IN_LOCATION = re.compile(r"row (\d+)(?:, column ([A-Z]{1,3}))?")
+_ROW_IN_LOCATION = re.compile(r"(?:row|dòng) (\d+)(?:, column ([A-Z]{1,3}))?")
 INPUTS = tuple(name for name in FIGURES if name not in SUM_IDENTITIES)  # the cells a unit types; totals are formulas
 SEVERITY_VI = {"critical": "Nghiêm trọng", "warning": "Cảnh báo", "info": "Thông tin"}
 
@@ -46,6 +46,7 @@ class CellFinding:
     field_code: str | None = None
     figure: str | None = None
     suggested: int | None = None
+    row: int | None = None
 
     @property
     def anchor(self) -> str | None:
@@ -116,7 +117,7 @@ def check_upload(data: bytes, filename: str, unit_code: str, period: Period, set
                                        {name: rec[name] for name in FIGURES}) for rec in landed])
     by_row = {rec["row"]: rec["field_code"] or "" for rec in landed}
     result.findings = [_placed(item, by_row) for item in findings]
-    result.findings.sort(key=lambda f: ({"critical": 0, "warning": 1, "info": 2}[f.severity], f.where))
+    result.findings.sort(key=lambda f: ({"critical": 0, "warning": 1, "info": 2}[f.severity], f.row or 0, f.where))
     return result
 
 
@@ -221,7 +222,7 @@ def _placed(item: dict, by_row: dict[int, str]) -> CellFinding:
     if figure is not None:
         parts.append(FIGURE_LABELS[figure])
     return CellFinding(item["severity"], item["check"], _in_vietnamese(item["check"], item["message"]),
-                       ", ".join(p for p in parts if p), field_code or None, figure, suggested)
+                       ", ".join(p for p in parts if p), field_code or None, figure, suggested, row)
 
 
 _UNCACHED = re.compile(r"(\d+) formulas have no cached value")

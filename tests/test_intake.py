@@ -342,3 +342,13 @@ def test_an_unreadable_cell_is_a_critical_finding_on_that_cell(site, forms, tmp_
     assert re.search(r'<td id="o-CT-received_online" class="critical"', page.text)
     assert f"Dòng {FIRST_FIELD_ROW + 1}, ô D{FIRST_FIELD_ROW + 1}, Nhận trực tuyến (4)" in page.text
     assert "Ô có giá trị &#39;mười hai&#39;, không phải một số nguyên không âm" in page.text
+
+
+def test_a_formula_reading_another_workbook_is_a_critical_finding(site, forms, tmp_path):
+    book = openpyxl.load_workbook(forms[UNIT])
+    book.active.cell(FIRST_FIELD_ROW, column("received_online")).value = "='[1]Sheet1'!C5"
+    book.save(tmp_path / "linked.xlsx")
+    page = check(site, UNIT, tmp_path / "linked.xlsx")
+    assert page.status_code == 200
+    assert re.search(r'<td id="o-HT-received_online" class="critical"', page.text)
+    assert "reads another workbook (an external link)" in page.text
