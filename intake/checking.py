@@ -16,7 +16,7 @@ import pyarrow as pa
 from extractors.spreadsheet import (SUFFIXES, Limits, LayoutError, check_zip, decode_csv, load_sheets,
                                     validation_rows, workbook_name)
 from tthc.config import Settings
-from tthc.form import COLUMN_NUMBER, FIGURE_LABELS, FIGURES, SUM_IDENTITIES
+from tthc.form import FIGURE_LABELS, FIGURES, SUM_IDENTITIES
 from tthc.periods import Period
 from validations.offline import ROW_SCHEMA, FindingsOut, StreamingValidation
 
