@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import codecs
 import csv
+import hashlib
 import io
+import json
 import os
 import re
 import unicodedata
@@ -559,6 +561,29 @@ def unit_in_file_name(name: str) -> str | None:
     return named.group(1) if named else None
 
 
+def submission_note_path(workbook: Path) -> Path:
+    """Where the intake keeps a submitted workbook's record beside it (a dot file: never read as a workbook)."""
+    return workbook.with_name(f".{workbook.name}.intake.json")
+
+
+def submission_note(workbook: Path) -> ExtractError | None:
+    """The explanation a unit submitted with this workbook through the intake, as a warning on its
+    figures, so that it travels with them into the run's findings; None without one, or when the
+    workbook is no longer the one submitted (its sha256 differs: replaced by hand)."""
+    note = submission_note_path(workbook)
+    if not note.is_file():
+        return None
+    try:
+        record = json.loads(note.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not record.get("explanation") or record.get("sha256") != hashlib.sha256(workbook.read_bytes()).hexdigest():
+        return None
+    return ExtractError(f"giải trình của đơn vị khi nộp biểu (lần nộp {record.get('submission_id')}, "
+                        f"{record.get('submitted_at')}, còn {record.get('criticals')} lỗi nghiêm trọng khi nộp): "
+                        f"{record['explanation']}", workbook.name, unit_code=record.get("unit_code"))
+
+
 def workbook_name(unit_code: str, suffix: str = ".xlsx") -> str:
     """The name of a unit's workbook in the period's folder, as the sample and the intake write it."""
     return f"Bieu06_{unit_code}{suffix}"
@@ -628,6 +653,8 @@ def extract(source: Source, period: Period, folder: Path, job: ExtractJob) -> Ma
         read += 1
         errors.extend(cell_errors)
         warnings.extend(cell_warnings)
+        if (explained := submission_note(path)) is not None:
+            warnings.append(explained)
         by_file[path] = rows
     for rows in _one_workbook_per_unit(by_file, quarantine_dir, errors, warnings).values():
         landing.write({name: [r[name] for r in rows] for name in LANDING_SCHEMA.names})

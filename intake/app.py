@@ -31,7 +31,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
-from extractors.spreadsheet import Limits, share, unit_in_file_name, workbook_name
+from extractors.spreadsheet import Limits, share, submission_note_path, unit_in_file_name, workbook_name
 from intake.checking import SEVERITY_VI, CheckResult, Refused, check_upload, too_big
 from intake.events import Announcer
 from intake.store import Link, Store, Submission, UnknownLink
@@ -155,7 +155,8 @@ class Intake:
                   and unit_in_file_name(p.name) == link.unit_code] if inbox.is_dir() else []
         submission = self.store.submit(inbox=inbox, name=name, data=pending.data, link=link, period=period.label,
                                        criticals=pending.result.criticals, warnings=pending.result.warnings,
-                                       explanation=explanation, correction_reason=reason, others=others)
+                                       explanation=explanation, correction_reason=reason, others=others,
+                                       note_path=submission_note_path(inbox / name))
         self.pending.pop(next((k for k, p in self.pending.items() if p is pending), None), None)
         log.info("submission %s: unit %s, period %s, file %s (sha256 %s), %s critical", submission.id, link.unit_code,
                  period.label, inbox / name, submission.sha256, submission.criticals)

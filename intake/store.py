@@ -10,6 +10,7 @@ replaced submission's row (with the reason) and moves its file aside under the s
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import secrets
 import sqlite3
@@ -151,9 +152,11 @@ class Store:
         return [_submission(r) for r in rows]
 
     def submit(self, *, inbox: Path, name: str, data: bytes, link: Link, period: str, criticals: int, warnings: int,
-               explanation: str | None, correction_reason: str | None, others: list[Path]) -> Submission:
+               explanation: str | None, correction_reason: str | None, others: list[Path],
+               note_path: Path | None = None) -> Submission:
         """Land `data` as `inbox/name` and record it; the unit's earlier submission (and any
-        other file of the unit in the inbox, `others`) is replaced, its file kept aside."""
+        other file of the unit in the inbox, `others`) is replaced, its file kept aside. The
+        record is also written beside the workbook at `note_path` (JSON), for the extractor."""
         inbox.mkdir(parents=True, exist_ok=True)
         final = inbox / name
         staged = inbox / f".{name}.{secrets.token_hex(4)}.part"  # the extractor skips dot files
@@ -184,6 +187,15 @@ class Store:
                 if previous is not None:
                     con.execute("UPDATE submissions SET replaced_by = ?, kept_file = ? WHERE id = ?",
                                 (new_id, str(moved[0][1]) if moved else None, previous["id"]))
+                record = {"submission_id": new_id, "unit_code": link.unit_code, "period": period, "file": name,
+                          "sha256": digest, "submitted_by": link.who, "submitted_at": stamp.isoformat(),
+                          "criticals": criticals, "warnings": warnings, "explanation": explanation,
+                          "correction_reason": correction_reason,
+                          "replaces": previous["id"] if previous is not None else None}
+                if note_path is not None:
+                    staged_note = note_path.with_name(note_path.name + ".part")
+                    staged_note.write_text(json.dumps(record, ensure_ascii=False, indent=1), encoding="utf-8")
+                    os.replace(staged_note, note_path)
                 for source, aside in moved:
                     if source == final:  # the new workbook takes its name in the rename below
                         _copy(source, aside)

@@ -19,7 +19,7 @@ import openpyxl
 import pytest
 from starlette.testclient import TestClient
 
-from extractors.spreadsheet import validation_rows
+from extractors.spreadsheet import submission_note, submission_note_path, validation_rows
 from intake.app import create_app
 from intake.events import SUBMISSIONS_ASSET_URI, Announcer, correction_reason
 from publishing.workbook import write_unit_form
@@ -98,7 +98,7 @@ def submit(site, code: str, key: str, **fields):
 
 def inbox_files(site) -> list[str]:
     inbox = site["inbox"]
-    return sorted(p.name for p in inbox.iterdir()) if inbox.is_dir() else []
+    return sorted(p.name for p in inbox.iterdir() if not p.name.startswith(".")) if inbox.is_dir() else []
 
 
 def test_the_form_is_the_units_for_the_period_with_totals_as_formulas(site, forms):
@@ -143,6 +143,8 @@ def test_a_submission_lands_where_the_extractor_reads_and_a_correction_keeps_the
     assert first.sha256 == hashlib.sha256(forms[UNIT].read_bytes()).hexdigest() == hashlib.sha256(
         landed.read_bytes()).hexdigest()
     assert (first.file, first.criticals, first.explanation) == ("Bieu06_01267.xlsx", 0, None)
+    assert submission_note(landed) is None  # nothing to explain
+    assert json.loads(submission_note_path(landed).read_text())["sha256"] == first.sha256
     assert "Đã nộp" in site["client"].get(done.headers["location"]).text
 
     # a correction with a critical left: needs an explanation and a reason, keeps both and the replaced file
@@ -156,6 +158,10 @@ def test_a_submission_lands_where_the_extractor_reads_and_a_correction_keeps_the
     assert (history[1].criticals, history[1].correction_reason) == (2, "nhập lại số nhận của lĩnh vực hộ tịch")
     assert inbox_files(site) == ["Bieu06_01267.xlsx"]
     assert landed.read_bytes() == forms["typo"].read_bytes()
+    # the explanation travels with the figures: the extractor lands it as a warning of the workbook
+    note = submission_note(landed)
+    assert note.unit_code == UNIT and note.file == "Bieu06_01267.xlsx"
+    assert note.message.endswith("còn 2 lỗi nghiêm trọng khi nộp): Số tổng đúng theo sổ theo dõi")
     kept = list((site["root"] / "var" / "intake" / "replaced" / PERIOD / UNIT).iterdir())
     assert [p.read_bytes() for p in kept] == [forms[UNIT].read_bytes()]
     sent = site["announcer"].sent[-1]
