@@ -109,7 +109,8 @@ def check_upload(data: bytes, filename: str, unit_code: str, period: Period, set
         except LayoutError as exc:
             raise Refused(_layout_message(str(exc)), str(exc)) from None
         _check_identity(landed, unit_code, period)
-        if all(rec[name] is None for rec in landed if not rec["is_total"] for name in INPUTS):
+        unreadable = any(f.check_id == "schema.count_unreadable" for f in reading)
+        if not unreadable and all(rec[name] is None for rec in landed if not rec["is_total"] for name in INPUTS):
             raise Refused("Biểu chưa có số liệu: mọi ô để nhập đều trống. Hãy nhập số liệu của đơn vị rồi tải lên lại "
                           "(lĩnh vực không có hồ sơ nào trong kỳ: ghi số 0).")
         findings = validate(rows, reading, settings, units)

@@ -358,3 +358,35 @@ def test_a_formula_reading_another_workbook_is_a_critical_finding(site, forms, t
     assert page.status_code == 200
     assert re.search(r'<td id="o-HT-received_online" class="critical"', page.text)
     assert "reads another workbook (an external link)" in page.text
+
+
+def test_a_csv_of_the_form_is_accepted_and_replaces_the_units_workbook(site, forms, tmp_path):
+    """The form saved as CSV (UTF-8, as Excel's "CSV UTF-8" does), typed totals included."""
+    import csv
+
+    from python_calamine import CalamineWorkbook
+
+    link, token = site["store"].issue("unit", THIRD, PERIOD)
+    answer = site["client"].get(f"/u/{token}/bieu-mau.xlsx")
+    (tmp_path / "blank.xlsx").write_bytes(answer.content)
+    totals = fill(tmp_path / "blank.xlsx", tmp_path / "filled.xlsx")
+    rows = [[int(v) if isinstance(v, float) else v for v in row]
+            for row in CalamineWorkbook.from_path(str(tmp_path / "filled.xlsx")).get_sheet_by_index(0).to_python()]
+    for row in rows[FIRST_FIELD_ROW - 1:FIRST_FIELD_ROW - 1 + 6]:  # no cached totals: typed as Excel would show them
+        for total, parts in (("received_total", ("received_online", "received_direct_postal", "carried_over")),
+                             ("resolved_total", ("resolved_early", "resolved_on_time", "resolved_late")),
+                             ("pending_total", ("pending_within_due", "pending_overdue"))):
+            row[column(total) - 1] = sum(int(row[column(p) - 1]) for p in parts)
+    with open(tmp_path / "Bieu06.csv", "w", encoding="utf-8-sig", newline="") as fh:
+        csv.writer(fh).writerows(rows)
+    (site["inbox"]).mkdir(parents=True, exist_ok=True)
+    (site["inbox"] / "Bieu06_01273.xlsx").write_bytes(b"the sample's workbook, put there by hand")
+    page = site["client"].post(f"/u/{token}/kiem-tra", files={"tep": ("Bieu06.csv", (tmp_path / "Bieu06.csv").read_bytes())})
+    assert page.status_code == 200 and "Không có lỗi nghiêm trọng" in page.text, page.text[-3000:]
+    done = site["client"].post(f"/u/{token}/nop", data={"check_id": check_id(page.text)}, follow_redirects=False)
+    assert done.status_code == 303
+    assert "Bieu06_01273.csv" in inbox_files(site) and "Bieu06_01273.xlsx" not in inbox_files(site)
+    rows, _, _ = validation_rows(site["inbox"] / "Bieu06_01273.csv", site["settings"], quarter=site["settings"].period)
+    assert sum(r["received_online"] for r in rows if r["field_code"]) == totals["received_online"]
+    kept = [p.name for p in (site["root"] / "var" / "intake" / "replaced" / PERIOD / THIRD).iterdir()]
+    assert len(kept) == 1 and kept[0].endswith("_Bieu06_01273.xlsx")
