@@ -36,7 +36,7 @@ from intake.checking import SEVERITY_VI, CheckResult, Refused, check_upload, too
 from intake.events import Announcer
 from intake.store import Link, Store, Submission, UnknownLink
 from publishing.workbook import write_unit_form
-from tthc.config import Settings, var_dir
+from tthc.config import ConfigError, Settings, var_dir
 from tthc.form import COLUMN_NUMBER, FIGURE_HEADERS, FIGURES, LEVEL_LABELS
 from tthc.periods import Period
 from tthc.units import units_for_province, units_in_force
@@ -55,13 +55,25 @@ class IntakeOptions:
 
     due_days: int = 5
     uploads_per_minute: int = 10
-    source_id: str | None = None
+    source: str | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> IntakeOptions:
         doc = settings.province_doc.get("intake") or {}
-        return cls(int(doc.get("due_days", cls.due_days)), int(doc.get("uploads_per_minute", cls.uploads_per_minute)),
-                   doc.get("source"))
+        where = f"{settings.province_file}: intake"
+        if not isinstance(doc, dict):
+            raise ConfigError(f"{where}: expected a mapping (due_days, uploads_per_minute, source), got {doc!r}")
+        unknown = sorted(set(map(str, doc)) - set(cls.__dataclass_fields__))
+        if unknown:
+            raise ConfigError(f"{where}: unknown keys {unknown} (known: {sorted(cls.__dataclass_fields__)})")
+        options = cls(source=doc.get("source"))
+        for key in ("due_days", "uploads_per_minute"):
+            value = doc.get(key, getattr(options, key))
+            if isinstance(value, bool) or not isinstance(value, int) or value < (0 if key == "due_days" else 1):
+                raise ConfigError(f"{where}: {key} {value!r} must be a whole number"
+                                  f"{' of days, 0 or more' if key == 'due_days' else ', 1 or more'}")
+            setattr(options, key, value)
+        return options
 
 
 @dataclass
@@ -85,10 +97,10 @@ class Intake:
     def __post_init__(self) -> None:
         self.units = units_for_province(self.settings)
         sources = [s for s in self.settings.sources if s.kind == SOURCE_KIND]
-        wanted = [s for s in sources if s.id == self.options.source_id] if self.options.source_id else sources
+        wanted = [s for s in sources if s.id == self.options.source] if self.options.source else sources
         if not wanted:
-            raise ValueError(f"no spreadsheet source {self.options.source_id or ''} in the sources registry: "
-                             "the intake lands workbooks in one")
+            raise ConfigError(f"{self.settings.sources_file}: no spreadsheet source {self.options.source or ''} "
+                              "(intake: source in the province file): the intake lands workbooks in one")
         self.source = wanted[0]
         self.limits = Limits.from_spec(self.source.spec)
         self.fields = self.settings.fields

@@ -390,3 +390,23 @@ def test_a_csv_of_the_form_is_accepted_and_replaces_the_units_workbook(site, for
     assert sum(r["received_online"] for r in rows if r["field_code"]) == totals["received_online"]
     kept = [p.name for p in (site["root"] / "var" / "intake" / "replaced" / PERIOD / THIRD).iterdir()]
     assert len(kept) == 1 and kept[0].endswith("_Bieu06_01273.xlsx")
+
+
+@pytest.mark.parametrize("intake, expected", [
+    ({"due_days": "five"}, "intake: due_days 'five' must be a whole number of days"),
+    ({"uploads_per_minute": 0}, "uploads_per_minute 0 must be a whole number, 1 or more"),
+    ({"deadline": 5}, "intake: unknown keys ['deadline']"),
+    ({"source": "portal_dvc"}, "no spreadsheet source portal_dvc"),
+])
+def test_a_wrong_intake_setting_is_a_configuration_error(tmp_path, monkeypatch, intake, expected):
+    import yaml
+
+    from tthc.config import ConfigError
+
+    doc = yaml.safe_load((Path(load_settings().province_file)).read_text(encoding="utf-8"))
+    doc["intake"] = intake
+    (tmp_path / "province.yaml").write_text(yaml.safe_dump(doc, allow_unicode=True), encoding="utf-8")
+    monkeypatch.setenv("TTHC_PROVINCE_FILE", str(tmp_path / "province.yaml"))
+    monkeypatch.setenv("TTHC_VAR_DIR", str(tmp_path / "var"))
+    with pytest.raises(ConfigError, match=re.escape(expected)):
+        create_app(load_settings())
