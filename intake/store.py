@@ -166,6 +166,7 @@ class Store:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
+        earlier_note = note_path.read_bytes() if note_path is not None and note_path.exists() else None
         try:
             with closing(self._connect()) as con, con:
                 con.execute("BEGIN IMMEDIATE")
@@ -202,6 +203,13 @@ class Store:
                     else:
                         os.replace(source, aside)
                 os.replace(staged, final)
+        except BaseException:
+            if note_path is not None:  # the record beside the workbook is the one in force again
+                if earlier_note is not None:
+                    note_path.write_bytes(earlier_note)
+                else:
+                    note_path.unlink(missing_ok=True)
+            raise
         finally:
             if staged.exists():
                 staged.unlink()

@@ -410,3 +410,30 @@ def test_a_wrong_intake_setting_is_a_configuration_error(tmp_path, monkeypatch, 
     monkeypatch.setenv("TTHC_VAR_DIR", str(tmp_path / "var"))
     with pytest.raises(ConfigError, match=re.escape(expected)):
         create_app(load_settings())
+
+
+def test_a_submission_that_fails_halfway_leaves_the_previous_one(tmp_path, monkeypatch):
+    from intake import store as store_module
+    from intake.store import Store
+
+    store = Store(tmp_path / "intake")
+    link, _ = store.issue("unit", UNIT, PERIOD)
+    inbox = tmp_path / "spreadsheets" / PERIOD
+    arguments = {"inbox": inbox, "name": "Bieu06_01267.xlsx", "link": link, "period": PERIOD, "criticals": 0,
+                 "warnings": 0, "explanation": None, "others": [], "note_path": inbox / ".Bieu06_01267.xlsx.intake.json"}
+    first = store.submit(data=b"first", correction_reason=None, **arguments)
+    note = (inbox / ".Bieu06_01267.xlsx.intake.json").read_bytes()
+    real_replace = store_module.os.replace
+
+    def fail_on_the_workbook(source, target):
+        if Path(target).name == "Bieu06_01267.xlsx":
+            raise OSError("disk full")
+        return real_replace(source, target)
+
+    monkeypatch.setattr(store_module.os, "replace", fail_on_the_workbook)
+    with pytest.raises(OSError, match="disk full"):
+        store.submit(data=b"second", correction_reason="sửa", **arguments)
+    assert (inbox / "Bieu06_01267.xlsx").read_bytes() == b"first"
+    assert [s.id for s in store.history(PERIOD, UNIT)] == [first.id] and store.current(PERIOD, UNIT)[0].replaces is None
+    assert sorted(p.name for p in inbox.iterdir()) == [".Bieu06_01267.xlsx.intake.json", "Bieu06_01267.xlsx"]
+    assert (inbox / ".Bieu06_01267.xlsx.intake.json").read_bytes() == note
