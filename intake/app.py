@@ -169,7 +169,6 @@ class Intake:
                                        criticals=pending.result.criticals, warnings=pending.result.warnings,
                                        explanation=explanation, correction_reason=reason, others=others,
                                        note_path=submission_note_path(inbox / name))
-        self.pending.pop(next((k for k, p in self.pending.items() if p is pending), None), None)
         log.info("submission %s: unit %s, period %s, file %s (sha256 %s), %s critical", submission.id, link.unit_code,
                  period.label, inbox / name, submission.sha256, submission.criticals)
         published = (var_dir() / "publish" / period.label).is_dir()
@@ -368,6 +367,7 @@ async def submit(request: Request) -> Response:
         context.update(result=pending.result, filename=pending.filename, check_id=form.get("check_id"),
                        problem=problem, explanation=explanation or "", reason=reason or "")
         return _page(request, "check.html", context, 422)
+    intake.pending.pop(str(form.get("check_id")), None)  # one submission per check, even when sent twice at once
     await run_in_threadpool(intake.submit, link, context["period"], context["unit"], pending, explanation, reason)
     return RedirectResponse(f"/u/{request.path_params['token']}?da-nop=1", status_code=303,
                             headers=SECURITY_HEADERS)

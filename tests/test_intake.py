@@ -437,3 +437,13 @@ def test_a_submission_that_fails_halfway_leaves_the_previous_one(tmp_path, monke
     assert [s.id for s in store.history(PERIOD, UNIT)] == [first.id] and store.current(PERIOD, UNIT)[0].replaces is None
     assert sorted(p.name for p in inbox.iterdir()) == [".Bieu06_01267.xlsx.intake.json", "Bieu06_01267.xlsx"]
     assert (inbox / ".Bieu06_01267.xlsx.intake.json").read_bytes() == note
+
+
+def test_a_check_is_submitted_once(site, forms):
+    page = check(site, OTHER, forms[OTHER])
+    key = check_id(page.text)
+    before = len(site["store"].history(PERIOD, OTHER))
+    first = submit(site, OTHER, key, ly_do_sua="gửi lại") if before else submit(site, OTHER, key)
+    assert first.status_code == 303
+    assert submit(site, OTHER, key, ly_do_sua="gửi lại").status_code == 409
+    assert len(site["store"].history(PERIOD, OTHER)) == before + 1
