@@ -27,6 +27,8 @@ from runner.late_corrections import reasons_by_period
 from tests.support.intake_forms import FIRST_FIELD_ROW, TYPED, column, fill
 from tthc.config import load_settings
 
+pytestmark = pytest.mark.xdist_group("intake")  # the tests share one site, in this order
+
 PERIOD = "2025-Q2"
 UNIT, OTHER, THIRD = "01267", "01270", "01273"
 
