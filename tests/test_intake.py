@@ -108,6 +108,7 @@ def test_the_form_is_the_units_for_the_period_with_totals_as_formulas(site, form
     title = " ".join(str(c.value) for row in sheet.iter_rows(max_row=6) for c in row if c.value)
     assert "Phường Sông Hiến (mã ĐVHC: 01267)" in title and "Từ ngày 01/04/2025 đến ngày 30/06/2025" in title
     assert sheet.cell(FIRST_FIELD_ROW, 2).value == "Hộ tịch"
+    assert sheet.max_column == 14  # the form's columns (1) … (14); nothing a unit does not report
     r = FIRST_FIELD_ROW
     assert sheet.cell(r, column("received_total")).value == f"=D{r}+E{r}+F{r}"
     rows, findings, _ = validation_rows(forms[UNIT], site["settings"], quarter=site["settings"].period)
