@@ -231,24 +231,12 @@ def _counts(cells) -> tuple[pa.Array, list[tuple[int, str]]]:
 
 
 def read_xlsx(path: Path, settings: Settings) -> tuple[pa.Table, list[Finding]]:
-    from extractors.spreadsheet import LayoutError, field_codes_by_name, read_workbook
+    from extractors.spreadsheet import LayoutError, validation_rows
 
     try:
-        landed, errors, *notes = read_workbook(path, field_codes_by_name(settings))
+        rows, findings, _ = validation_rows(path, settings)
     except (LayoutError, OSError) as exc:
         raise UnreadableFile(f"{path.name}: {exc}") from None
-    rows = []
-    for rec in landed:
-        rows.append({**{k: rec[k] for k in ("unit_code", "period_start", "period_end", *FIGURES)},
-                     "field_code": rec["field_code"] or "", "source_id": path.name, "basis": "self_reported",
-                     "landed_file": f"{path.name}, {rec['sheet']}", "row": rec["row"]})
-    findings = []
-    for error in errors:
-        findings.append(Finding("schema.count_unreadable", "critical", f"{error.where()}: {error.message}",
-                                unit_code=error.unit_code, source_id=path.name, location=error.where()))
-    for note in (notes[0] if notes else []):
-        findings.append(Finding("schema.layout_note", "warning", f"{note.where()}: {note.message}",
-                                unit_code=note.unit_code, source_id=path.name, location=note.where()))
     return pa.Table.from_pylist(rows, schema=ROW_SCHEMA), findings
 
 
