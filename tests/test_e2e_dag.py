@@ -55,20 +55,20 @@ def snapshot(var):
         "published": query(var, "SELECT * FROM publish.bieu06_by_unit ORDER BY unit_code").to_csv(index=False)}
 
 
-def expected_from_truth(dossiers: pd.DataFrame) -> pd.DataFrame:
+def expected_from_truth(dossiers: pd.DataFrame, start: datetime = START, end: datetime = END) -> pd.DataFrame:
     """docs/canonical-model.md, written out with pandas masks."""
     d = dossiers[~dossiers["status"].isin([1, 3])].copy()
     finished_kind = d["status"].isin([7, 8, 9, 10]) & d["finished_at"].notna()
     done_before = lambda t: finished_kind & (d["finished_at"] < t)  # noqa: E731
-    new = (d["received_at"] >= START) & (d["received_at"] < END)
+    new = (d["received_at"] >= start) & (d["received_at"] < end)
     online = d["channel"] == "online"
-    carried = (d["received_at"] < START) & ~done_before(START)
-    finished_now = done_before(END) & (d["finished_at"] >= START)
+    carried = (d["received_at"] < start) & ~done_before(start)
+    finished_now = done_before(end) & (d["finished_at"] >= start)
     resolved = finished_now & d["status"].isin([9, 10])
     days_late = (d["finished_at"].dt.normalize() - d["due_at"].dt.normalize()).dt.days
-    pending = (d["received_at"] < END) & ~done_before(END)
+    pending = (d["received_at"] < end) & ~done_before(end)
     paused = d["status"].isin([5, 6]) | ((d["status"] == 8) & d["finished_at"].isna())  # within due
-    overdue = (d["due_at"].dt.normalize() < pd.Timestamp(END)) & ~paused
+    overdue = (d["due_at"].dt.normalize() < pd.Timestamp(end)) & ~paused
     flags = pd.DataFrame({
         "received_online": new & online, "received_direct_postal": new & ~online, "carried_over": carried,
         "resolved_early": resolved & (days_late < 0), "resolved_on_time": resolved & (days_late == 0),
