@@ -45,6 +45,34 @@ FIGURE_LABELS = {
     "pending_total": "Tổng số đang giải quyết (11)", "pending_within_due": "Đang giải quyết trong hạn (12)",
     "pending_overdue": "Đang giải quyết quá hạn (13)", "returned_withdrawn": "Trả lại, rút, dừng xử lý (14)",
 }
+# Figures real reports print beside the form's columns (issue 17), optional in the canonical CSV
+# and the workbook reader; validated offline, never published by the form. Older two-way reports
+# print "đúng hạn" including early: that figure is resolved_early_on_time.
+EXTRA_FIGURES = (
+    "received_new",  # tiếp nhận mới trong kỳ: (4) + (5)
+    "received_direct",  # nhận trực tiếp, apart from postal
+    "received_postal",  # nhận qua dịch vụ bưu chính
+    "resolved_early_on_time",  # "đúng và trước hạn", "trả sớm và đúng hạn": (8) + (9)
+    "pending_paused",  # chờ bổ sung, hoàn thiện hồ sơ
+    "refused",  # từ chối giải quyết
+)
+REPORTED_FIGURES = FIGURES + EXTRA_FIGURES
+# the identities the optional figures add, by key: (total, parts); with a part missing they bound
+# the total from below, as the form's own
+EXTRA_SUM_IDENTITIES = {
+    "early_on_time": ("resolved_early_on_time", ("resolved_early", "resolved_on_time")),
+    "resolved_merged": ("resolved_total", ("resolved_early_on_time", "resolved_late")),
+    "received_new": ("received_total", ("received_new", "carried_over")),
+    "new_channels": ("received_new", ("received_online", "received_direct_postal")),
+    "direct_postal": ("received_direct_postal", ("received_direct", "received_postal")),
+}
+EXTRA_FIGURE_LABELS = {
+    "received_new": "Tiếp nhận mới trong kỳ ((4) + (5))", "received_direct": "Nhận trực tiếp",
+    "received_postal": "Nhận qua bưu chính", "resolved_early_on_time": "Giải quyết đúng và trước hạn ((8) + (9))",
+    "pending_paused": "Chờ bổ sung hồ sơ", "refused": "Từ chối giải quyết",
+}
+assert set(EXTRA_FIGURE_LABELS) == set(EXTRA_FIGURES)
+
 # How the form's header and the report's tables name a figure, without its number.
 FIGURE_HEADERS = {
     "received_total": "Số hồ sơ nhận giải quyết – Tổng số",
@@ -61,6 +89,7 @@ FIGURE_HEADERS = {
     "returned_withdrawn": "Trả lại, rút, dừng xử lý",
 }
 assert set(FIGURE_LABELS) == set(FIGURES) == set(FIGURE_HEADERS)
+REPORTED_LABELS = {**FIGURE_LABELS, **EXTRA_FIGURE_LABELS}
 assert all(f"({COLUMN_NUMBER[f]})" in FIGURE_LABELS[f] for f in FIGURES)
 
 # Levels: the units that report a Biểu 06 of their own, and the province they roll up to.
