@@ -269,7 +269,7 @@ def describe(diagnosis: Diagnosis, row: dict, labels: dict[str, str]) -> str:
             + _missing_vi(diagnosis, labels)) if diagnosis.not_narrowed else ""
     if diagnosis.suggested_fix is not None:
         best = diagnosis.candidates[0]
-        why = ", khớp tổng các dòng chi tiết" if best.corroborated and len(diagnosis.candidates) > 1 else ""
+        why = ", khớp tổng các dòng chi tiết" if best.corroborated else ""
         return ("Có thể gõ nhầm: " + one(best) + why + more
                 + ". Số liệu giữ nguyên như báo cáo cho đến khi đơn vị xác nhận")
     shown = diagnosis.candidates[:5]
