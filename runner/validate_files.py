@@ -276,15 +276,18 @@ def _unreadable(name: str, why, row: dict, where: str) -> Finding:
 
 
 def validate_files(paths: list[Path], settings: Settings, out: FindingsOut, *, chunk_bytes: int = CHUNK_BYTES,
-                   chunk_rows: int | None = None) -> list[str]:
+                   chunk_rows: int | None = None, province: str | None = None,
+                   convention: str | None = None) -> list[str]:
     """Every readable file validated as one stream into `out`; the errors of unreadable files.
     A file that turns out unreadable halfway (undecodable bytes) keeps the findings of its rows
-    read before."""
+    read before. `province` (a code of the reference data, or `all`) and `convention`
+    (`calendar_quarter`, `decree_09_2019` or `any`) replace the configured province's, for files
+    of another province."""
     from tthc.units import units_for_province
 
     unreadable = []
-    with StreamingValidation(units_for_province(settings), [f["code"] for f in settings.fields],
-                             settings.period_convention, out, chunk_rows=chunk_rows) as validation:
+    with StreamingValidation(units_for_province(settings, province), [f["code"] for f in settings.fields],
+                             convention or settings.period_convention, out, chunk_rows=chunk_rows) as validation:
         for path in paths:
             try:
                 if not path.is_file():
@@ -301,9 +304,10 @@ def validate_files(paths: list[Path], settings: Settings, out: FindingsOut, *, c
     return unreadable
 
 
-def main(paths: list[str], output_format: str, settings: Settings, max_per_check: int | None = None) -> int:
+def main(paths: list[str], output_format: str, settings: Settings, max_per_check: int | None = None,
+         province: str | None = None, convention: str | None = None) -> int:
     out = FindingsOut(output_format, sys.stdout, max_per_check)
-    unreadable = validate_files([Path(p) for p in paths], settings, out)
+    unreadable = validate_files([Path(p) for p in paths], settings, out, province=province, convention=convention)
     for error in unreadable:
         print(f"không đọc được: {error}", file=sys.stderr)
     out.close()

@@ -308,11 +308,16 @@ _CONTEXT = """
 """
 
 
+# a parent the files name (`parent_code`) has exactly the units named under it; any other, the
+# units of the lists
 _KIDS = """
     CREATE OR REPLACE TABLE kids AS
-    SELECT parent, child, false AS declared FROM listed_kids
-    UNION
-    SELECT DISTINCT parent_code, unit_code, true FROM rows WHERE parent_code IS NOT NULL AND unit_code IS NOT NULL
+    WITH declared AS (
+        SELECT DISTINCT parent_code AS parent, unit_code AS child FROM rows
+        WHERE parent_code IS NOT NULL AND unit_code IS NOT NULL)
+    SELECT parent, child, true AS declared FROM declared
+    UNION ALL
+    SELECT parent, child, false FROM listed_kids WHERE parent NOT IN (SELECT parent FROM declared)
 """
 
 # the children of each asked row: a total row's field rows (complete by definition), or a parent
