@@ -31,9 +31,9 @@ from openpyxl.utils import column_index_from_string, get_column_letter
 from extractors.base import ExtractError, ExtractJob, SourceUnavailable, finish
 from extractors.quarantine import quarantine_file
 from tthc.config import Settings, Source, repo_path
-from tthc.form import COLUMN_NUMBER, FIGURE_BY_COLUMN_NUMBER, FIGURES, SUM_IDENTITIES
+from tthc.form import COLUMN_NUMBER, EXTRA_FIGURES, FIGURE_BY_COLUMN_NUMBER, FIGURES, SUM_IDENTITIES
 from tthc.landing import SELF_REPORTED, Manifest, ParquetLanding
-from tthc.numbers import NotACount, parse_count
+from tthc.numbers import ApproximateCount, NotACount, parse_count, read_count, reading_en
 from tthc.periods import Period
 
 KIND = "spreadsheet"
@@ -79,6 +79,21 @@ _EXPECTED_HEADER = {
     13: ("pending", "late", "Số hồ sơ đang giải quyết – Quá hạn"),
     14: ("returned", None, "Số hồ sơ trả lại, rút, dừng xử lý"),
 }
+
+# Columns numbered after (14) that real reports add, known by what their header says (issue 17):
+# the first figure whose words are all in the header; read by `tthc validate`, not landed.
+_OPTIONAL_HEADERS = (
+    ("resolved_early_on_time", ("trước hạn", "đúng")),
+    ("resolved_early_on_time", ("sớm", "đúng")),
+    ("received_new", ("tiếp nhận mới",)),
+    ("received_new", ("nhận mới",)),
+    ("received_new", ("mới tiếp nhận",)),
+    ("pending_paused", ("chờ bổ sung",)),
+    ("refused", ("từ chối",)),
+    ("received_postal", ("bưu chính",)),
+    ("received_direct", ("trực tiếp",)),
+)
+assert {name for name, _ in _OPTIONAL_HEADERS} == set(EXTRA_FIGURES)
 
 LANDING_SCHEMA = pa.schema(
     [pa.field("file", pa.string()), pa.field("sheet", pa.string()), pa.field("row", pa.int32()),
@@ -265,6 +280,7 @@ def read_workbook(path: Path, field_codes: dict[str, str],
             continue
         found_sheet = True
         _check_header(sheet, header_row, columns)
+        optional = _optional_columns(sheet, header_row, columns)
         period_start, period_end, unit_code = _read_title(sheet, header_row, path, quarter)
         context = _Context(path, sheet, columns, unit_code, errors, warnings)
         sheet_rows = []
@@ -302,6 +318,8 @@ def read_workbook(path: Path, field_codes: dict[str, str],
                    "field_name": str(label).strip() if label is not None else None, "is_total": is_total}
             for number, name in FIGURE_BY_COLUMN_NUMBER.items():
                 row[name] = context.figure(r, number, name) if number in columns else None
+            for number, name in optional.items():
+                row[name] = context.figure(r, number, name)
             if not is_total:
                 context.check_typed_row_totals(row)
             sheet_rows.append(row)
@@ -381,10 +399,15 @@ class _Context:
                 **self._where(r, number)))
             return None
         try:
-            value = parse_count(cached)
+            reading = read_count(cached)
         except NotACount as exc:
-            self.errors.append(ExtractError(f"{name}: {exc}", **self._where(r, number)))
+            check = "schema.count_approximate" if isinstance(exc, ApproximateCount) else None
+            self.errors.append(ExtractError(f"{name}: {exc}", **self._where(r, number), check=check))
             return None
+        value = reading.value
+        if reading.note:
+            self.warnings.append(ExtractError(f"{name}: {reading_en(cached, reading)}", **self._where(r, number),
+                                              check="schema.count_reading"))
         if formula is None:
             return value
         computed = _evaluate(formula, self.sheet)
@@ -470,6 +493,17 @@ def _find_column_numbers(sheet: Sheet) -> tuple[int | None, dict[int, int]]:
         if all(n in numbers for n in range(1, 14)):
             return r, numbers
     return None, {}
+
+
+def _optional_columns(sheet: Sheet, header_row: int, columns: dict[int, int]) -> dict[int, str]:
+    """The columns numbered after (14) whose header names a figure real reports add: number → figure."""
+    found: dict[int, str] = {}
+    for number in sorted(n for n in columns if n > max(FIGURE_BY_COLUMN_NUMBER)):
+        text = " ".join(normalise(sheet.shown(r, columns[number])) for r in range(max(header_row - 6, 1), header_row))
+        name = next((name for name, words in _OPTIONAL_HEADERS if all(w in text for w in words)), None)
+        if name is not None and name not in found.values():
+            found[number] = name
+    return found
 
 
 def _check_header(sheet: Sheet, header_row: int, columns: dict[int, int]) -> None:

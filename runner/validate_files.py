@@ -253,10 +253,12 @@ def read_xlsx(path: Path, settings: Settings) -> tuple[pa.Table, list[Finding]]:
                      "landed_file": f"{path.name}, {rec['sheet']}", "row": rec["row"]})
     findings = []
     for error in errors:
-        findings.append(Finding("schema.count_unreadable", "critical", f"{error.where()}: {error.message}",
+        check = CHECKS[error.check or "schema.count_unreadable"]
+        findings.append(Finding(check.id, check.severity, f"{error.where()}: {error.message}",
                                 unit_code=error.unit_code, source_id=path.name, location=error.where()))
     for note in (notes[0] if notes else []):
-        findings.append(Finding("schema.layout_note", "warning", f"{note.where()}: {note.message}",
+        check = CHECKS[note.check or "schema.layout_note"]
+        findings.append(Finding(check.id, check.severity, f"{note.where()}: {note.message}",
                                 unit_code=note.unit_code, source_id=path.name, location=note.where()))
     return pa.Table.from_pylist(rows, schema=ROW_SCHEMA), findings
 

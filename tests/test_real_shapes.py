@@ -139,3 +139,31 @@ def test_other_text_is_still_not_a_count(raw):
     with pytest.raises(NotACount) as caught:
         read_count(raw)
     assert not isinstance(caught.value, ApproximateCount)
+
+
+def test_a_workbook_with_columns_real_reports_add(tmp_path):
+    """Columns numbered after (14), known by their header: new receipts, early and on time merged,
+    awaiting supplements; a number form read with a warning naming the cell."""
+    from runner.validate_files import read_xlsx
+    from tests.data.make_spreadsheet_corpus import HEADINGS, sheet, write_xlsx
+
+    headings = [*HEADINGS, (9, 15, 11, 15, "Tiếp nhận mới trong kỳ"), (9, 16, 11, 16, "Giải quyết đúng và trước hạn"),
+                (9, 17, 11, 17, "Đang chờ bổ sung hồ sơ")]
+    cells = {(12, 15): "(15)", (12, 16): "(16)", (12, 17): "(17)",
+             (13, 15): 18, (13, 16): 13, (13, 17): 1,
+             (14, 15): 11, (14, 16): 7, (14, 17): "01",  # Hộ tịch: 5 + 6 new, 4 + 3 early or on time
+             (15, 15): 7, (15, 16): 9, (15, 17): 0}  # Chứng thực: 5 + 1 typed 9
+    path = tmp_path / "Bieu06_01201.xlsx"
+    write_xlsx(path, sheet("01201", headings=headings, cells=cells))
+    rows, findings = read_xlsx(path, load_settings())
+    by_row = {r["row"]: r for r in rows.to_pylist()}
+    assert (by_row[14]["received_new"], by_row[14]["resolved_early_on_time"], by_row[14]["pending_paused"]) == (11, 7, 1)
+    reading = [f for f in findings if f.check_id == "schema.count_reading"]
+    assert len(reading) == 1 and "row 14" in reading[0].location and "'01' has leading zeros, read as 1" in \
+        reading[0].message
+    found = json.loads(validate([path])[0])
+    on_ct = {f["check"] for f in found if f["location"] and f["location"].endswith("dòng 15")}
+    assert {"identity.early_on_time", "identity.resolved_merged", "diagnosis.typing_error"} <= on_ct
+    fix = next(f["suggested_fix"] for f in found if f["check"] == "diagnosis.typing_error"
+               and f["location"].endswith("dòng 15"))
+    assert fix == {"resolved_early_on_time": 6}
