@@ -146,7 +146,7 @@ def build() -> dict[str, dict]:
     case("Bieu06_01202.xlsx", {"unit": "01202", "fields": good(), "errors": [], "warnings": []},
          write_xlsx, sheet("01202", formulas=False))
     case("Bieu06_01203.xlsx", {"unit": "01203", "fields": good([1234, 1229, 5, 0, 9, 4, 3, 2, 1225, 1225, 0, 0]),
-                               "errors": [], "warnings": []},
+                               "errors": [], "warnings": [[14, "D", "has spaces inside the number, read as 1229"]]},
          write_xlsx, sheet("01203", fields=(("Hộ tịch", ["1.234", "1. 229", " 5 ", "0", 9, 4, 3, 2, "1.225", "1.225",
                                                           0, 0]), ("Chứng thực", CT)), formulas=False))
     case("Bieu06_01204.xlsx", {"unit": "01204", "fields": good([13] + HT[1:]), "errors": [],
@@ -177,7 +177,7 @@ def build() -> dict[str, dict]:
     case("Bieu06_01212.xlsx", {"unit": "01212", "fields": {"HT": {"resolved_total": None, "resolved_early": None,
                                                                   "received_online": None, "received_total": 12}},
                                "errors": [[14, "G", "not a whole number"], [14, "H", "negative"],
-                                          [14, "D", "'năm' is not a whole number"]], "warnings": []},
+                                          [14, "D", "'năm' is a number written in words"]], "warnings": []},
          write_xlsx, sheet("01212", formulas=False, cells={(14, 7): "12,5", (14, 8): -3, (14, 4): "năm"}))
     case("Bieu06_01213.xlsx", {"unit": "01213", "fields": {"HT": dict(zip(FIGURES, HT))},
                                "errors": [[15, "B", "unknown field of work 'Đất đai xã'"]], "warnings": []},
