@@ -262,10 +262,17 @@ def _csv_sheet(path: Path) -> Sheet:
     return Sheet(path.stem, cells)
 
 
+# the number forms a run's extraction warns about; "140. 683" is how counts are typed here (domain.md
+# §7), so only `tthc validate`, which reads files from anywhere, says it read one (READINGS)
+RUN_READINGS = frozenset({"comma_grouping", "space_grouping", "leading_zeros"})
+
+
 def read_workbook(path: Path, field_codes: dict[str, str],
                   quarter: Callable[[str], Period] | None = None,
-                  limits: Limits = Limits()) -> tuple[list[dict], list[ExtractError], list[ExtractError]]:
-    """Rows of one file (one per field, plus its total row), the cell errors and the warnings."""
+                  limits: Limits = Limits(),
+                  readings: frozenset[str] = RUN_READINGS) -> tuple[list[dict], list[ExtractError], list[ExtractError]]:
+    """Rows of one file (one per field, plus its total row), the cell errors and the warnings;
+    `readings`: the number forms read with a warning."""
     rows: list[dict] = []
     errors: list[ExtractError] = []
     warnings: list[ExtractError] = []
@@ -282,7 +289,7 @@ def read_workbook(path: Path, field_codes: dict[str, str],
         _check_header(sheet, header_row, columns)
         optional = _optional_columns(sheet, header_row, columns)
         period_start, period_end, unit_code = _read_title(sheet, header_row, path, quarter)
-        context = _Context(path, sheet, columns, unit_code, errors, warnings)
+        context = _Context(path, sheet, columns, unit_code, errors, warnings, readings=readings)
         sheet_rows = []
         for r in range(header_row + 1, sheet.max_row + 1):
             label = sheet.value(r, columns[2])
@@ -344,6 +351,7 @@ class _Context:
     uncached: list[tuple] = field(default_factory=list)
     reported_merges: set = field(default_factory=set)
     blanked: set = field(default_factory=set)  # cells of a merged range in the table: their figures are unknown
+    readings: frozenset = RUN_READINGS
 
     def merged_in_row(self, r: int) -> bool:
         """A merged range in a row of the table (a field or total row) is an error naming it: a
@@ -405,7 +413,7 @@ class _Context:
             self.errors.append(ExtractError(f"{name}: {exc}", **self._where(r, number), check=check))
             return None
         value = reading.value
-        if reading.note:
+        if reading.note in self.readings:
             self.warnings.append(ExtractError(f"{name}: {reading_en(cached, reading)}", **self._where(r, number),
                                               check="schema.count_reading"))
         if formula is None:

@@ -22,14 +22,14 @@ from tthc.config import Settings
 from tthc.findings import Finding
 from tthc.form import REPORTED_FIGURES
 from tthc.form import REPORTED_LABELS as FIGURE_LABELS
-from tthc.numbers import APPROXIMATIONS_VI, ApproximateCount, NotACount, read_count, reading_vi
+from tthc.numbers import APPROXIMATIONS_VI, READINGS, ApproximateCount, NotACount, read_count, reading_vi
 from validations.offline import ROW_SCHEMA, FindingsOut, StreamingValidation
 
 KEY_COLUMNS = ("unit_code", "period_start", "period_end")
 CHUNK_BYTES = 2 << 20  # about 25,000 rows of a canonical CSV per chunk; pyarrow reads ahead several blocks
 _DMY = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})$")
 # the count forms parsed without Python: plain digits, thousands grouped with "."; every other
-# cell goes through tthc.numbers.parse_count, which decides (and words the error)
+# cell goes through tthc.numbers.read_count, which decides (and words the error or the reading)
 _PLAIN = r"^(?:0|[1-9]\d{0,17})$"
 _GROUPED = r"^\d{1,3}(\.\d{3}){1,5}$"
 
@@ -243,7 +243,7 @@ def read_xlsx(path: Path, settings: Settings) -> tuple[pa.Table, list[Finding]]:
     from extractors.spreadsheet import LayoutError, field_codes_by_name, read_workbook
 
     try:
-        landed, errors, *notes = read_workbook(path, field_codes_by_name(settings))
+        landed, errors, *notes = read_workbook(path, field_codes_by_name(settings), readings=frozenset(READINGS))
     except (LayoutError, OSError) as exc:
         raise UnreadableFile(f"{path.name}: {exc}") from None
     rows = []
