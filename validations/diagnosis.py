@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from tthc.form import BALANCE_IDENTITY, EXTRA_FIGURES, EXTRA_SUM_IDENTITIES, FIGURES, REPORTED_FIGURES, SUM_IDENTITIES
+from tthc.form import BALANCE_IDENTITY, EXTRA_FIGURES, EXTRA_SUM_IDENTITIES, REPORTED_FIGURES, SUM_IDENTITIES
 
 # the shapes of a slip of the keys, most common first (the rank of a candidate)
 SHAPES = {
