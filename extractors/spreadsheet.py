@@ -31,7 +31,7 @@ from openpyxl.utils import column_index_from_string, get_column_letter
 from extractors.base import ExtractError, ExtractJob, SourceUnavailable, finish
 from extractors.quarantine import quarantine_file
 from tthc.config import Settings, Source, repo_path
-from tthc.form import COLUMN_NUMBER, EXTRA_FIGURES, FIGURE_BY_COLUMN_NUMBER, FIGURES, SUM_IDENTITIES
+from tthc.form import COLUMN_NUMBER, FIGURE_BY_COLUMN_NUMBER, FIGURES, OPTIONAL_FIGURES, SUM_IDENTITIES
 from tthc.landing import SELF_REPORTED, Manifest, ParquetLanding
 from tthc.numbers import ApproximateCount, NotACount, parse_count, read_count, reading_en
 from tthc.periods import Period
@@ -93,7 +93,7 @@ _OPTIONAL_HEADERS = (
     ("received_postal", ("bưu chính",)),
     ("received_direct", ("trực tiếp",)),
 )
-assert {name for name, _ in _OPTIONAL_HEADERS} == set(EXTRA_FIGURES)
+assert {name for name, _ in _OPTIONAL_HEADERS} == set(OPTIONAL_FIGURES)
 
 LANDING_SCHEMA = pa.schema(
     [pa.field("file", pa.string()), pa.field("sheet", pa.string()), pa.field("row", pa.int32()),

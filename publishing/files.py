@@ -12,7 +12,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from tthc.cells import inert_table
-from tthc.form import FIGURES, FORM_COLUMN_NUMBER, PUBLISHED_STATUSES, REPORTING_LEVELS, UNIT_LEVELS
+from tthc.form import FACT_FIGURES, FORM_COLUMN_NUMBER, PUBLISHED_STATUSES, REPORTING_LEVELS, UNIT_LEVELS
 
 SDMX_DATAFLOW = "VN_TTHC:BIEU06(1.0)"
 
@@ -26,6 +26,8 @@ DESCRIPTIONS = {
     "vintage": "Lần công bố số liệu của kỳ", "quality_status": "ok hoặc warning (công bố kèm cảnh báo)",
     **{f: f"Cột ({n}) Biểu 06" for f, n in FORM_COLUMN_NUMBER.items()},
     "returned_withdrawn": "Số hồ sơ trả lại, rút, dừng xử lý",
+    "pending_paused": "Số hồ sơ đang chờ bổ sung, nộp phí hoặc tạm dừng (trong số đang giải quyết); "
+                      "chỉ đơn vị có dữ liệu hồ sơ, để trống với đơn vị tự báo cáo",
 }
 
 # name → (title, primary key, foreign keys, enums)
@@ -106,7 +108,7 @@ def write_datapackage(folder: Path, tables: dict[str, pd.DataFrame], *, name: st
 
 def write_sdmx_csv(frame: pd.DataFrame, path: Path, period_label: str) -> Path:
     """SDMX-CSV (one observation a row) of the unit-level figures, for statistical systems."""
-    long = frame.melt(id_vars=["unit_code", "quality_status"], value_vars=list(FIGURES),
+    long = frame.melt(id_vars=["unit_code", "quality_status"], value_vars=list(FACT_FIGURES),
                       var_name="INDICATOR", value_name="OBS_VALUE")
     long = long.dropna(subset=["OBS_VALUE"])
     out = pd.DataFrame({

@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from publishing.workbook import period_line
-from tthc.form import COLUMN_NUMBER, FIGURE_HEADERS, LEVEL_CAPTIONS, SEVERITIES, SEVERITY_LABELS, \
+from tthc.form import COLUMN_NUMBER, FACT_FIGURES, FIGURE_HEADERS, LEVEL_CAPTIONS, SEVERITIES, SEVERITY_LABELS, \
     SEVERITY_RANK
 
 SEVERITY_COLOURS = {"critical": "#b3261e", "warning": "#c77700", "info": "#3b6ea8"}
@@ -33,7 +33,6 @@ CALLBACK_COLUMNS = ("unit_code", "unit_name", "check_id", "severity", "message",
 MOVE_COLUMNS = ("against", "unit_code", "unit_name", "figure", "province_value", "against_value", "rule", "rule_label",
                 "dossiers_in", "dossiers_out", "example_dossiers")
 VENDOR_NAMES = {"tandan": "phần mềm Tân Dân", "opencps": "phần mềm OpenCPS", "province": "định nghĩa của tỉnh"}
-PAUSED_LABEL = "Chờ bổ sung, tạm dừng (ngoài biểu)"
 
 
 @dataclass
@@ -119,6 +118,9 @@ def _cards(data: ReportData) -> str:
         ("Đang giải quyết", vn_number(h.get("pending_total")),
          f"trong đó quá hạn {vn_number(h.get('pending_overdue'))}"),
         ("Trả lại, rút, dừng xử lý", vn_number(h.get("returned_withdrawn")), "hồ sơ kết thúc không giải quyết"),
+        ("Đang chờ bổ sung, tạm dừng", vn_number(h.get("pending_paused")),
+         "trong số đang giải quyết" if h.get("pending_paused") is not None
+         else "không đủ: có đơn vị chỉ gửi biểu tự báo cáo, không có dữ liệu hồ sơ"),
     ]
     items = "".join(f'<div class="card"><div class="card-label">{_e(label)}</div>'
                     f'<div class="card-value">{_e(value)}</div><div class="card-note">{_e(note)}</div></div>'
@@ -336,8 +338,8 @@ def _definitions_section(moves: pd.DataFrame) -> str:
         return ('<p class="empty">Không có đơn vị nào mà phần mềm một cửa tính Biểu 06 theo định nghĩa khác '
                 'cho ra số liệu khác.</p>')
     parts = []
-    form_order = {figure: i for i, figure in enumerate(COLUMN_NUMBER)}  # pending_paused, beside the form, last
-    moves = moves.assign(_order=moves["figure"].map(form_order).fillna(len(form_order)))
+    form_order = {figure: i for i, figure in enumerate(FACT_FIGURES)}
+    moves = moves.assign(_order=moves["figure"].map(form_order))
     moves = moves.sort_values(["against", "unit_code", "_order"], kind="stable")
     for against, of_vendor in moves.groupby("against", sort=True):
         rows = []
@@ -349,7 +351,7 @@ def _definitions_section(moves: pd.DataFrame) -> str:
                               f"(ví dụ {_e(r.example_dossiers)})" for r in group.itertuples())
             name = first.unit_name if isinstance(first.unit_name, str) else ""
             rows.append(f'<tr><td>{_e(name)}<div class="code">{_e(unit)}</div></td>'
-                        f'<td>{_e(FIGURE_HEADERS.get(figure, PAUSED_LABEL))}</td>'
+                        f'<td>{_e(FIGURE_HEADERS[figure])}</td>'
                         f'<td class="num">{vn_number(first.province_value)}</td>'
                         f'<td class="num">{vn_number(first.against_value)}</td><td>{rules}</td></tr>')
         vendor = VENDOR_NAMES.get(against, against)

@@ -15,7 +15,7 @@ import pandas as pd
 from publishing import report
 from publishing.files import write_datapackage, write_sdmx_csv, write_table
 from publishing.workbook import write_bieu06_workbook
-from tthc.form import FIGURES
+from tthc.form import FACT_FIGURES
 from tthc.periods import Period
 
 
@@ -33,7 +33,7 @@ def report_data(period: Period, vintage: int, tables: dict[str, pd.DataFrame], i
     """The report of a vintage from its tables and the warehouse's trend, findings and call-back list."""
     province = tables["bieu06_by_province"]
     headline = {f: (None if province.empty or pd.isna(province[f].iloc[0]) else int(province[f].iloc[0]))
-                for f in FIGURES}
+                for f in FACT_FIGURES}
     return report.ReportData(
         province_name=publication.province_name, period_label=period.label, period_start=period.start,
         period_end=period.end, vintage=vintage, headline=headline, units=tables["bieu06_by_unit"], **inputs)

@@ -16,7 +16,8 @@ import xlsxwriter
 from xlsxwriter.utility import xl_rowcol_to_cell
 
 from tthc.cells import XLSX_TEXT_OPTIONS
-from tthc.form import COLUMN_NUMBER, FIGURE_HEADERS, FIGURES, LEVEL_CAPTIONS, SUM_IDENTITIES
+from tthc.form import BESIDE_FORM_COLUMN_NUMBER, BESIDE_FORM_FIGURES, COLUMN_NUMBER, FACT_FIGURES, FIGURE_HEADERS, \
+    FIGURES, LEVEL_CAPTIONS, SUM_IDENTITIES
 
 SHEET_NAME = "Biểu 06"
 FORM_TITLE = "TÌNH HÌNH, KẾT QUẢ GIẢI QUYẾT THỦ TỤC HÀNH CHÍNH"
@@ -26,8 +27,9 @@ GRAND_TOTAL_LABEL = "Tổng số"
 ROMAN = ("I", "II", "III", "IV")
 
 FIRST_FIGURE_COLUMN = 2  # zero-based: A = STT, B = Lĩnh vực
-COLUMN_OF = {name: FIRST_FIGURE_COLUMN + i for i, name in enumerate(FIGURES)}
-LAST_COLUMN = COLUMN_OF[FIGURES[-1]]
+COLUMN_OF = {name: FIRST_FIGURE_COLUMN + i for i, name in enumerate(FACT_FIGURES)}
+LAST_COLUMN = COLUMN_OF[FACT_FIGURES[-1]]
+NUMBER_OF = {**COLUMN_NUMBER, **BESIDE_FORM_COLUMN_NUMBER}
 
 # Header rows (zero-based) and the first data row.
 TITLE_ROWS = 7
@@ -72,10 +74,12 @@ def _field_rows(rows: pd.DataFrame, level: str) -> list[_Row]:
     part = rows[rows["unit_level"] == level]
     if part.empty:
         return []
-    part = part.assign(field_name=part["field_name"].fillna(part["field_code"]))
+    part = part.assign(field_name=part["field_name"].fillna(part["field_code"]),
+                       **{f: pd.NA for f in BESIDE_FORM_FIGURES if f not in part})
     grouped = part.groupby(["field_code"], sort=True, dropna=False).agg(
-        field_name=("field_name", "first"), **{f: (f, lambda s: s.sum(min_count=1)) for f in FIGURES})
-    return [_Row(str(i), str(row["field_name"]), {f: _as_int(row[f]) for f in FIGURES}, "field")
+        field_name=("field_name", "first"), **{f: (f, lambda s: s.sum(min_count=1)) for f in FIGURES},
+        **{f: (f, lambda s: pd.NA if s.isna().any() else s.sum()) for f in BESIDE_FORM_FIGURES})
+    return [_Row(str(i), str(row["field_name"]), {f: _as_int(row[f]) for f in FACT_FIGURES}, "field")
             for i, (_, row) in enumerate(grouped.iterrows(), start=1)]
 
 
@@ -91,6 +95,16 @@ def _check_input(rows: pd.DataFrame) -> None:
 def _sum_or_none(values: list[int | None]) -> int | None:
     present = [v for v in values if v is not None]
     return sum(present) if present else None
+
+
+def _sum_of_all(values: list[int | None]) -> int | None:
+    """A figure beside the form, which only units with dossier records give, adds up only where
+    every row has it: a partial sum would read as the level's whole."""
+    return None if not values or None in values else sum(values)
+
+
+def _total(figure: str, values: list[int | None]) -> int | None:
+    return (_sum_of_all if figure in BESIDE_FORM_FIGURES else _sum_or_none)(values)
 
 
 class _Formats:
@@ -140,18 +154,18 @@ def _write_header(sheet, fmt: _Formats, province_name: str, period_start: date, 
                        ("pending_total", "Tổng số"), ("pending_within_due", "Trong hạn"),
                        ("pending_overdue", "Quá hạn")):
         sheet.merge_range(mid, col[name], low, col[name], text, fmt.header)
-    sheet.merge_range(top, col["returned_withdrawn"], low, col["returned_withdrawn"],
-                      FIGURE_HEADERS["returned_withdrawn"], fmt.header)
+    for name in ("returned_withdrawn", *BESIDE_FORM_FIGURES):
+        sheet.merge_range(top, col[name], low, col[name], FIGURE_HEADERS[name], fmt.header)
     sheet.write(NUMBERS_ROW, 0, "(1)", fmt.numbers)
     sheet.write(NUMBERS_ROW, 1, "(2)", fmt.numbers)
-    for name in FIGURES:
-        sheet.write(NUMBERS_ROW, col[name], f"({COLUMN_NUMBER[name]})", fmt.numbers)
+    for name in FACT_FIGURES:
+        sheet.write(NUMBERS_ROW, col[name], f"({NUMBER_OF[name]})", fmt.numbers)
 
 
 def _write_field_row(sheet, fmt: _Formats, r: int, row: _Row) -> None:
     """Figures as reported; a total becomes a formula over its parts only where the parts are all
     reported and add up to it, so the sheet never shows a figure the unit did not publish."""
-    for name in FIGURES:
+    for name in FACT_FIGURES:
         value = row.values[name]
         parts = SUM_IDENTITIES.get(name)
         part_values = [row.values[p] for p in parts] if parts else []
@@ -170,7 +184,7 @@ def _write_field_row(sheet, fmt: _Formats, r: int, row: _Row) -> None:
 def _write_sum_row(sheet, fmt: _Formats, r: int, row: _Row, sources: list[int]) -> None:
     """A level's subtotal is SUM over its field rows, the grand total the sum of the level rows;
     a figure none of them reported stays empty."""
-    for name in FIGURES:
+    for name in FACT_FIGURES:
         value = row.values[name]
         c = COLUMN_OF[name]
         if value is None:
@@ -193,8 +207,8 @@ def write_bieu06_workbook(path: Path, *, province_name: str, period_start: date,
     """Write the province's Biểu 06 for the period to `path` (.xlsx) and return the path.
 
     `rows`: `unit_level` (department, district, commune), `field_code`, `field_name` and every
-    figure of tthc.model.FIGURES (null where not reported), one row per unit × field or already
-    summed per level × field.
+    figure of tthc.form.FIGURES (null where not reported), and optionally those beside the form
+    (tthc.form.BESIDE_FORM_FIGURES), one row per unit × field or already summed per level × field.
     """
     _check_input(rows)
     path = Path(path)
@@ -218,7 +232,7 @@ def write_bieu06_workbook(path: Path, *, province_name: str, period_start: date,
         first_field = r + 1
         field_rows = list(range(first_field, first_field + len(fields)))
         subtotal = _Row(ROMAN[index], LEVEL_CAPTIONS[level],
-                        {f: _sum_or_none([fr.values[f] for fr in fields]) for f in FIGURES}, "level")
+                        {f: _total(f, [fr.values[f] for fr in fields]) for f in FACT_FIGURES}, "level")
         _write_labels(sheet, fmt, level_row, subtotal)
         _write_sum_row(sheet, fmt, level_row, subtotal, field_rows)
         for fr_index, field in zip(field_rows, fields):
@@ -228,12 +242,12 @@ def write_bieu06_workbook(path: Path, *, province_name: str, period_start: date,
         r = first_field + len(fields)
 
     total = _Row("", GRAND_TOTAL_LABEL,
-                 {f: _sum_or_none([lr.values[f] for _, lr in level_rows]) for f in FIGURES}, "total")
+                 {f: _total(f, [lr.values[f] for _, lr in level_rows]) for f in FACT_FIGURES}, "total")
     _write_labels(sheet, fmt, total_row, total)
     if level_rows:
         _write_sum_row(sheet, fmt, total_row, total, [lr for lr, _ in level_rows])
     else:
-        for name in FIGURES:
+        for name in FACT_FIGURES:
             sheet.write_blank(total_row, COLUMN_OF[name], None, fmt.number["total"])
 
     sheet.write(r + 1, 1, f"Ô để trống: không có số liệu báo cáo. Số liệu công bố lần {vintage}.", fmt.note)

@@ -11,7 +11,6 @@ from tthc.form import FIGURE_LABELS
 from tthc.periods import Period
 from tthc.rules import RuleSet
 
-PAUSED_LABEL = "Chờ bổ sung, tạm dừng (ngoài biểu)"
 
 
 class NoRunYet(Exception):
@@ -45,7 +44,7 @@ def _n(value: int) -> str:
 
 
 def figure_label(figure: str) -> str:
-    return FIGURE_LABELS.get(figure, PAUSED_LABEL)
+    return FIGURE_LABELS[figure]
 
 
 def as_text(moves: pd.DataFrame, period: Period, province: RuleSet, against: RuleSet, names: dict[str, str]) -> str:

@@ -25,7 +25,7 @@ from runner.run_files import RunFiles
 from tthc.config import Settings, default_warehouse_url, load_settings, var_dir
 from tthc.connections import redact_url
 from tthc.findings import FINDINGS_SCHEMA, Finding, finding, findings_table
-from tthc.form import FIGURES
+from tthc.form import FACT_FIGURES
 from tthc.landing import RECORDS, landed_path, landing_dir, period_landing
 from tthc.periods import Period, check_started, from_data_interval
 from tthc.units import units_for_province, units_in_force
@@ -223,7 +223,7 @@ def vendor_sources(settings: Settings, vendor: str) -> list[str]:
 def _bieu06_rows(ctx: RunContext) -> pd.DataFrame:
     tables = [pq.read_table(path) for path in (ctx.files.derived, ctx.files.self_reported)]
     frame = pa.concat_tables(tables).to_pandas()
-    for name in FIGURES:
+    for name in FACT_FIGURES:
         frame[name] = frame[name].astype("Int64")
     return frame
 
@@ -246,6 +246,7 @@ def validate(ctx: RunContext) -> dict:
         tolerance_abs=float(settings.reconciliation.get("tolerance_abs", 0)),
         tolerance_rel=float(settings.reconciliation.get("tolerance_rel", 0)),
         published=published_figures(ctx.warehouse_url, period), outliers=settings.outliers,
+        finished_without_date=settings.rule_set.finished_without_date,
         results_path=ctx.files.gx_results, docs_dir=ctx.files.gx_data_docs, callback_dir=ctx.run_dir)
     _write_findings(ctx.files.findings_validate, findings)
     return {**summary, "findings": _count_by_severity(findings)}

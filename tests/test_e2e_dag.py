@@ -11,7 +11,7 @@ import duckdb
 import pandas as pd
 import pytest
 
-from tthc.form import FIGURES
+from tthc.form import FACT_FIGURES, FIGURES
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e")]
 PERIOD = "2025-Q2"
@@ -75,6 +75,7 @@ def expected_from_truth(dossiers: pd.DataFrame) -> pd.DataFrame:
         "resolved_late": resolved & (days_late > 0), "pending_within_due": pending & ~overdue,
         "pending_overdue": pending & overdue,
         "returned_withdrawn": finished_now & d["status"].isin([7, 8]),
+        "pending_paused": pending & paused,
     })
     flags[["source_id", "unit_code", "field_code"]] = d[["source_id", "unit_code", "field_code"]]
     out = flags.groupby(["source_id", "unit_code", "field_code"]).sum().reset_index()
@@ -140,9 +141,9 @@ def test_record_figures_equal_the_truth_unit_by_unit(run):
     # (ground_truth/vendor_unresolved_units.csv counts them; tests/test_vendor_sources.py)
     excluded = pd.read_csv(run["sample"] / "ground_truth" / "vendor_exclusions.csv", dtype=str)
     truth = truth[~truth["dossier_id"].isin(excluded.loc[excluded["reason"] == "unresolved_unit", "dossier_id"])]
-    expected = expected_from_truth(truth).set_index(["source_id", "unit_code", "field_code"])[list(FIGURES)]
+    expected = expected_from_truth(truth).set_index(["source_id", "unit_code", "field_code"])[list(FACT_FIGURES)]
     actual = query(run["var"], f"""
-        SELECT source_id, unit_code, field_code, {', '.join(FIGURES)} FROM core.fact_bieu06
+        SELECT source_id, unit_code, field_code, {', '.join(FACT_FIGURES)} FROM core.fact_bieu06
         WHERE basis = 'records' AND period_start = '2025-04-01'""").set_index(["source_id", "unit_code", "field_code"])
     raw_ids = set(pd.read_csv(run["sample"] / "ground_truth" / "vendor_unresolved_units.csv", dtype=str)["raw_unit_id"])
     actual = actual[~actual.index.get_level_values("unit_code").isin(raw_ids)]  # kept under their raw id, apart
@@ -266,3 +267,20 @@ def test_the_report_renders_in_chromium_with_its_charts(run, tmp_path):
     assert len(charts) >= 2 and all(n > 0 for n in charts)
     assert "2025-Q2" in title
     assert shot.stat().st_size > 10_000
+
+
+def test_pending_paused_is_published_beside_the_form_and_never_as_a_zero_for_workbooks(run):
+    import openpyxl
+
+    by_unit = query(run["var"], "SELECT unit_code, basis, pending_total, pending_within_due, pending_paused "
+                                "FROM publish.bieu06_by_unit")
+    records, reports = by_unit[by_unit["basis"] == "records"], by_unit[by_unit["basis"] == "self_reported"]
+    assert len(records) and records["pending_paused"].notna().all()  # 0 where none is paused (the sample pauses few)
+    assert (records["pending_paused"] <= records["pending_within_due"]).all()  # the province counts them within due
+    assert len(reports) and reports["pending_paused"].isna().all()
+    # the province's total would be partial: communes report by workbook
+    assert query(run["var"], "SELECT pending_paused FROM publish.bieu06_by_province")["pending_paused"].isna().all()
+    [path] = (run["var"] / "publish" / PERIOD / "v1").glob("Bieu06_*.xlsx")
+    sheet = openpyxl.load_workbook(path).active
+    headers = [str(c.value) for row in sheet.iter_rows(min_row=8, max_row=11) for c in row if c.value]
+    assert "Đang chờ bổ sung, tạm dừng" in headers and "(15)" in headers

@@ -16,7 +16,8 @@ from tests.support.databases import throwaway_database
 from tthc.model import DOSSIER_SCHEMA
 from tthc.periods import quarter
 from tthc.rules import NOT_REPRODUCED, OPENCPS, PROVINCE, RULES, TANDAN, rule_set
-from transforms.explain import EXPLAINED_FIGURES, MOVE_COLUMNS, explain, figures_under
+from tthc.form import FACT_FIGURES as EXPLAINED_FIGURES
+from transforms.explain import MOVE_COLUMNS, explain, figures_under
 
 Q2 = quarter("2024-Q2", "calendar_quarter")  # 1 Apr – 30 Jun 2024
 BEFORE, IN, LAST = dt(2024, 3, 20, 9), dt(2024, 4, 10, 9), dt(2024, 6, 30)

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from runner.local_sources import environment as env
-from tthc.form import FIGURES
+from tthc.form import FACT_FIGURES
 from tests.test_faults import PERIOD, closed_port, duckdb_url, new_var, run_in_process
 
 UNITS = "SELECT unit_code, quality_status, source_id, received_total, resolved_total, pending_total " \
@@ -113,9 +113,9 @@ def _units(*rows):
     frame = pd.DataFrame([{"unit_code": code, "unit_name": code, "unit_level": "commune",
                            "period_start": date(2024, 4, 1), "period_end": date(2024, 6, 30), "vintage": 1,
                            "quality_status": status, "source_id": source, "basis": "records",
-                           **{f: received if f == "received_total" else 0 for f in FIGURES}}
+                           **{f: received if f == "received_total" else 0 for f in FACT_FIGURES}}
                           for code, source, status, received in rows])
-    for f in FIGURES:
+    for f in FACT_FIGURES:
         frame[f] = frame[f].astype("Int64")
     return frame
 

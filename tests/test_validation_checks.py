@@ -185,6 +185,27 @@ def test_record_level_checks_in_sql(tmp_path, session):
     assert any("H" in f.message for f in findings if f.check_id == "records.duplicate_across_sources")
 
 
+def test_the_finished_status_finding_says_what_the_figures_did_with_each_dossier(tmp_path, session):
+    """A finished dossier without a finish date is counted on its hand-back date, or left out of
+    every figure when it has none (the province's rule); one with a date but an open status stays pending."""
+    records = [dossier("portal_dvc", "R1", "u", finished_at=None, returned_at=datetime(2025, 4, 11, 9)),
+               dossier("portal_dvc", "N1", "u", finished_at=None), dossier("portal_dvc", "N2", "u", finished_at=None),
+               dossier("portal_dvc", "O1", "u", status=4)]
+    path = tmp_path / "dossiers.parquet"
+    pq.write_table(pa.Table.from_pylist(records, schema=DOSSIER_SCHEMA), path)
+    counts = record_counts(path, PERIOD, ["HT"])
+    counts["row_id"] = range(len(counts))
+    failed = session.validate(counts, dossier_records_suite())
+    [province] = [f.message for f in record_findings(counts, failed, PERIOD) if f.check_id == "records.finished_status"]
+    assert "4 trên 4 hồ sơ" in province
+    assert ("3 hồ sơ trạng thái đã xong nhưng không có ngày kết thúc: 1 tính là kết thúc vào ngày trả kết quả, "
+            "2 không được tính vào cột nào của biểu") in province
+    assert "1 hồ sơ có ngày kết thúc mà trạng thái chưa xong: vẫn tính là đang giải quyết" in province
+    [tandan] = [f.message for f in record_findings(counts, failed, PERIOD, "pending")
+                if f.check_id == "records.finished_status"]
+    assert "3 hồ sơ trạng thái đã xong nhưng không có ngày kết thúc: vẫn tính là đang giải quyết" in tandan
+
+
 def test_records_under_no_unit_in_force_are_one_critical_finding_per_source_and_code(tmp_path, session):
     """An unresolved vendor unit id lands as the unit code: counted per source and raw code."""
     records = [dossier("portal_dvc", "G1", "01279"), dossier("portal_dvc", "V1", "DV-17"),

@@ -187,7 +187,7 @@ def test_the_explanation_accounts_for_every_difference_dossier_by_dossier(runs, 
     """For every unit and figure, the moves of the run's explanation add up to the vendor's figure
     minus the province's; the same rows are in quality.definition_moves."""
     from tthc.rules import BUILT_IN, PROVINCE
-    from transforms.explain import EXPLAINED_FIGURES
+    from tthc.form import FACT_FIGURES as EXPLAINED_FIGURES
 
     ctx = runs["contexts"][period]
     moves = pd.read_parquet(ctx.files.definition_moves)

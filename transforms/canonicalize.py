@@ -20,7 +20,7 @@ import pyarrow.parquet as pq
 
 from tthc import duck
 from tthc.findings import Finding, finding
-from tthc.form import FIGURES
+from tthc.form import BESIDE_FORM_FIGURES, FIGURES
 from tthc.landing import CODED_COLUMNS, RAW_COLUMNS, SELF_REPORTED, CanonicalSelect, LandedSource
 from tthc.model import BIEU06_COLUMNS, BIEU06_SCHEMA, DOSSIER_COLUMNS, DOSSIER_SCHEMA, KEYED_DOSSIER_SCHEMA
 from tthc.duck import write_parquet, write_tables
@@ -382,6 +382,7 @@ def self_reported_figures(landed: list[LandedSource], period: Period, out: Path,
         params = {"source_id": source_id, "path": str(source.path)}
         frames.append(con.sql(f"""
             SELECT unit_code, period_start, period_end, field_code, {', '.join(FIGURES)},
+                   {', '.join(f'NULL::BIGINT AS {name}' for name in BESIDE_FORM_FIGURES)},
                    'self_reported' AS basis, $source_id AS source_id, file AS landed_file
             FROM read_parquet($path) WHERE NOT is_total
         """, params=params).to_arrow_table())

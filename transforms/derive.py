@@ -97,8 +97,8 @@ CLASSIFICATION_SQL = """
     FROM paused
 """
 
-# how each figure's dossiers are picked out of a classification; pending_paused is the figure
-# real reports print beside the form ("chờ bổ sung"), whatever the rule set does with them
+# how each figure's dossiers are picked out of a classification; pending_paused, beside the form
+# ("chờ bổ sung"), counts paused dossiers pending at the end whatever the rule set does with them
 MEMBERSHIP = {
     "received_total": "received_as IS NOT NULL",
     "received_online": "received_as = 'online'",
@@ -119,8 +119,7 @@ DERIVATION_SQL = f"""
     WITH classified AS ({CLASSIFICATION_SQL}),
     counted AS (
         SELECT source_id, unit_code, field_code,
-               {', '.join(f'count(*) FILTER (WHERE {test}) AS {name}' for name, test in MEMBERSHIP.items()
-                          if name != 'pending_paused')}
+               {', '.join(f'count(*) FILTER (WHERE {test}) AS {name}' for name, test in MEMBERSHIP.items())}
         FROM classified
         GROUP BY ALL
     )
@@ -128,7 +127,7 @@ DERIVATION_SQL = f"""
            received_total, received_online, received_direct_postal, carried_over,
            resolved_total, resolved_early, resolved_on_time, resolved_late,
            pending_total, pending_within_due, pending_overdue,
-           returned_withdrawn, 'records' AS basis, source_id, NULL::VARCHAR AS landed_file
+           returned_withdrawn, pending_paused, 'records' AS basis, source_id, NULL::VARCHAR AS landed_file
     FROM counted
     ORDER BY source_id, unit_code, field_code
 """

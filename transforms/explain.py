@@ -13,12 +13,11 @@ from pathlib import Path
 import pandas as pd
 
 from tthc import duck
-from tthc.form import FIGURES
+from tthc.form import FACT_FIGURES
 from tthc.periods import Period
 from tthc.rules import RULES, RuleSet
 from transforms.derive import MEMBERSHIP, classification_params, classification_sql
 
-EXPLAINED_FIGURES = (*FIGURES, "pending_paused")
 EXAMPLES = 5
 MOVE_COLUMNS = ["period_start", "period_end", "rule_set", "against", "unit_code", "figure", "province_value",
                 "against_value", "rule", "rule_label", "dossiers_in", "dossiers_out", "example_dossiers"]
@@ -85,7 +84,7 @@ def explain(dossiers_path: Path, period: Period, province: RuleSet, against: Rul
                                                                   "example_dossiers", "rule", "rule_label"])
     out = moved.merge(values, on=["unit_code", "figure"], how="left")
     out = out.assign(period_start=period.start, period_end=period.end, rule_set=province.name, against=against.name)
-    out["figure_order"] = out["figure"].map({f: i for i, f in enumerate(EXPLAINED_FIGURES)})
+    out["figure_order"] = out["figure"].map({f: i for i, f in enumerate(FACT_FIGURES)})
     out["rule_order"] = out["rule"].map({r: i for i, r in enumerate(RULES)})
     out = out.sort_values(["unit_code", "figure_order", "rule_order"]).reset_index(drop=True)
     for name in ("province_value", "against_value", "dossiers_in", "dossiers_out"):

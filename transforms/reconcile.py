@@ -13,7 +13,7 @@ import pandas as pd
 
 from tthc.config import Settings
 from tthc.findings import Finding, finding
-from tthc.form import FIGURES, REPORTING_LEVELS, SEVERITY_RANK
+from tthc.form import BESIDE_FORM_FIGURES, FACT_FIGURES, FIGURES, REPORTING_LEVELS, SEVERITY_RANK
 from tthc.landing import RECORDS, SELF_REPORTED
 from tthc.periods import Period
 
@@ -107,7 +107,9 @@ def reconcile(rows: pd.DataFrame, units: pd.DataFrame, findings: list[Finding], 
     chosen = decided.dropna(subset=["source_id"])[["unit_code", "source_id", "quality_status", "unit_name", "unit_level"]]
     merged = rows.merge(chosen, on=["unit_code", "source_id"], how="inner")
     merged["period_start"], merged["period_end"] = period.start, period.end
-    columns = ["unit_code", "unit_name", "unit_level", "period_start", "period_end", "field_code", *FIGURES,
+    # figures beside the form come from records only: rows of self-reported figures may lack them
+    merged = merged.assign(**{f: pd.NA for f in BESIDE_FORM_FIGURES if f not in merged})
+    columns = ["unit_code", "unit_name", "unit_level", "period_start", "period_end", "field_code", *FACT_FIGURES,
                "basis", "source_id", "quality_status"]
     return merged[columns].sort_values(["unit_code", "field_code"]).reset_index(drop=True), decided, new_findings
 

@@ -19,13 +19,13 @@ import pyarrow.parquet as pq
 
 from tthc import duck
 from tthc.model import has_unique_dossier_key
-from tthc.form import FIGURES, PUBLISHED_STATUSES
+from tthc.form import BESIDE_FORM_FIGURES, FACT_FIGURES, PUBLISHED_STATUSES
 from tthc.periods import Period
 from tthc.rules import PROVINCE, RuleSet
 from transforms.derive import derivation_params, derivation_sql
 
 LEVEL_RANK = {"commune": 1, "district": 2, "department": 3}
-ROLLUP_COLUMNS = ["parent_code", "parent_level", "field_code", *FIGURES, "units_included", "units_not_published",
+ROLLUP_COLUMNS = ["parent_code", "parent_level", "field_code", *FACT_FIGURES, "units_included", "units_not_published",
                   "duplicates_removed"]
 
 
@@ -86,14 +86,23 @@ def rollup(dossiers_path: Path, unit_status: pd.DataFrame, reconciled: pd.DataFr
 
     self_reported_units = members[published & (members["basis"] == "self_reported")]
     from_reports = reconciled.merge(self_reported_units[["parent_code", "parent_level", "unit_code"]], on="unit_code")
-    parts = [frame[["parent_code", "parent_level", "field_code", *FIGURES]] for frame in (from_records, from_reports)
+    # figures beside the form come from records only: a frame of self-reported rows may lack them
+    from_reports = from_reports.assign(**{f: pd.NA for f in BESIDE_FORM_FIGURES if f not in from_reports})
+    parts = [frame[["parent_code", "parent_level", "field_code", *FACT_FIGURES]] for frame in (from_records, from_reports)
              if len(frame)]
     if not parts:
         return pd.DataFrame(columns=ROLLUP_COLUMNS)
     combined = pd.concat(parts)
-    for f in FIGURES:
+    for f in FACT_FIGURES:
         combined[f] = combined[f].astype("Int64")
-    summed = combined.groupby(["parent_code", "parent_level", "field_code"], as_index=False)[list(FIGURES)].sum(min_count=1)
+    keys = ["parent_code", "parent_level", "field_code"]
+    summed = combined.groupby(keys, as_index=False)[list(FACT_FIGURES)].sum(min_count=1)
+    # a figure beside the form only units with records give: a parent's is withheld where a member lacks it
+    incomplete = combined[keys].assign(**{f: combined[f].isna() for f in BESIDE_FORM_FIGURES}) \
+        .groupby(keys, as_index=False)[list(BESIDE_FORM_FIGURES)].any()
+    summed = summed.merge(incomplete, on=keys, suffixes=("", "_incomplete"))
+    for f in BESIDE_FORM_FIGURES:
+        summed[f] = summed[f].mask(summed.pop(f"{f}_incomplete"))
     summed = summed.merge(counts[["parent_code", "parent_level", "units_included", "units_not_published"]],
                           on=["parent_code", "parent_level"], how="left")
     summed = summed.merge(duplicates, on=["parent_code", "parent_level"], how="left")

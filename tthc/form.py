@@ -27,6 +27,15 @@ FIGURE_BY_COLUMN_NUMBER = {number: name for name, number in COLUMN_NUMBER.items(
 # the numbered columns of the form proper; (14) is the returned/withdrawn column reports add
 FORM_COLUMN_NUMBER = {name: number for name, number in COLUMN_NUMBER.items() if number < RETURNED_WITHDRAWN_COLUMN}
 assert COLUMN_NUMBER["returned_withdrawn"] == RETURNED_WITHDRAWN_COLUMN
+# Figures real reports print beside the form, counted from dossier records only (null where a unit
+# reports by workbook or a source gives no records): pending dossiers awaiting the citizen's
+# supplements, fees or a decision ("chờ bổ sung"). No identity of the form involves them.
+BESIDE_FORM_FIGURES = ("pending_paused",)
+# every figure a Biểu 06 fact row carries through the warehouse to the published tables
+FACT_FIGURES = (*FIGURES, *BESIDE_FORM_FIGURES)
+# the column the published workbook and files give each figure beside the form
+BESIDE_FORM_COLUMN_NUMBER = {name: number for number, name in enumerate(BESIDE_FORM_FIGURES,
+                                                                         start=RETURNED_WITHDRAWN_COLUMN + 1)}
 
 # total = sum of parts; the balance identity is apart because returned_withdrawn is often missing.
 SUM_IDENTITIES = {
@@ -44,19 +53,23 @@ FIGURE_LABELS = {
     "resolved_on_time": "Giải quyết đúng hạn (9)", "resolved_late": "Giải quyết quá hạn (10)",
     "pending_total": "Tổng số đang giải quyết (11)", "pending_within_due": "Đang giải quyết trong hạn (12)",
     "pending_overdue": "Đang giải quyết quá hạn (13)", "returned_withdrawn": "Trả lại, rút, dừng xử lý (14)",
+    "pending_paused": "Đang chờ bổ sung, tạm dừng (15)",
 }
-# Figures real reports print beside the form's columns (issue 17), optional in the canonical CSV
-# and the workbook reader; validated offline, never published by the form. Older two-way reports
-# print "đúng hạn" including early: that figure is resolved_early_on_time.
+# Figures real reports print in other shapes than the form's columns (issue 17), optional in the
+# canonical CSV and the workbook reader with the figures beside the form; validated by `tthc
+# validate`, never landed or published. Older two-way reports print "đúng hạn" including early:
+# that figure is resolved_early_on_time.
 EXTRA_FIGURES = (
     "received_new",  # tiếp nhận mới trong kỳ: (4) + (5)
     "received_direct",  # nhận trực tiếp, apart from postal
     "received_postal",  # nhận qua dịch vụ bưu chính
     "resolved_early_on_time",  # "đúng và trước hạn", "trả sớm và đúng hạn": (8) + (9)
-    "pending_paused",  # chờ bổ sung, hoàn thiện hồ sơ
     "refused",  # từ chối giải quyết
 )
-REPORTED_FIGURES = FIGURES + EXTRA_FIGURES
+# every figure a report may give: the form's, those beside it, and the shapes above
+REPORTED_FIGURES = (*FACT_FIGURES, *EXTRA_FIGURES)
+# the figures a report may give or leave out without the form missing anything
+OPTIONAL_FIGURES = (*BESIDE_FORM_FIGURES, *EXTRA_FIGURES)
 # the identities the optional figures add, by key: (total, parts); with a part missing they bound
 # the total from below, as the form's own
 EXTRA_SUM_IDENTITIES = {
@@ -69,7 +82,7 @@ EXTRA_SUM_IDENTITIES = {
 EXTRA_FIGURE_LABELS = {
     "received_new": "Tiếp nhận mới trong kỳ ((4) + (5))", "received_direct": "Nhận trực tiếp",
     "received_postal": "Nhận qua bưu chính", "resolved_early_on_time": "Giải quyết đúng và trước hạn ((8) + (9))",
-    "pending_paused": "Chờ bổ sung hồ sơ", "refused": "Từ chối giải quyết",
+    "refused": "Từ chối giải quyết",
 }
 assert set(EXTRA_FIGURE_LABELS) == set(EXTRA_FIGURES)
 
@@ -87,10 +100,11 @@ FIGURE_HEADERS = {
     "pending_within_due": "Đang giải quyết – Trong hạn",
     "pending_overdue": "Đang giải quyết – Quá hạn",
     "returned_withdrawn": "Trả lại, rút, dừng xử lý",
+    "pending_paused": "Đang chờ bổ sung, tạm dừng",
 }
-assert set(FIGURE_LABELS) == set(FIGURES) == set(FIGURE_HEADERS)
+assert set(FIGURE_LABELS) == set(FACT_FIGURES) == set(FIGURE_HEADERS)
+assert all(f"({({**COLUMN_NUMBER, **BESIDE_FORM_COLUMN_NUMBER})[f]})" in FIGURE_LABELS[f] for f in FACT_FIGURES)
 REPORTED_LABELS = {**FIGURE_LABELS, **EXTRA_FIGURE_LABELS}
-assert all(f"({COLUMN_NUMBER[f]})" in FIGURE_LABELS[f] for f in FIGURES)
 
 # Levels: the units that report a Biểu 06 of their own, and the province they roll up to.
 REPORTING_LEVELS = ("department", "district", "commune")

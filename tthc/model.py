@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from tthc.form import FIGURES
+from tthc.form import FACT_FIGURES
 
 # National-portal status codes (TrangThaiHoSo), used as the canonical ones.
 STATUS_NEW = 1
@@ -69,7 +69,7 @@ BIEU06_SCHEMA = pa.schema(
         pa.field("period_start", pa.date32(), nullable=False),
         pa.field("period_end", pa.date32(), nullable=False),
         pa.field("field_code", pa.string(), nullable=False),
-        *[pa.field(name, pa.int64()) for name in FIGURES],
+        *[pa.field(name, pa.int64()) for name in FACT_FIGURES],
         # records: derived from dossier records; self_reported: typed by the unit
         pa.field("basis", pa.string(), nullable=False),
         pa.field("source_id", pa.string(), nullable=False),

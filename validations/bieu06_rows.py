@@ -21,7 +21,7 @@ import pandas as pd
 
 from tthc.checks import BALANCE_CHECK, CHECKS, EXTRA_IDENTITY_CHECKS, IDENTITY_CHECKS, title
 from tthc.findings import Finding
-from tthc.form import (BALANCE_IDENTITY, EXTRA_FIGURES, EXTRA_SUM_IDENTITIES, FIGURES, REPORTED_FIGURES,
+from tthc.form import (BALANCE_IDENTITY, EXTRA_FIGURES, EXTRA_SUM_IDENTITIES, FIGURES, OPTIONAL_FIGURES, REPORTED_FIGURES,
                        SUM_IDENTITIES)
 from tthc.form import REPORTED_LABELS as FIGURE_LABELS
 from tthc.periods import CONVENTIONS, PERIOD_KIND_LABELS, Period, period_kind
@@ -304,7 +304,7 @@ ROW_MESSAGES: dict[str, MessageBuilder] = {
 def bieu06_suite(name: str = "bieu06_rows", unique_keys: bool | str = False, *, reported_shapes: bool = False,
                  period_severity: str | None = None) -> gx.ExpectationSuite:
     """Biểu 06 rows: keys, types, unit system, period, identities, continuity, cross-check.
-    `reported_shapes`: also the figures real reports print beside the form's (EXTRA_FIGURES) and
+    `reported_shapes`: also the figures real reports print beside the form's (OPTIONAL_FIGURES) and
     their identities, which `tthc validate` reads; `period_severity`: offline, a period off the
     convention is a warning (a file's convention is not known there)."""
     suite = gx.ExpectationSuite(name=name)
@@ -317,7 +317,7 @@ def bieu06_suite(name: str = "bieu06_rows", unique_keys: bool | str = False, *, 
             IDENTITY_CHECKS[total], [total, *parts])
         add(is_true(checkable_column(total)), "identity.unchecked", [total, *parts])
     if reported_shapes:
-        for name in EXTRA_FIGURES:
+        for name in OPTIONAL_FIGURES:
             add(gxe.ExpectColumnValuesToBeBetween(column=name, min_value=0), "figures.non_negative", [name])
         for key, (total, parts) in EXTRA_SUM_IDENTITIES.items():
             add(gxe.ExpectColumnValuesToBeBetween(column=breach_column(key), min_value=0, max_value=0),
@@ -509,7 +509,7 @@ def _key_value(value):
 def _row_dict(row: pd.Series) -> dict:
     """The form's figures (None: not reported), then the optional ones the row gives."""
     figures = {name: (None if pd.isna(row[name]) else int(row[name])) for name in FIGURES}
-    figures.update({name: int(row[name]) for name in EXTRA_FIGURES if name in row and not pd.isna(row[name])})
+    figures.update({name: int(row[name]) for name in OPTIONAL_FIGURES if name in row and not pd.isna(row[name])})
     return figures
 
 

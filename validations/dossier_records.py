@@ -78,6 +78,10 @@ def record_counts(dossiers: Path, period: Period, field_codes: list[str],
                           for c, cond in _CONDITIONS.items())
     across = ("SELECT dossier_id, count(*) AS across FROM dossiers GROUP BY dossier_id HAVING count(*) > 1"
               if several_sources else "SELECT NULL::VARCHAR AS dossier_id, 0 AS across WHERE false")
+    # how the dossiers of records.finished_status split: the message says what the figures did with each
+    without_date = f"finished_at IS NULL AND status IN ({FINISHED_KIND})"
+    counts += (f",\ncount(*) FILTER (WHERE {without_date}) AS n_finished_without_date"
+               f",\ncount(*) FILTER (WHERE {without_date} AND returned_at IS NULL) AS n_finished_without_any_date")
     sql = f"""
         WITH across AS ({across}),
         flagged AS (
@@ -109,9 +113,40 @@ def _unit_message(check_id: str, row: pd.Series, column: str, examples: str) -> 
             f"đơn vị hành chính): các hồ sơ này không được tính cho đơn vị nào; ví dụ: {examples}")
 
 
+# what the rule `finished_without_date` (tthc.rules) does with a finished dossier that has no finish date
+_WITHOUT_DATE_FATE = {
+    "returned_at": ("tính là kết thúc vào ngày trả kết quả", "không được tính vào cột nào của biểu vì cũng không có "
+                    "ngày trả kết quả"),
+    "pending": ("vẫn tính là đang giải quyết", None),
+    "left_out": ("không được tính vào cột nào của biểu", None),
+}
+
+
+def _finished_status_message(check_id: str, row: pd.Series, column: str, examples: str,
+                             finished_without_date: str = "returned_at") -> str:
+    """Besides how many, what the figures did with them: a dossier finished without a date is
+    judged by the rule set (docs/canonical-model.md), one with a date but no finished status stays pending."""
+    without = int(row.get("n_finished_without_date", 0) or 0)
+    without_any = int(row.get("n_finished_without_any_date", 0) or 0)
+    with_date = int(row[column]) - without
+    fate, fallback_fate = _WITHOUT_DATE_FATE.get(finished_without_date, _WITHOUT_DATE_FATE["returned_at"])
+    parts = []
+    if without:
+        if fallback_fate and without_any:
+            parts.append(f"{without} hồ sơ trạng thái đã xong nhưng không có ngày kết thúc: {without - without_any} "
+                         f"{fate}, {without_any} {fallback_fate}")
+        else:
+            parts.append(f"{without} hồ sơ trạng thái đã xong nhưng không có ngày kết thúc: {fate}")
+    if with_date:
+        parts.append(f"{with_date} hồ sơ có ngày kết thúc mà trạng thái chưa xong: vẫn tính là đang giải quyết")
+    return (f"Đơn vị {row['unit_code']}, nguồn {row['source_id']}: {title(check_id)}: {int(row[column])} trên "
+            f"{int(row['records'])} hồ sơ ({'; '.join(parts)}); ví dụ: {examples}")
+
+
 # check id → message builder (check id, count row, count column, example ids) → message; every
-# record check says the same: how many of the unit's records, and a few of their ids
-RECORD_MESSAGES = {check_id: _count_message for check_id in RECORD_CHECKS} | {UNIT_CHECK: _unit_message}
+# record check says how many of the unit's records, and a few of their ids
+RECORD_MESSAGES = {check_id: _count_message for check_id in RECORD_CHECKS} | {
+    UNIT_CHECK: _unit_message, "records.finished_status": _finished_status_message}
 
 
 def dossier_records_suite() -> gx.ExpectationSuite:
@@ -124,7 +159,10 @@ def dossier_records_suite() -> gx.ExpectationSuite:
     return check_messages(suite, RECORD_MESSAGES)
 
 
-def record_findings(counts: pd.DataFrame, failed: list[Failed], period: Period) -> list[Finding]:
+def record_findings(counts: pd.DataFrame, failed: list[Failed], period: Period,
+                    finished_without_date: str = "returned_at") -> list[Finding]:
+    """`finished_without_date`: the published rule set's rule of that name, which the message of
+    records.finished_status states."""
     findings = []
     for check_id, severity, columns, ids in failed:
         if check_id == UNIT_CHECK:
@@ -134,8 +172,10 @@ def record_findings(counts: pd.DataFrame, failed: list[Failed], period: Period) 
         for row_id in ids:
             row = counts.iloc[row_id]
             examples = ", ".join(list(row[f"ex_{column}"])[:5])
+            message = _finished_status_message(check_id, row, column, examples, finished_without_date) \
+                if check_id == "records.finished_status" else RECORD_MESSAGES[check_id](check_id, row, column, examples)
             findings.append(Finding(
-                check_id, severity, RECORD_MESSAGES[check_id](check_id, row, column, examples),
+                check_id, severity, message,
                 period.start, period.end, source_id=row["source_id"], unit_code=row["unit_code"], basis="records",
                 columns=columns, observed=str(int(row[column])), expected="0",
                 location=f"dossiers.parquet, {row['source_id']}: {examples}"))
@@ -158,8 +198,10 @@ def _unit_findings(rows: pd.DataFrame, severity: str, period: Period) -> list[Fi
 
 def validate_records(session: GxSession, dossiers: Path, period: Period, field_codes: list[str],
                      several_units: Path | None = None,
-                     units_in_force: Iterable[str] | None = None) -> tuple[list[Finding], pd.DataFrame]:
+                     units_in_force: Iterable[str] | None = None,
+                     finished_without_date: str = "returned_at") -> tuple[list[Finding], pd.DataFrame]:
     """The record checks of a quarter: the counts per source and unit (SQL), GX on them, the findings."""
     counts = record_counts(dossiers, period, field_codes, several_units, units_in_force)
     counts[ROW_ID] = range(len(counts))
-    return record_findings(counts, session.validate(counts, dossier_records_suite()), period), counts
+    failed = session.validate(counts, dossier_records_suite())
+    return record_findings(counts, failed, period, finished_without_date), counts

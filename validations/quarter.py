@@ -31,6 +31,7 @@ def validate_quarter(rows: pd.DataFrame, *, period: Period, dossiers: Path, seve
                      field_codes: Iterable[str], convention: str, bases: Mapping[str, str],
                      coverage: Mapping[str, Coverage], tolerance_abs: float = 0, tolerance_rel: float = 0,
                      published: pd.DataFrame | None = None, outliers: Outliers | None = None,
+                     finished_without_date: str = "returned_at",
                      results_path: Path, docs_dir: Path, callback_dir: Path) -> tuple[list[Finding], dict]:
     """All checks of a quarter on its Biểu 06 rows and its dossier records.
 
@@ -49,6 +50,8 @@ def validate_quarter(rows: pd.DataFrame, *, period: Period, dossiers: Path, seve
     published     the newest vintage's unit figures of this period (unit_code, vintage, the
                   figures: `warehouse.history.published_figures`; None or empty: none yet)
     outliers      the thresholds of figures.outlier (config `outliers:`)
+    finished_without_date  the published rule set's rule of that name (tthc.rules), which the
+                  record findings state
     results_path  the GX results (JSON); docs_dir the Data Docs site; callback_dir gets the
                   call-back list (CSV and .xlsx)
     """
@@ -70,7 +73,8 @@ def validate_quarter(rows: pd.DataFrame, *, period: Period, dossiers: Path, seve
     findings += continuity_unchecked(frame, earlier, previous, period)
     findings += rollup_findings(total_row_groups(total_rows, frame), period)
 
-    found, counts = validate_records(session, dossiers, period, field_codes, several_units, units["unit_code"])
+    found, counts = validate_records(session, dossiers, period, field_codes, several_units, units["unit_code"],
+                                     finished_without_date)
     findings += found
 
     found, quarters = validate_unit_quarters(session, frame, earlier, units, period, published=published,

@@ -16,7 +16,7 @@ import pandas as pd
 import pyarrow as pa
 import sqlalchemy as sa
 
-from tthc.form import FIGURES, PUBLISHED_STATUSES, quarter_label
+from tthc.form import BESIDE_FORM_FIGURES, FACT_FIGURES, FIGURES, PUBLISHED_STATUSES, quarter_label
 from tthc.model import INDICATOR_COLUMNS
 from tthc.periods import Period
 from warehouse.db import bulk_insert
@@ -25,8 +25,8 @@ from warehouse.db import bulk_insert
 PUBLISHED_IN = ", ".join(f"'{status}'" for status in PUBLISHED_STATUSES)
 
 UNIT_COLUMNS = ["unit_code", "unit_name", "unit_level", "period_start", "period_end", "vintage", "quality_status",
-                "source_id", "basis", *FIGURES]
-ROLLUP_COLUMNS = ["parent_code", "parent_level", "period_start", "period_end", "vintage", "field_code", *FIGURES,
+                "source_id", "basis", *FACT_FIGURES]
+ROLLUP_COLUMNS = ["parent_code", "parent_level", "period_start", "period_end", "vintage", "field_code", *FACT_FIGURES,
                   "units_included", "units_not_published", "duplicates_removed"]
 
 
@@ -38,7 +38,7 @@ def _dates(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def _figures(frame: pd.DataFrame) -> pd.DataFrame:
-    for f in FIGURES:
+    for f in FACT_FIGURES:
         if f in frame:
             frame[f] = frame[f].astype("Int64")
     return frame
@@ -48,9 +48,12 @@ def unit_figures(conn: sa.Connection, period: Period) -> pd.DataFrame:
     """Reconciled figures summed over fields, for units whose figures may be published; a unit
     whose complete source had no dossier gets zeros, not a gap."""
     sums = ", ".join(f"coalesce(sum(r.{f}), CASE WHEN s.coverage_complete THEN 0 END) AS {f}" for f in FIGURES)
+    # beside the form: only records give them, never a zero for a unit that reports by workbook
+    beside = ", ".join(f"CASE WHEN s.basis = 'records' THEN coalesce(sum(r.{f}), CASE WHEN s.coverage_complete "
+                       f"THEN 0 END) END AS {f}" for f in BESIDE_FORM_FIGURES)
     sql = f"""
         SELECT s.unit_code, s.unit_name, s.unit_level, s.period_start, s.period_end, s.quality_status,
-               s.source_id, s.basis, {sums}
+               s.source_id, s.basis, {sums}, {beside}
         FROM core.unit_period_status s
         LEFT JOIN core.bieu06_reconciled r
           ON r.unit_code = s.unit_code AND r.period_start = s.period_start AND r.period_end = s.period_end
@@ -167,7 +170,7 @@ def _freeze_rollup_and_indicators(conn: sa.Connection, period: Period, vintage: 
     rollup = _figures(_dates(rollup)).assign(vintage=vintage)
     bulk_insert(conn, "core.published_rollup", pa.Table.from_pandas(rollup[ROLLUP_COLUMNS], preserve_index=False))
     province_rows = rollup[rollup["parent_level"] == "province"]
-    province = {"province_code": province_code, **{f: province_rows[f].sum(min_count=1) for f in FIGURES}}
+    province = {"province_code": province_code, **{f: province_rows[f].sum(min_count=1) for f in FACT_FIGURES}}
     unit_counts, province_counts = record_counts(conn, period)
     table = indicators(units, unit_counts, province, province_counts)
     table = table.assign(period_start=period.start, period_end=period.end, vintage=vintage)
@@ -223,6 +226,11 @@ def commit_vintage(engine: sa.Engine, period: Period, run_id: str, *, indicators
             "reason": reason}
 
 
+def _sum_of_all(values: pd.Series):
+    """A figure only some units give (beside the form) adds up only when every row has it."""
+    return pd.NA if values.isna().any() else values.sum()
+
+
 def vintage_tables(conn: sa.Connection, period: Period, vintage: int, field_names: dict[str, str]) -> dict[str, pd.DataFrame]:
     """Every publish view's rows for one vintage of a period, as the files carry them."""
     params = {"start": period.start, "end": period.end, "v": vintage}
@@ -234,10 +242,11 @@ def vintage_tables(conn: sa.Connection, period: Period, vintage: int, field_name
         f"SELECT * FROM core.published_rollup WHERE {where} AND parent_level = 'province' ORDER BY field_code"),
         conn, params=params)
     sums = rollup.groupby(["parent_code", "period_start", "period_end", "vintage"], as_index=False).agg(
-        **{f: (f, "sum") for f in FIGURES}, units_included=("units_included", "max"),
+        **{f: (f, "sum") for f in FIGURES}, **{f: (f, _sum_of_all) for f in BESIDE_FORM_FIGURES},
+        units_included=("units_included", "max"),
         units_not_published=("units_not_published", "max"), duplicates_removed=("duplicates_removed", "max"))
     by_province = sums.rename(columns={"parent_code": "province_code"})
-    by_field = rollup[["field_code", "period_start", "period_end", "vintage", *FIGURES]].copy()
+    by_field = rollup[["field_code", "period_start", "period_end", "vintage", *FACT_FIGURES]].copy()
     by_field.insert(1, "field_name", by_field["field_code"].map(field_names))
     indicators_766 = pd.read_sql(sa.text(
         f"SELECT unit_code, unit_level, period_start, period_end, vintage, "
@@ -254,7 +263,8 @@ def vintage_tables(conn: sa.Connection, period: Period, vintage: int, field_name
 
 def form_rows(conn: sa.Connection, period: Period, field_names: dict[str, str]) -> pd.DataFrame:
     """Published figures by level and field: the rows of the province's Biểu 06 workbook."""
-    sums = ", ".join(f"sum(r.{f}) AS {f}" for f in FIGURES)
+    sums = ", ".join([*(f"sum(r.{f}) AS {f}" for f in FIGURES),
+                      *(f"CASE WHEN count(r.{f}) = count(*) THEN sum(r.{f}) END AS {f}" for f in BESIDE_FORM_FIGURES)])
     frame = pd.read_sql(sa.text(f"""
         SELECT s.unit_level, r.field_code, {sums}
         FROM core.bieu06_reconciled r
