@@ -274,7 +274,7 @@ def describe(diagnosis: Diagnosis, row: dict, labels: dict[str, str]) -> str:
                 + ". Số liệu giữ nguyên như báo cáo cho đến khi đơn vị xác nhận")
     shown = diagnosis.candidates[:5]
     hidden = len(diagnosis.candidates) - len(shown)
-    return (f"Chưa xác định được số nào sai: có {len(diagnosis.candidates) + diagnosis.not_narrowed} khả năng, "
+    return (f"Chưa xác định được số nào sai: có {number_vi(len(diagnosis.candidates) + diagnosis.not_narrowed)} khả năng, "
             "xếp theo mức độ thường gặp: "
             + "; ".join(one(c) + (" [khớp tổng các dòng chi tiết]" if c.corroborated else "") for c in shown)
             + (f"; và {hidden} khả năng khác" if hidden else "") + more + ". Cần gọi đơn vị xác nhận")
