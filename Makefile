@@ -5,10 +5,11 @@ BIN := $(VENV)/bin
 PERIOD ?= 2025-Q2
 SCALE ?= 1.0
 PORT ?= 8080
+INTAKE_PORT ?= 8090
 export GX_ANALYTICS_ENABLED := false
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run airflow test venv lock sample clean
+.PHONY: run airflow intake test venv lock sample clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +28,10 @@ run: $(VENV)/.installed
 ## make airflow [PORT=8080]: Airflow's UI, scheduler and the rest on 127.0.0.1:PORT, sample sources; Ctrl-C stops
 airflow: $(VENV)/.installed
 	$(BIN)/tthc airflow --port $(PORT) --scale $(SCALE)
+
+## make intake [INTAKE_PORT=8090]: the units' Biểu 06 intake on 127.0.0.1:INTAKE_PORT (links: tthc intake token); Ctrl-C stops
+intake: $(VENV)/.installed
+	$(BIN)/tthc intake serve --port $(INTAKE_PORT)
 
 ## make test: the whole suite (what CI runs)
 test: $(VENV)/.installed

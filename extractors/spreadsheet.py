@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import codecs
 import csv
+import hashlib
 import io
+import json
 import os
 import re
 import unicodedata
@@ -31,9 +33,11 @@ from openpyxl.utils import column_index_from_string, get_column_letter
 from extractors.base import ExtractError, ExtractJob, SourceUnavailable, finish
 from extractors.quarantine import quarantine_file
 from tthc.config import Settings, Source, repo_path
-from tthc.form import COLUMN_NUMBER, FIGURE_BY_COLUMN_NUMBER, FIGURES, OPTIONAL_FIGURES, SUM_IDENTITIES
+from tthc.checks import CHECKS
+from tthc.findings import Finding
+from tthc.form import COLUMN_NUMBER, FIGURE_BY_COLUMN_NUMBER, FIGURES, OPTIONAL_FIGURES, REPORTED_FIGURES, SUM_IDENTITIES
 from tthc.landing import SELF_REPORTED, Manifest, ParquetLanding
-from tthc.numbers import ApproximateCount, NotACount, parse_count, read_count, reading_en
+from tthc.numbers import READINGS, ApproximateCount, NotACount, parse_count, read_count, reading_en
 from tthc.periods import Period
 
 KIND = "spreadsheet"
@@ -589,11 +593,70 @@ def canonical(source: Source) -> None:
     return None
 
 
+def share(source: Source) -> Path:
+    """The source's folder of workbooks: one folder per period label under it."""
+    return repo_path(os.environ.get(f"TTHC_SOURCE_{source.id.upper()}_PATH") or source.spec["path"])
+
+
+def unit_in_file_name(name: str) -> str | None:
+    """The unit a file's name says it is (Bieu06_<code>…), as the extractor reads it."""
+    named = _UNIT_IN_NAME.search(Path(name).stem)
+    return named.group(1) if named else None
+
+
+def submission_note_path(workbook: Path) -> Path:
+    """Where the intake keeps a submitted workbook's record beside it (a dot file: never read as a workbook)."""
+    return workbook.with_name(f".{workbook.name}.intake.json")
+
+
+def submission_note(workbook: Path) -> ExtractError | None:
+    """The explanation a unit submitted with this workbook through the intake, as a warning on its
+    figures, so that it travels with them into the run's findings; None without one, or when the
+    workbook is no longer the one submitted (its sha256 differs: replaced by hand)."""
+    note = submission_note_path(workbook)
+    if not note.is_file():
+        return None
+    try:
+        record = json.loads(note.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not record.get("explanation") or record.get("sha256") != hashlib.sha256(workbook.read_bytes()).hexdigest():
+        return None
+    return ExtractError(f"giải trình của đơn vị khi nộp biểu (lần nộp {record.get('submission_id')}, "
+                        f"{record.get('submitted_at')}, còn {record.get('criticals')} lỗi nghiêm trọng khi nộp): "
+                        f"{record['explanation']}", workbook.name, unit_code=record.get("unit_code"))
+
+
+def workbook_name(unit_code: str, suffix: str = ".xlsx") -> str:
+    """The name of a unit's workbook in the period's folder, as the sample and the intake write it."""
+    return f"Bieu06_{unit_code}{suffix}"
+
+
+def validation_rows(path: Path, settings: Settings, limits: Limits = Limits(), quarter: Callable[[str], Period] | None = None
+                    ) -> tuple[list[dict], list[Finding], list[dict]]:
+    """A workbook's rows as the offline validator takes them (validations.offline.ROW_SCHEMA's
+    columns), the findings of reading it (unreadable cells critical, layout notes warnings) and
+    the rows as read (with sheet, row and whether each is the total row). LayoutError when the
+    file is not a readable Biểu 06. Every number form read is said (a warning naming the cell),
+    and the optional columns real reports add are read (issue 17)."""
+    landed, errors, notes = read_workbook(path, field_codes_by_name(settings), quarter, limits,
+                                          readings=frozenset(READINGS))
+    rows = [{**{k: rec.get(k) for k in ("unit_code", "period_start", "period_end", *REPORTED_FIGURES)},
+             "field_code": rec["field_code"] or "", "source_id": path.name, "basis": "self_reported",
+             "landed_file": f"{path.name}, {rec['sheet']}", "row": rec["row"]} for rec in landed]
+    findings = []
+    for problem, usual in [*((e, "schema.count_unreadable") for e in errors), *((n, "schema.layout_note") for n in notes)]:
+        check = CHECKS[problem.check or usual]
+        findings.append(Finding(check.id, check.severity, f"{problem.where()}: {problem.message}",
+                                unit_code=problem.unit_code, source_id=path.name, location=problem.where()))
+    return rows, findings, landed
+
+
 def extract(source: Source, period: Period, folder: Path, job: ExtractJob) -> Manifest:
     """Land the figures of every workbook in the period's inbox; a file that cannot be read as
     a Biểu 06 is refused whole and copied to `job.quarantine_dir`."""
     settings, quarantine_dir = job.settings, job.quarantine_dir
-    base = repo_path(os.environ.get(f"TTHC_SOURCE_{source.id.upper()}_PATH") or source.spec["path"])
+    base = share(source)
     if not base.is_dir():  # the shared folder is not there (not mounted, wrong path): the source is down
         raise SourceUnavailable(f"{source.id}: the spreadsheets folder {base} does not exist or is not a folder "
                                 f"(set TTHC_SOURCE_{source.id.upper()}_PATH or the source's path)")
@@ -636,6 +699,8 @@ def extract(source: Source, period: Period, folder: Path, job: ExtractJob) -> Ma
         read += 1
         errors.extend(cell_errors)
         warnings.extend(cell_warnings)
+        if (explained := submission_note(path)) is not None:
+            warnings.append(explained)
         by_file[path] = rows
     for rows in _one_workbook_per_unit(by_file, quarantine_dir, errors, warnings).values():
         landing.write({name: [r[name] for r in rows] for name in LANDING_SCHEMA.names})

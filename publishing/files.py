@@ -10,8 +10,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
+import xlsxwriter
 
-from tthc.cells import inert_table
+from tthc.cells import XLSX_TEXT_OPTIONS, inert_table
 from tthc.form import FACT_FIGURES, FORM_COLUMN_NUMBER, PUBLISHED_STATUSES, REPORTING_LEVELS, UNIT_LEVELS
 
 SDMX_DATAFLOW = "VN_TTHC:BIEU06(1.0)"
@@ -68,10 +69,61 @@ def _field(name: str, dtype: str, required: bool, enum: list | None) -> dict:
     return field
 
 
+# columns Excel must keep as text: codes with leading zeros (01399), never numbers
+TEXT_COLUMNS = ("unit_code", "province_code", "field_code", "parent_code")
+# columns that are shares from 0 to 1, shown as percentages in the workbook
+SHARE_COLUMNS = ("value",)
+UTF8_BOM = b"\xef\xbb\xbf"
+
+
 def write_table(frame: pd.DataFrame, folder: Path, name: str) -> None:
+    """Parquet for programs; CSV in UTF-8 with a byte-order mark, so that Excel reads Vietnamese
+    right; and a workbook per table for Excel users, whose CSV import drops codes' leading zeros
+    and splits on the regional list separator (";" on Vietnamese settings)."""
     table = pa.Table.from_pandas(frame, preserve_index=False)
     pq.write_table(table, folder / f"{name}.parquet")
-    pacsv.write_csv(inert_table(table), folder / f"{name}.csv")
+    path = folder / f"{name}.csv"
+    with path.open("wb") as out:
+        out.write(UTF8_BOM)
+        pacsv.write_csv(inert_table(table), out)
+    write_table_workbook(frame, folder / f"{name}.xlsx", name)
+
+
+def write_table_workbook(frame: pd.DataFrame, path: Path, name: str) -> Path:
+    """One sheet: the column names, then the rows; codes as text, dates as dates, shares as
+    percentages; a second sheet says what each column means."""
+    book = xlsxwriter.Workbook(str(path), {**XLSX_TEXT_OPTIONS, "remove_timezone": True})
+    sheet, notes = book.add_worksheet(name[:31]), book.add_worksheet("Giải thích")
+    bold = book.add_format({"bold": True, "text_wrap": True, "valign": "top"})
+    date = book.add_format({"num_format": "dd/mm/yyyy"})
+    share = book.add_format({"num_format": "0.0%"})
+    for c, column in enumerate(frame.columns):
+        sheet.write_string(0, c, column, bold)
+        values = frame[column].tolist()
+        for r, value in enumerate(values, start=1):
+            if value is None or value is pd.NA or (isinstance(value, float) and value != value):
+                continue
+            if column in TEXT_COLUMNS or isinstance(value, str):
+                sheet.write_string(r, c, str(value))
+            elif column in SHARE_COLUMNS:
+                sheet.write_number(r, c, float(value), share)
+            elif hasattr(value, "year"):
+                sheet.write_datetime(r, c, pd.Timestamp(value).to_pydatetime(), date)
+            elif isinstance(value, bool):
+                sheet.write_boolean(r, c, value)
+            else:
+                sheet.write_number(r, c, value)
+        sheet.set_column(c, c, max(10, min(40, len(column) + 2)))
+    sheet.freeze_panes(1, 0)
+    sheet.autofilter(0, 0, max(1, len(frame)), max(0, len(frame.columns) - 1))
+    notes.write_row(0, 0, ["Cột", "Ý nghĩa"], bold)
+    for r, column in enumerate(frame.columns, start=1):
+        notes.write_string(r, 0, column)
+        notes.write_string(r, 1, DESCRIPTIONS.get(column, ""))
+    notes.set_column(0, 0, 28)
+    notes.set_column(1, 1, 100)
+    book.close()
+    return path
 
 
 def write_datapackage(folder: Path, tables: dict[str, pd.DataFrame], *, name: str, title: str,
@@ -88,7 +140,7 @@ def write_datapackage(folder: Path, tables: dict[str, pd.DataFrame], *, name: st
             schema["foreignKeys"] = [{"fields": "unit_code", "reference": {"resource": "units", "fields": "unit_code"}}]
         resources.append({
             "name": resource, "title": resource_title, "path": path.name, "format": "csv", "mediatype": "text/csv",
-            "encoding": "utf-8", "profile": "tabular-data-resource", "schema": schema,
+            "encoding": "utf-8-sig", "profile": "tabular-data-resource", "schema": schema,
             "hash": f"sha256:{_sha256(path)}", "bytes": path.stat().st_size,
             "rows": len(frame),
         })

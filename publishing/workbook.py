@@ -68,15 +68,16 @@ def _as_int(value) -> int | None:
     return int(value)
 
 
-def _field_rows(rows: pd.DataFrame, level: str) -> list[_Row]:
+def _field_rows(rows: pd.DataFrame, level: str, keep_order: bool = False) -> list[_Row]:
     """One row per field of the level; several input rows of a field (one per unit) are summed,
-    and a figure no unit reported stays empty rather than becoming 0."""
+    and a figure no unit reported stays empty rather than becoming 0. Fields by code, or in the
+    order given (`keep_order`: a form lists them as the province's configuration does)."""
     part = rows[rows["unit_level"] == level]
     if part.empty:
         return []
     part = part.assign(field_name=part["field_name"].fillna(part["field_code"]),
                        **{f: pd.NA for f in BESIDE_FORM_FIGURES if f not in part})
-    grouped = part.groupby(["field_code"], sort=True, dropna=False).agg(
+    grouped = part.groupby(["field_code"], sort=not keep_order, dropna=False).agg(
         field_name=("field_name", "first"), **{f: (f, lambda s: s.sum(min_count=1)) for f in FIGURES},
         **{f: (f, lambda s: pd.NA if s.isna().any() else s.sum()) for f in BESIDE_FORM_FIGURES})
     return [_Row(str(i), str(row["field_name"]), {f: _as_int(row[f]) for f in FACT_FIGURES}, "field")
@@ -127,14 +128,14 @@ class _Formats:
         self.note = book.add_format({**base, "italic": True, "font_size": 10})
 
 
-def _write_header(sheet, fmt: _Formats, province_name: str, period_start: date, period_end: date,
-                  period_label: str) -> None:
-    last = LAST_COLUMN
+def _write_header(sheet, fmt: _Formats, reporter: str, period_start: date, period_end: date,
+                  period_label: str, figures: tuple[str, ...] = FACT_FIGURES) -> None:
+    last = COLUMN_OF[figures[-1]]
     sheet.merge_range(0, 0, 0, last, FORM_REFERENCE, fmt.italic)
     sheet.merge_range(1, 0, 1, last, FORM_TITLE, fmt.title)
     sheet.merge_range(2, 0, 2, last, f"Kỳ báo cáo: {period_label}", fmt.centered)
     sheet.merge_range(3, 0, 3, last, period_line(period_start, period_end), fmt.italic)
-    sheet.merge_range(4, 0, 4, last, f"Đơn vị báo cáo: {reporting_unit(province_name)}", fmt.centered)
+    sheet.merge_range(4, 0, 4, last, f"Đơn vị báo cáo: {reporter}", fmt.centered)
     sheet.merge_range(5, 0, 5, last, UNIT_OF_MEASURE, fmt.unit_line)
 
     top, mid, low = HEADER_TOP, HEADER_TOP + 1, HEADER_TOP + 2
@@ -154,22 +155,29 @@ def _write_header(sheet, fmt: _Formats, province_name: str, period_start: date, 
                        ("pending_total", "Tổng số"), ("pending_within_due", "Trong hạn"),
                        ("pending_overdue", "Quá hạn")):
         sheet.merge_range(mid, col[name], low, col[name], text, fmt.header)
-    for name in ("returned_withdrawn", *BESIDE_FORM_FIGURES):
+    for name in ("returned_withdrawn", *(f for f in BESIDE_FORM_FIGURES if f in figures)):
         sheet.merge_range(top, col[name], low, col[name], FIGURE_HEADERS[name], fmt.header)
     sheet.write(NUMBERS_ROW, 0, "(1)", fmt.numbers)
     sheet.write(NUMBERS_ROW, 1, "(2)", fmt.numbers)
-    for name in FACT_FIGURES:
+    for name in figures:
         sheet.write(NUMBERS_ROW, col[name], f"({NUMBER_OF[name]})", fmt.numbers)
 
 
-def _write_field_row(sheet, fmt: _Formats, r: int, row: _Row) -> None:
+def _write_field_row(sheet, fmt: _Formats, r: int, row: _Row, form: bool = False,
+                     figures: tuple[str, ...] = FACT_FIGURES) -> None:
     """Figures as reported; a total becomes a formula over its parts only where the parts are all
-    reported and add up to it, so the sheet never shows a figure the unit did not publish."""
-    for name in FACT_FIGURES:
+    reported and add up to it, so the sheet never shows a figure the unit did not publish. A
+    blank `form` has every total as a formula, for the unit to fill its parts."""
+    for name in figures:
         value = row.values[name]
         parts = SUM_IDENTITIES.get(name)
         part_values = [row.values[p] for p in parts] if parts else []
-        if parts and value is not None and None not in part_values and sum(part_values) == value:
+        if parts and form:
+            cells = "+".join(xl_rowcol_to_cell(r, COLUMN_OF[p]) for p in parts)
+            sheet.write_formula(r, COLUMN_OF[name], f"={cells}", fmt.number["level"], 0)
+        elif form:
+            sheet.write_blank(r, COLUMN_OF[name], None, fmt.number["field"])
+        elif parts and value is not None and None not in part_values and sum(part_values) == value:
             cells = "+".join(xl_rowcol_to_cell(r, COLUMN_OF[p]) for p in parts)
             sheet.write_formula(r, COLUMN_OF[name], f"={cells}", fmt.number["field"], value)
         elif value is None:
@@ -181,20 +189,21 @@ def _write_field_row(sheet, fmt: _Formats, r: int, row: _Row) -> None:
                                     "hoặc thiếu cột thành phần; giữ nguyên số đã báo cáo.")
 
 
-def _write_sum_row(sheet, fmt: _Formats, r: int, row: _Row, sources: list[int]) -> None:
+def _write_sum_row(sheet, fmt: _Formats, r: int, row: _Row, sources: list[int], form: bool = False,
+                   figures: tuple[str, ...] = FACT_FIGURES) -> None:
     """A level's subtotal is SUM over its field rows, the grand total the sum of the level rows;
-    a figure none of them reported stays empty."""
-    for name in FACT_FIGURES:
+    a figure none of them reported stays empty (on a blank `form`, every one is a formula)."""
+    for name in figures:
         value = row.values[name]
         c = COLUMN_OF[name]
-        if value is None:
+        if value is None and not form:
             sheet.write_blank(r, c, None, fmt.number[row.kind])
             continue
         if row.kind == "level":
             formula = f"=SUM({xl_rowcol_to_cell(sources[0], c)}:{xl_rowcol_to_cell(sources[-1], c)})"
         else:
             formula = "=" + "+".join(xl_rowcol_to_cell(s, c) for s in sources)
-        sheet.write_formula(r, c, formula, fmt.number[row.kind], value)
+        sheet.write_formula(r, c, formula, fmt.number[row.kind], value or 0)
 
 
 def _write_labels(sheet, fmt: _Formats, r: int, row: _Row) -> None:
@@ -211,18 +220,48 @@ def write_bieu06_workbook(path: Path, *, province_name: str, period_start: date,
     (tthc.form.BESIDE_FORM_FIGURES), one row per unit × field or already summed per level × field.
     """
     _check_input(rows)
-    path = Path(path)
+    return _write_book(
+        Path(path), rows, reporter=reporting_unit(province_name), period_start=period_start, period_end=period_end,
+        period_label=period_label, title=f"Biểu 06 – {province_name} – {period_label}",
+        comments=f"Số liệu công bố lần {vintage}; {period_line(period_start, period_end)}",
+        note=f"Ô để trống: không có số liệu báo cáo. Số liệu công bố lần {vintage}.", form=False)
+
+
+def unit_reporter(unit_name: str, unit_code: str) -> str:
+    """The reporting-unit line of a unit's form; the unit code in it is what the spreadsheet
+    extractor reads the unit from ('mã ĐVHC: …')."""
+    return f"{unit_name} (mã ĐVHC: {unit_code})"
+
+
+def write_unit_form(path: Path, *, unit_code: str, unit_name: str, unit_level: str, period_start: date,
+                    period_end: date, period_label: str, fields: list[dict]) -> Path:
+    """A unit's blank Biểu 06 for the period, for it to fill: the same layout as the province's
+    published workbook, the unit's name and code and the period's dates in the title lines, one
+    row per field of work (`fields`: code, name), and every total a formula over its parts. Only
+    the form's columns (3) … (14): the figures beside the form come from dossier records."""
+    rows = pd.DataFrame([{"unit_level": unit_level, "field_code": f["code"], "field_name": f["name"],
+                          **{name: None for name in FIGURES}} for f in fields])
+    _check_input(rows)
+    return _write_book(
+        Path(path), rows, reporter=unit_reporter(unit_name, unit_code), period_start=period_start,
+        period_end=period_end, period_label=period_label, title=f"Biểu 06 – {unit_name} – {period_label}",
+        comments=f"Biểu mẫu của {unit_name} (mã ĐVHC: {unit_code}); {period_line(period_start, period_end)}",
+        note="Nhập số liệu vào các ô trắng; các ô nền xám là công thức, tự tính.", form=True)
+
+
+def _write_book(path: Path, rows: pd.DataFrame, *, reporter: str, period_start: date, period_end: date,
+                period_label: str, title: str, comments: str, note: str, form: bool) -> Path:
+    figures = FIGURES if form else FACT_FIGURES
+    last = COLUMN_OF[figures[-1]]
     path.parent.mkdir(parents=True, exist_ok=True)
-    levels = [(level, _field_rows(rows, level)) for level in LEVEL_CAPTIONS]
+    levels = [(level, _field_rows(rows, level, keep_order=form)) for level in LEVEL_CAPTIONS]
     levels = [(level, fields) for level, fields in levels if fields]
 
     book = xlsxwriter.Workbook(str(path), XLSX_TEXT_OPTIONS)
-    book.set_properties({"title": f"Biểu 06 – {province_name} – {period_label}",
-                         "subject": FORM_TITLE.capitalize(),
-                         "comments": f"Số liệu công bố lần {vintage}; {period_line(period_start, period_end)}"})
+    book.set_properties({"title": title, "subject": FORM_TITLE.capitalize(), "comments": comments})
     sheet = book.add_worksheet(SHEET_NAME)
     fmt = _Formats(book)
-    _write_header(sheet, fmt, province_name, period_start, period_end, period_label)
+    _write_header(sheet, fmt, reporter, period_start, period_end, period_label, figures)
 
     total_row = FIRST_DATA_ROW
     r = total_row + 1
@@ -234,10 +273,10 @@ def write_bieu06_workbook(path: Path, *, province_name: str, period_start: date,
         subtotal = _Row(ROMAN[index], LEVEL_CAPTIONS[level],
                         {f: _total(f, [fr.values[f] for fr in fields]) for f in FACT_FIGURES}, "level")
         _write_labels(sheet, fmt, level_row, subtotal)
-        _write_sum_row(sheet, fmt, level_row, subtotal, field_rows)
+        _write_sum_row(sheet, fmt, level_row, subtotal, field_rows, form, figures)
         for fr_index, field in zip(field_rows, fields):
             _write_labels(sheet, fmt, fr_index, field)
-            _write_field_row(sheet, fmt, fr_index, field)
+            _write_field_row(sheet, fmt, fr_index, field, form, figures)
         level_rows.append((level_row, subtotal))
         r = first_field + len(fields)
 
@@ -245,17 +284,17 @@ def write_bieu06_workbook(path: Path, *, province_name: str, period_start: date,
                  {f: _total(f, [lr.values[f] for _, lr in level_rows]) for f in FACT_FIGURES}, "total")
     _write_labels(sheet, fmt, total_row, total)
     if level_rows:
-        _write_sum_row(sheet, fmt, total_row, total, [lr for lr, _ in level_rows])
+        _write_sum_row(sheet, fmt, total_row, total, [lr for lr, _ in level_rows], form, figures)
     else:
-        for name in FACT_FIGURES:
+        for name in figures:
             sheet.write_blank(total_row, COLUMN_OF[name], None, fmt.number["total"])
 
-    sheet.write(r + 1, 1, f"Ô để trống: không có số liệu báo cáo. Số liệu công bố lần {vintage}.", fmt.note)
+    sheet.write(r + 1, 1, note, fmt.note)
 
     sheet.set_column(0, 0, 6)
     sheet.set_column(1, 1, 42)
-    sheet.set_column(FIRST_FIGURE_COLUMN, LAST_COLUMN - 1, 11.5)
-    sheet.set_column(LAST_COLUMN, LAST_COLUMN, 13)
+    sheet.set_column(FIRST_FIGURE_COLUMN, last - 1, 11.5)
+    sheet.set_column(last, last, 13)
     sheet.set_row(HEADER_TOP + 2, 45)
     sheet.freeze_panes(FIRST_DATA_ROW, 2)
     sheet.set_landscape()
@@ -265,7 +304,7 @@ def write_bieu06_workbook(path: Path, *, province_name: str, period_start: date,
     sheet.fit_to_pages(1, 0)
     sheet.center_horizontally()
     sheet.set_footer("&CTrang &P/&N")
-    sheet.print_area(0, 0, max(r, FIRST_DATA_ROW), LAST_COLUMN)
+    sheet.print_area(0, 0, max(r, FIRST_DATA_ROW), last)
     book.close()
     return path
 

@@ -189,6 +189,73 @@ def cmd_explain(args) -> int:
     return 0
 
 
+def cmd_intake_serve(args) -> int:
+    """The units' Biểu 06 intake (intake/) on host:port, until Ctrl-C."""
+    import uvicorn
+
+    from intake.app import create_app
+    from tthc.config import load_settings
+
+    app = create_app(load_settings())
+    print(f"intake on http://{args.host}:{args.port}/ (units' links: tthc intake token; the board: "
+          "tthc intake token --province)", flush=True)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="info", proxy_headers=args.behind_proxy,
+                forwarded_allow_ips="*" if args.behind_proxy else None)
+    return 0
+
+
+def cmd_intake_token(args) -> int:
+    """Links for units (one per unit and period) or the province's board; each token printed once."""
+    from intake.store import Store
+    from tthc.config import load_settings
+    from tthc.units import units_for_province, units_in_force
+
+    settings = load_settings()
+    store = Store(var_dir() / "intake")
+    base = args.base_url.rstrip("/")
+    if args.province:
+        link, token = store.issue("province", settings.province_code, args.period)
+        print(f"link {link.id}\tboard\t{base}/tinh/{token}")
+        return 0
+    if not args.period:
+        print("refused: --period is needed for units' links", file=sys.stderr)
+        return 2
+    period = settings.period(args.period)
+    units = units_in_force(units_for_province(settings), period.end)
+    if args.level:
+        wanted = units[units["level"] == args.level]
+    else:
+        wanted = units[units["unit_code"].isin(args.unit or [])]
+    unknown = sorted(set(args.unit or []) - set(units["unit_code"]))
+    if unknown or wanted.empty:
+        print(f"refused: no unit in force in {period.label} with code {', '.join(unknown) or '(none given)'}: give "
+              "--unit CODE (repeatable) or --level commune", file=sys.stderr)
+        return 2
+    for unit in wanted.to_dict("records"):
+        link, token = store.issue("unit", unit["unit_code"], period.label)
+        print(f"link {link.id}\t{unit['unit_code']}\t{unit['unit_name']}\t{base}/u/{token}")
+    return 0
+
+
+def cmd_intake_revoke(args) -> int:
+    from intake.store import Store
+
+    if not Store(var_dir() / "intake").revoke(args.link):
+        print(f"refused: no link {args.link} in force", file=sys.stderr)
+        return 2
+    print(f"link {args.link} revoked")
+    return 0
+
+
+def cmd_intake_links(args) -> int:
+    from intake.store import Store
+
+    for row in Store(var_dir() / "intake").links(args.period):
+        state = f"revoked {row['revoked_at']}" if row["revoked_at"] else "in force"
+        print(f"link {row['id']}\t{row['role']}\t{row['unit_code']}\t{row['period'] or '-'}\t{row['created_at']}\t{state}")
+    return 0
+
+
 def _latest_run_dir(ctx) -> str | None:
     folder = var_dir() / "runs" / ctx.period.label
     runs = sorted((p for p in folder.glob("*") if (p / "published.json").exists()), key=lambda p: p.stat().st_mtime)
@@ -273,6 +340,30 @@ def main(argv: list[str] | None = None) -> int:
     bench.add_argument("--memory-limit", default="1500MB", help="DuckDB memory_limit of every connection ('' for none)")
     bench.add_argument("--threads", type=int, default=None, help="DuckDB threads (default: every core)")
     bench.set_defaults(func=cmd_bench)
+
+    intake = sub.add_parser("intake", help="the units' Biểu 06 intake: serve it, make and revoke links")
+    intake_sub = intake.add_subparsers(dest="intake_command", required=True)
+    serve = intake_sub.add_parser("serve", help="serve the intake's pages until Ctrl-C")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8090)
+    serve.add_argument("--behind-proxy", action="store_true", help="trust X-Forwarded-* (behind the deployment's proxy)")
+    serve.set_defaults(func=cmd_intake_serve)
+    token = intake_sub.add_parser("token", help="make units' links for a period (or the province's board link); "
+                                                "each token is printed once and stored hashed")
+    token.add_argument("--period", default=None, help="quarter label, e.g. 2025-Q2")
+    token.add_argument("--unit", action="append", default=None, help="unit code (repeatable)")
+    token.add_argument("--level", choices=("commune", "district", "department"), default=None,
+                       help="every unit of this level in force in the period")
+    token.add_argument("--province", action="store_true", help="the board's link (every period, or --period only)")
+    token.add_argument("--base-url", default=os.environ.get("TTHC_INTAKE_BASE_URL", "http://127.0.0.1:8090"),
+                       help="the intake's address as units reach it (default TTHC_INTAKE_BASE_URL)")
+    token.set_defaults(func=cmd_intake_token)
+    revoke = intake_sub.add_parser("revoke", help="revoke a link by its number")
+    revoke.add_argument("link", type=int)
+    revoke.set_defaults(func=cmd_intake_revoke)
+    links = intake_sub.add_parser("links", help="list the links (numbers, units, periods; never the tokens)")
+    links.add_argument("--period", default=None)
+    links.set_defaults(func=cmd_intake_links)
 
     for p in (run, sample, airflow_run, airflow):
         p.add_argument("--seed", type=int, default=2024)

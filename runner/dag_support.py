@@ -27,6 +27,15 @@ def published_assets() -> list:
             for table in PUBLISHED_TABLES]
 
 
+def submissions_asset():
+    """The asset the units' intake announces late submissions and corrections on."""
+    from airflow.sdk import Asset
+
+    from intake.events import SUBMISSIONS_ASSET_NAME, SUBMISSIONS_ASSET_URI
+
+    return Asset(name=SUBMISSIONS_ASSET_NAME, uri=SUBMISSIONS_ASSET_URI, group="tthc")
+
+
 def mark_published(outlet_events, assets: list, result: dict, ctx: RunContext) -> None:
     """Says on every asset event which period and vintage was published."""
     extra = {"period": ctx.period.label, "period_start": ctx.period.start.isoformat(),

@@ -17,6 +17,7 @@ from functools import cached_property
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import duckdb
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -303,6 +304,7 @@ def load(ctx: RunContext) -> dict:
         "quality.findings": findings,
         "quality.quarantine": decisions[decisions["quality_status"] == "critical"][["unit_code", "source_id", "reason"]],
         "quality.definition_moves": _definition_moves(ctx),
+        "quality.callback": _callback(ctx, findings),
     }
     with _warehouse_errors(ctx, "load"), engine_for(ctx.warehouse_url) as engine:
         migrate(engine)
@@ -350,6 +352,15 @@ def _warehouse_errors(ctx: RunContext, step: str):
         raise WarehouseUnavailable(f"{cause} {AFTERMATH[step]}.") from exc
 
 
+def _callback(ctx: RunContext, findings: pa.Table) -> pd.DataFrame:
+    """The call-back list of the run's findings (validations/callback.py), for publish.callback."""
+    from tthc.findings import Finding
+    from validations.callback import callback_table
+
+    frame = callback_table([Finding.from_row(row) for row in findings.to_pylist()], ctx.units_in_force)
+    return frame.assign(period_start=ctx.period.start, period_end=ctx.period.end)
+
+
 def _definition_moves(ctx: RunContext) -> pd.DataFrame:
     moves = pd.read_parquet(ctx.files.definition_moves)
     for name in ("period_start", "period_end"):
@@ -394,6 +405,8 @@ def publish(ctx: RunContext) -> dict:
     with _warehouse_errors(ctx, "publish"), engine_for(ctx.warehouse_url) as engine:
         result = publish_period(engine, ctx.period, ctx.run_id, ctx.var / "publish", sources=checksums, note=ctx.note,
                                 publication=publication)
+    if result["vintage"] is not None:
+        result["analyst_copy"] = _refresh_analyst_copy(ctx)
     ctx.files.published.write_text(json.dumps(result, indent=1), encoding="utf-8")
     if result["vintage"] is None:
         statuses = pd.read_parquet(ctx.files.unit_status)["quality_status"].value_counts().to_dict()
@@ -402,6 +415,20 @@ def publish(ctx: RunContext) -> dict:
             + ", ".join(f"{k} {v}" for k, v in sorted(statuses.items()))
             + "; see quality.findings); no vintage made, the published ones are unchanged")
     return result
+
+
+def _refresh_analyst_copy(ctx: RunContext) -> str | None:
+    """The embedded warehouse's copy for analysts (warehouse/analyst_copy.py), after the publication
+    it shows; a copy that cannot be written leaves the previous one and is said, the publication stands."""
+    from warehouse.analyst_copy import analyst_copy_path, refresh_analyst_copy
+
+    if not ctx.warehouse_url.startswith("duckdb:///"):
+        return None
+    try:
+        return str(refresh_analyst_copy(Path(ctx.warehouse_url.removeprefix("duckdb:///")), analyst_copy_path(ctx.var)))
+    except (duckdb.Error, OSError) as exc:
+        log.warning("the analysts' copy of the warehouse was not refreshed (the previous one stays): %s", exc)
+        return None
 
 
 def summary(ctx: RunContext) -> dict:

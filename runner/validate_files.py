@@ -22,7 +22,7 @@ from tthc.config import Settings
 from tthc.findings import Finding
 from tthc.form import REPORTED_FIGURES
 from tthc.form import REPORTED_LABELS as FIGURE_LABELS
-from tthc.numbers import APPROXIMATIONS_VI, READINGS, ApproximateCount, NotACount, read_count, reading_vi
+from tthc.numbers import APPROXIMATIONS_VI, ApproximateCount, NotACount, read_count, reading_vi
 from validations.offline import ROW_SCHEMA, FindingsOut, StreamingValidation
 
 KEY_COLUMNS = ("unit_code", "period_start", "period_end")
@@ -240,26 +240,12 @@ def _counts(cells) -> tuple[pa.Array, list[tuple[int, object]]]:
 
 
 def read_xlsx(path: Path, settings: Settings) -> tuple[pa.Table, list[Finding]]:
-    from extractors.spreadsheet import LayoutError, field_codes_by_name, read_workbook
+    from extractors.spreadsheet import LayoutError, validation_rows
 
     try:
-        landed, errors, *notes = read_workbook(path, field_codes_by_name(settings), readings=frozenset(READINGS))
+        rows, findings, _ = validation_rows(path, settings)
     except (LayoutError, OSError) as exc:
         raise UnreadableFile(f"{path.name}: {exc}") from None
-    rows = []
-    for rec in landed:
-        rows.append({**{k: rec.get(k) for k in ("unit_code", "period_start", "period_end", *REPORTED_FIGURES)},
-                     "field_code": rec["field_code"] or "", "source_id": path.name, "basis": "self_reported",
-                     "landed_file": f"{path.name}, {rec['sheet']}", "row": rec["row"]})
-    findings = []
-    for error in errors:
-        check = CHECKS[error.check or "schema.count_unreadable"]
-        findings.append(Finding(check.id, check.severity, f"{error.where()}: {error.message}",
-                                unit_code=error.unit_code, source_id=path.name, location=error.where()))
-    for note in (notes[0] if notes else []):
-        check = CHECKS[note.check or "schema.layout_note"]
-        findings.append(Finding(check.id, check.severity, f"{note.where()}: {note.message}",
-                                unit_code=note.unit_code, source_id=path.name, location=note.where()))
     return pa.Table.from_pylist(rows, schema=ROW_SCHEMA), findings
 
 

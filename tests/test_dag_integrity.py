@@ -52,3 +52,18 @@ def test_parsing_does_no_work(tmp_path):
     assert out.returncode == 0, out.stderr
     assert not (tmp_path / "var").exists()
     assert time.time() - started < 60
+
+
+def test_late_corrections_rerun_on_the_intakes_asset(dagbag):
+    """The intake's asset events (intake/events.py) schedule the rerun of a quarter."""
+    from intake.events import SUBMISSIONS_ASSET_URI
+
+    dag = dagbag.dags["tthc_late_corrections"]
+    uris = {getattr(a, "uri", None) for a in _assets(dag.timetable.asset_condition)}
+    assert uris == {SUBMISSIONS_ASSET_URI}
+    assert dag.max_active_runs == 1 and [t.task_id for t in dag.tasks] == ["rerun_corrected_quarters"]
+
+
+def _assets(condition) -> list:
+    objects = getattr(condition, "objects", None)
+    return [a for o in objects for a in _assets(o)] if objects is not None else [condition]

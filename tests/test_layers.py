@@ -12,6 +12,7 @@ LAYERS = {
     "tthc": 0,  # the vocabulary: form, model, periods, config, units, findings, checks, landing contract
     "extractors": 1, "transforms": 1, "validations": 1, "warehouse": 1, "publishing": 1,  # the stages
     "simulator": 1,  # the sample sources: speaks the vocabulary, knows no stage
+    "intake": 1.5,  # the units' intake application: uses several stages, used by the runner's CLI
     "runner": 2,  # pipeline stages, CLI, Airflow support, bench
     "dags": 3, "bench": 3,  # only wiring and measuring
 }

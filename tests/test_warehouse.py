@@ -372,3 +372,36 @@ def test_files_follow_the_warehouse_a_new_warehouse_rewrites_them_and_a_failed_w
         with engine.connect() as conn:
             assert conn.execute(sa.text("SELECT count(*) FROM publish.vintages")).scalar() == 0
             assert conn.execute(sa.text("SELECT count(*) FROM core.published_bieu06_by_unit")).scalar() == 0
+
+
+def test_every_column_analysts_read_has_its_comment_from_the_dictionary(warehouse_url):
+    """docs/data-dictionary.md and the warehouse say the same: every table, view and column of
+    `publish` and `quality` is described, with the form's label where the form has one."""
+    from tthc import dictionary
+    from warehouse.comments import apply_dictionary, columns, relations
+
+    with engine_for(warehouse_url) as engine:
+        migrate(engine)
+        with engine.connect() as conn:
+            if conn.dialect.name == "postgresql":
+                described = {(s, t, c): d for s, t, c, d in conn.execute(sa.text("""
+                    SELECT n.nspname, c.relname, a.attname, col_description(c.oid, a.attnum)
+                    FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                    JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+                    WHERE n.nspname IN ('publish', 'quality')""")).all()}
+            else:
+                described = {(s, t, c): d for s, t, c, d in conn.execute(sa.text(
+                    "SELECT schema_name, table_name, column_name, comment FROM duckdb_columns() "
+                    "WHERE schema_name IN ('publish', 'quality')")).all()}
+            every = [(s, t, c) for s, t, _ in relations(conn) for c in columns(conn, s, t)]
+            labels = dict(conn.execute(sa.text(
+                "SELECT code, code_label FROM publish.code_labels WHERE kind = 'figure'")).all())
+        with engine.begin() as conn:  # applied once per dictionary and revision
+            assert apply_dictionary(conn, "head-of-test") is True
+            assert apply_dictionary(conn, "head-of-test") is False
+    assert len(every) > 200
+    missing = [f"{s}.{t}.{c}" for s, t, c in every if not described.get((s, t, c))]
+    assert missing == []
+    assert described[("publish", "bieu06_by_unit", "resolved_late")].startswith("Giải quyết quá hạn (10)")
+    assert labels["pending_paused"] == "Đang chờ bổ sung, tạm dừng (15)"
+    assert dictionary.relation_comment("publish.bieu06_by_unit")

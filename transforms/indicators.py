@@ -5,23 +5,24 @@ from __future__ import annotations
 
 import pandas as pd
 
+from tthc.form import INDICATOR_NAMES
 from tthc.model import INDICATOR_COLUMNS
 
 
 # (indicator, name, numerator, denominator, denominator name); figures of the published Biểu 06
 FROM_FIGURES = [
-    ("on_time_rate", "Tỷ lệ hồ sơ giải quyết đúng hạn (766: 2.1)",
+    ("on_time_rate", INDICATOR_NAMES["on_time_rate"],
      ("resolved_early", "resolved_on_time", "pending_within_due"), ("resolved_total", "pending_total"),
      "hồ sơ đã giải quyết và đang giải quyết trong kỳ (resolved_total + pending_total)"),
-    ("online_share", "Tỷ lệ hồ sơ tiếp nhận trực tuyến (766: 3.3)",
+    ("online_share", INDICATOR_NAMES["online_share"],
      ("received_online",), ("received_online", "received_direct_postal"),
      "hồ sơ tiếp nhận mới trong kỳ (received_online + received_direct_postal)"),
 ]
 # from dossier records only: self-reported forms do not carry these counts
 FROM_RECORDS = [
-    ("online_payment_share", "Tỷ lệ hồ sơ thanh toán trực tuyến (766: 3.5–3.6)", "paid_online", "fee_dossiers",
+    ("online_payment_share", INDICATOR_NAMES["online_payment_share"], "paid_online", "fee_dossiers",
      "hồ sơ có phí, lệ phí tiếp nhận trong kỳ"),
-    ("digitisation_share", "Tỷ lệ hồ sơ có kết quả được số hóa (766: 4.x)", "results_digitised", "resolved_records",
+    ("digitisation_share", INDICATOR_NAMES["digitisation_share"], "results_digitised", "resolved_records",
      "hồ sơ đã giải quyết trong kỳ (theo dữ liệu hồ sơ)"),
 ]
 

@@ -65,6 +65,14 @@ class Finding:
             row[key] = None if row[key] is None else str(row[key])
         return row
 
+    @classmethod
+    def from_row(cls, row: dict) -> Finding:
+        """The finding a row of FINDINGS_SCHEMA holds (its `as_row`)."""
+        values = {k: (None if v is None or v != v else v) for k, v in row.items() if k in cls.__dataclass_fields__}
+        values["columns"] = json.loads(values.get("columns") or "[]")
+        values["suggested_fix"] = json.loads(values["suggested_fix"]) if values.get("suggested_fix") else None
+        return cls(**values)
+
 
 def finding(check_id: str, message: str, period_start: date | None = None, period_end: date | None = None, *,
             severity: str | None = None, **where) -> Finding:

@@ -120,6 +120,15 @@ SEVERITIES = ("critical", "warning", "info")
 SEVERITY_RANK = {severity: rank for rank, severity in enumerate(SEVERITIES)}
 SEVERITY_LABELS = {"critical": "Nghiêm trọng (chưa công bố)", "warning": "Cảnh báo (công bố kèm ghi chú)",
                    "info": "Thông tin"}
+# The Decision 766/QĐ-TTg indicators (transforms/indicators.py), named so that no two rates share
+# a name: the report's "resolved in time" share of resolved dossiers is another rate.
+INDICATOR_NAMES = {
+    "on_time_rate": "Tỷ lệ hồ sơ đúng hạn, đã và đang giải quyết (766: 2.1)",
+    "online_share": "Tỷ lệ hồ sơ tiếp nhận trực tuyến (766: 3.3)",
+    "online_payment_share": "Tỷ lệ hồ sơ thanh toán trực tuyến (766: 3.5–3.6)",
+    "digitisation_share": "Tỷ lệ hồ sơ có kết quả được số hóa (766: 4.x)",
+}
+
 # quality statuses of a unit-period whose figures are published; critical and missing are not
 PUBLISHED_STATUSES = ("ok", "warning")
 

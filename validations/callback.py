@@ -51,6 +51,21 @@ def callback_rows(findings: list[Finding], units: pd.DataFrame) -> pd.DataFrame:
     return frame.reset_index(drop=True)
 
 
+# the call-back list as the warehouse keeps it (quality.callback): English column names
+WAREHOUSE_COLUMNS = {"Mã đơn vị": "unit_code", "Tên đơn vị": "unit_name", "Cấp": "unit_level", "Liên hệ": "contact",
+                     "Mức độ": "severity", "Lĩnh vực": "field_code", "Chỉ tiêu": "figure_labels",
+                     "Số đã báo cáo": "reported", "Số có thể đúng": "probable", "Nội dung": "message",
+                     "Mã kiểm tra": "check_id", "Nguồn": "source_id", "Vị trí": "location"}
+
+
+def callback_table(findings: list[Finding], units: pd.DataFrame) -> pd.DataFrame:
+    """`callback_rows` under the warehouse's column names, severity as its code."""
+    frame = callback_rows(findings, units).drop(columns="STT").rename(columns=WAREHOUSE_COLUMNS)
+    codes = {label: code for code, label in SEVERITY_LABELS.items()}
+    frame["severity"] = frame["severity"].map(codes)
+    return frame
+
+
 def _figures(observed: str | None) -> str:
     try:
         values = json.loads(observed) if observed else None

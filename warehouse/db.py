@@ -183,6 +183,10 @@ def migrate(engine: sa.Engine, revision: str = "head") -> None:
     with _duckdb_lock(engine, "migrate"), engine.begin() as conn:
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, revision)
+        if revision == "head":
+            from warehouse.comments import apply_dictionary
+
+            apply_dictionary(conn, conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar())
 
 
 def head_revision() -> str:

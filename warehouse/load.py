@@ -25,6 +25,7 @@ PERIOD_TABLES = {
     "quality.findings": "staging.findings",
     "quality.quarantine": "staging.quarantine",
     "quality.definition_moves": "staging.definition_moves",
+    "quality.callback": "staging.callback",
 }
 
 

@@ -66,6 +66,20 @@ def unit_figures(conn: sa.Connection, period: Period) -> pd.DataFrame:
     return _figures(_dates(pd.read_sql(sa.text(sql), conn, params={"start": period.start, "end": period.end})))
 
 
+# a new vintage's figures by unit × field (publish.bieu06_by_unit_field), from the reconciled rows
+# of the units it publishes
+FREEZE_UNIT_FIELDS = f"""
+    INSERT INTO core.published_bieu06_by_unit_field (unit_code, period_start, period_end, vintage, field_code,
+                                                     {', '.join(FACT_FIGURES)})
+    SELECT r.unit_code, r.period_start, r.period_end, :v, r.field_code, {', '.join(f'r.{f}' for f in FACT_FIGURES)}
+    FROM core.bieu06_reconciled r
+    JOIN core.unit_period_status s
+      ON s.unit_code = r.unit_code AND s.source_id = r.source_id
+     AND s.period_start = r.period_start AND s.period_end = r.period_end
+    WHERE r.period_start = :start AND r.period_end = :end AND s.quality_status IN ({PUBLISHED_IN})
+"""
+
+
 def content_hash(frame: pd.DataFrame) -> str:
     columns = [c for c in UNIT_COLUMNS if c != "vintage"]
     text = frame[columns].sort_values("unit_code").to_csv(index=False)
@@ -211,6 +225,7 @@ def commit_vintage(engine: sa.Engine, period: Period, run_id: str, *, indicators
             table = pa.Table.from_pandas(frame[UNIT_COLUMNS], preserve_index=False)
             table = table.append_column("run_id", pa.array([run_id] * table.num_rows, pa.string()))
             bulk_insert(conn, "core.published_bieu06_by_unit", table)
+            conn.execute(sa.text(FREEZE_UNIT_FIELDS), {"start": period.start, "end": period.end, "v": vintage}).close()
             _freeze_rollup_and_indicators(conn, period, vintage, frame, province_code, indicators)
             conn.execute(sa.text(
                 "INSERT INTO publish.vintages (period_start, period_end, vintage, content_sha256, published_at, run_id,"

@@ -193,6 +193,52 @@ class Chromium:
             raise CDPError(f"evaluation failed: {result['exceptionDetails']}")
         return result["result"].get("value")
 
+    def viewport(self, width: int, height: int, *, mobile: bool = False, scale: float = 1) -> None:
+        """Render the page as a screen of this size (a phone: `mobile`, with its device scale)."""
+        self.send("Emulation.setDeviceMetricsOverride", {"width": width, "height": height, "deviceScaleFactor": scale,
+                                                         "mobile": mobile})
+
+    def click_and_wait(self, selector: str, *, timeout: float | None = None) -> None:
+        """Click an element that navigates (a submit button, a link) and wait for the new page's load."""
+        self.send("Page.enable")
+        found = self.evaluate(f"(() => {{ const e = document.querySelector({json.dumps(selector)}); "
+                              "if (!e) return false; e.click(); return true; })()")
+        if not found:
+            raise CDPError(f"no element {selector!r} on the page")
+        self.wait_for("Page.loadEventFired", timeout=timeout)
+
+    def set_files(self, selector: str, *paths: Path) -> None:
+        """Choose files in an <input type=file>, as a person does in the file dialog."""
+        root = self.send("DOM.getDocument", {"depth": 0})["root"]["nodeId"]
+        node = self.send("DOM.querySelector", {"nodeId": root, "selector": selector})["nodeId"]
+        if not node:
+            raise CDPError(f"no element {selector!r} on the page")
+        self.send("DOM.setFileInputFiles", {"nodeId": node, "files": [str(Path(p).resolve()) for p in paths]})
+
+    def download(self, selector: str, folder: Path, *, timeout: float | None = None) -> Path:
+        """Click a download link and wait until the browser has saved the file in `folder`."""
+        folder.mkdir(parents=True, exist_ok=True)
+        self.send("Browser.setDownloadBehavior", {"behavior": "allowAndName", "downloadPath": str(folder),
+                                                  "eventsEnabled": True}, session=False)
+        self.evaluate(f"document.querySelector({json.dumps(selector)}).click()")
+        began = self.wait_for("Browser.downloadWillBegin", timeout=timeout)["params"]
+        while True:
+            progress = self.wait_for("Browser.downloadProgress", timeout=timeout)["params"]
+            if progress.get("guid") == began["guid"] and progress["state"] in ("completed", "canceled"):
+                break
+        if progress["state"] != "completed":
+            raise CDPError(f"download of {began.get('suggestedFilename')} was canceled")
+        saved = folder / began["guid"]
+        named = folder / began["suggestedFilename"]
+        saved.rename(named)
+        return named
+
+    def press(self, key: str, code: str, key_code: int) -> None:
+        """A key pressed and released (e.g. "Tab", "Tab", 9), as from a keyboard."""
+        for kind in ("keyDown", "keyUp"):
+            self.send("Input.dispatchKeyEvent", {"type": kind, "key": key, "code": code,
+                                                 "windowsVirtualKeyCode": key_code})
+
     def screenshot(self, path: Path) -> Path:
         """A PNG of the whole page, beyond the viewport."""
         data = self.send("Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True})["data"]

@@ -87,17 +87,27 @@ def _views(figures: list[str], beside: list[str], beside_known: bool = True) -> 
     ]
 
 
+def _has_column(qualified: str, column: str) -> bool:
+    schema, name = qualified.split(".")
+    return op.get_bind().execute(sa.text(
+        "SELECT count(*) FROM information_schema.columns WHERE table_schema = :s AND table_name = :t "
+        "AND column_name = :c"), {"s": schema, "t": name, "c": column}).scalar() > 0
+
+
 def upgrade() -> None:
     for table in TABLES:
         schema, name = table.split(".")
         op.add_column(name, sa.Column("pending_paused", sa.BigInteger), schema=schema)
     for statement in _views(FIGURES, ["pending_paused"]):
+        if " AS SELECT * FROM " in statement and _has_column(statement.split()[4], "pending_paused"):
+            continue  # an alias a later version already widened (its downgrade leaves the aliases)
         op.execute(statement)
 
 
 def downgrade() -> None:
     for statement in _views(FIGURES, ["pending_paused"], beside_known=False):
-        op.execute(statement)
+        if " AS SELECT * FROM " not in statement:  # the aliases keep the columns they have
+            op.execute(statement)
     for table in TABLES:
         schema, name = table.split(".")
         op.drop_column(name, "pending_paused", schema=schema)
