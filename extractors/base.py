@@ -78,6 +78,7 @@ class ExtractError:
     unit_code: str | None = None
     location: str | None = None  # where to look, for a person (`where`); by default file, sheet, row and column
     quarantined: str | None = None  # the copy in quarantine, when the input went there
+    check: str | None = None  # the check its finding takes where it is not the usual one (tthc/checks.py)
 
     def where(self) -> str:
         if self.location is not None:

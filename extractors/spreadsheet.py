@@ -33,10 +33,11 @@ from openpyxl.utils import column_index_from_string, get_column_letter
 from extractors.base import ExtractError, ExtractJob, SourceUnavailable, finish
 from extractors.quarantine import quarantine_file
 from tthc.config import Settings, Source, repo_path
+from tthc.checks import CHECKS
 from tthc.findings import Finding
-from tthc.form import COLUMN_NUMBER, FIGURE_BY_COLUMN_NUMBER, FIGURES, SUM_IDENTITIES
+from tthc.form import COLUMN_NUMBER, FIGURE_BY_COLUMN_NUMBER, FIGURES, OPTIONAL_FIGURES, REPORTED_FIGURES, SUM_IDENTITIES
 from tthc.landing import SELF_REPORTED, Manifest, ParquetLanding
-from tthc.numbers import NotACount, parse_count
+from tthc.numbers import READINGS, ApproximateCount, NotACount, parse_count, read_count, reading_en
 from tthc.periods import Period
 
 KIND = "spreadsheet"
@@ -82,6 +83,21 @@ _EXPECTED_HEADER = {
     13: ("pending", "late", "Số hồ sơ đang giải quyết – Quá hạn"),
     14: ("returned", None, "Số hồ sơ trả lại, rút, dừng xử lý"),
 }
+
+# Columns numbered after (14) that real reports add, known by what their header says (issue 17):
+# the first figure whose words are all in the header; read by `tthc validate`, not landed.
+_OPTIONAL_HEADERS = (
+    ("resolved_early_on_time", ("trước hạn", "đúng")),
+    ("resolved_early_on_time", ("sớm", "đúng")),
+    ("received_new", ("tiếp nhận mới",)),
+    ("received_new", ("nhận mới",)),
+    ("received_new", ("mới tiếp nhận",)),
+    ("pending_paused", ("chờ bổ sung",)),
+    ("refused", ("từ chối",)),
+    ("received_postal", ("bưu chính",)),
+    ("received_direct", ("trực tiếp",)),
+)
+assert {name for name, _ in _OPTIONAL_HEADERS} == set(OPTIONAL_FIGURES)
 
 LANDING_SCHEMA = pa.schema(
     [pa.field("file", pa.string()), pa.field("sheet", pa.string()), pa.field("row", pa.int32()),
@@ -250,10 +266,17 @@ def _csv_sheet(path: Path) -> Sheet:
     return Sheet(path.stem, cells)
 
 
+# the number forms a run's extraction warns about; "140. 683" is how counts are typed here (domain.md
+# §7), so only `tthc validate`, which reads files from anywhere, says it read one (READINGS)
+RUN_READINGS = frozenset({"comma_grouping", "space_grouping", "leading_zeros"})
+
+
 def read_workbook(path: Path, field_codes: dict[str, str],
                   quarter: Callable[[str], Period] | None = None,
-                  limits: Limits = Limits()) -> tuple[list[dict], list[ExtractError], list[ExtractError]]:
-    """Rows of one file (one per field, plus its total row), the cell errors and the warnings."""
+                  limits: Limits = Limits(),
+                  readings: frozenset[str] = RUN_READINGS) -> tuple[list[dict], list[ExtractError], list[ExtractError]]:
+    """Rows of one file (one per field, plus its total row), the cell errors and the warnings;
+    `readings`: the number forms read with a warning."""
     rows: list[dict] = []
     errors: list[ExtractError] = []
     warnings: list[ExtractError] = []
@@ -268,8 +291,9 @@ def read_workbook(path: Path, field_codes: dict[str, str],
             continue
         found_sheet = True
         _check_header(sheet, header_row, columns)
+        optional = _optional_columns(sheet, header_row, columns)
         period_start, period_end, unit_code = _read_title(sheet, header_row, path, quarter)
-        context = _Context(path, sheet, columns, unit_code, errors, warnings)
+        context = _Context(path, sheet, columns, unit_code, errors, warnings, readings=readings)
         sheet_rows = []
         for r in range(header_row + 1, sheet.max_row + 1):
             label = sheet.value(r, columns[2])
@@ -305,6 +329,8 @@ def read_workbook(path: Path, field_codes: dict[str, str],
                    "field_name": str(label).strip() if label is not None else None, "is_total": is_total}
             for number, name in FIGURE_BY_COLUMN_NUMBER.items():
                 row[name] = context.figure(r, number, name) if number in columns else None
+            for number, name in optional.items():
+                row[name] = context.figure(r, number, name)
             if not is_total:
                 context.check_typed_row_totals(row)
             sheet_rows.append(row)
@@ -329,6 +355,7 @@ class _Context:
     uncached: list[tuple] = field(default_factory=list)
     reported_merges: set = field(default_factory=set)
     blanked: set = field(default_factory=set)  # cells of a merged range in the table: their figures are unknown
+    readings: frozenset = RUN_READINGS
 
     def merged_in_row(self, r: int) -> bool:
         """A merged range in a row of the table (a field or total row) is an error naming it: a
@@ -384,10 +411,15 @@ class _Context:
                 **self._where(r, number)))
             return None
         try:
-            value = parse_count(cached)
+            reading = read_count(cached)
         except NotACount as exc:
-            self.errors.append(ExtractError(f"{name}: {exc}", **self._where(r, number)))
+            check = "schema.count_approximate" if isinstance(exc, ApproximateCount) else None
+            self.errors.append(ExtractError(f"{name}: {exc}", **self._where(r, number), check=check))
             return None
+        value = reading.value
+        if reading.note in self.readings:
+            self.warnings.append(ExtractError(f"{name}: {reading_en(cached, reading)}", **self._where(r, number),
+                                              check="schema.count_reading"))
         if formula is None:
             return value
         computed = _evaluate(formula, self.sheet)
@@ -473,6 +505,17 @@ def _find_column_numbers(sheet: Sheet) -> tuple[int | None, dict[int, int]]:
         if all(n in numbers for n in range(1, 14)):
             return r, numbers
     return None, {}
+
+
+def _optional_columns(sheet: Sheet, header_row: int, columns: dict[int, int]) -> dict[int, str]:
+    """The columns numbered after (14) whose header names a figure real reports add: number → figure."""
+    found: dict[int, str] = {}
+    for number in sorted(n for n in columns if n > max(FIGURE_BY_COLUMN_NUMBER)):
+        text = " ".join(normalise(sheet.shown(r, columns[number])) for r in range(max(header_row - 6, 1), header_row))
+        name = next((name for name, words in _OPTIONAL_HEADERS if all(w in text for w in words)), None)
+        if name is not None and name not in found.values():
+            found[number] = name
+    return found
 
 
 def _check_header(sheet: Sheet, header_row: int, columns: dict[int, int]) -> None:
@@ -594,15 +637,18 @@ def validation_rows(path: Path, settings: Settings, limits: Limits = Limits(), q
     """A workbook's rows as the offline validator takes them (validations.offline.ROW_SCHEMA's
     columns), the findings of reading it (unreadable cells critical, layout notes warnings) and
     the rows as read (with sheet, row and whether each is the total row). LayoutError when the
-    file is not a readable Biểu 06."""
-    landed, errors, notes = read_workbook(path, field_codes_by_name(settings), quarter, limits)
-    rows = [{**{k: rec[k] for k in ("unit_code", "period_start", "period_end", *FIGURES)},
+    file is not a readable Biểu 06. Every number form read is said (a warning naming the cell),
+    and the optional columns real reports add are read (issue 17)."""
+    landed, errors, notes = read_workbook(path, field_codes_by_name(settings), quarter, limits,
+                                          readings=frozenset(READINGS))
+    rows = [{**{k: rec.get(k) for k in ("unit_code", "period_start", "period_end", *REPORTED_FIGURES)},
              "field_code": rec["field_code"] or "", "source_id": path.name, "basis": "self_reported",
              "landed_file": f"{path.name}, {rec['sheet']}", "row": rec["row"]} for rec in landed]
-    findings = [Finding("schema.count_unreadable", "critical", f"{error.where()}: {error.message}",
-                        unit_code=error.unit_code, source_id=path.name, location=error.where()) for error in errors]
-    findings += [Finding("schema.layout_note", "warning", f"{note.where()}: {note.message}",
-                         unit_code=note.unit_code, source_id=path.name, location=note.where()) for note in notes]
+    findings = []
+    for problem, usual in [*((e, "schema.count_unreadable") for e in errors), *((n, "schema.layout_note") for n in notes)]:
+        check = CHECKS[problem.check or usual]
+        findings.append(Finding(check.id, check.severity, f"{problem.where()}: {problem.message}",
+                                unit_code=problem.unit_code, source_id=path.name, location=problem.where()))
     return rows, findings, landed
 
 

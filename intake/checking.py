@@ -17,6 +17,7 @@ from extractors.spreadsheet import (SUFFIXES, Limits, LayoutError, check_zip, de
                                     validation_rows, workbook_name)
 from tthc.config import Settings
 from tthc.form import FIGURE_LABELS, FIGURES, SUM_IDENTITIES
+from tthc.numbers import APPROXIMATIONS_VI, READINGS
 from tthc.periods import Period
 from validations.offline import ROW_SCHEMA, FindingsOut, StreamingValidation
 
@@ -109,7 +110,7 @@ def check_upload(data: bytes, filename: str, unit_code: str, period: Period, set
         except LayoutError as exc:
             raise Refused(_layout_message(str(exc)), str(exc)) from None
         _check_identity(landed, unit_code, period)
-        unreadable = any(f.check_id == "schema.count_unreadable" for f in reading)
+        unreadable = any(f.check_id in ("schema.count_unreadable", "schema.count_approximate") for f in reading)
         if not unreadable and all(rec[name] is None for rec in landed if not rec["is_total"] for name in INPUTS):
             raise Refused("Biểu chưa có số liệu: mọi ô để nhập đều trống. Hãy nhập số liệu của đơn vị rồi tải lên lại "
                           "(lĩnh vực không có hồ sơ nào trong kỳ: ghi số 0).")
@@ -230,6 +231,8 @@ _UNCACHED = re.compile(r"(\d+) formulas have no cached value")
 _TYPED_TOTAL = re.compile(r"typed total (\d+) disagrees with the form's formula (=\S+) = (\d+)")
 _TYPED_SUM = re.compile(r"typed total (\d+) disagrees with the sum of the field rows \((=SUM\([^)]*\)) = (\d+)\)")
 _NOT_A_COUNT = re.compile(r": (?:\w+: )?('.*'|\S+) is (?:not a whole number|negative|a boolean)")
+_APPROXIMATE = re.compile(r": (?:\w+: )?('.*'|\S+) is (an approximate figure|a number written in words)")
+_READING = re.compile(r": (?:\w+: )?('.*?'|\S+) (has .*?), read as (\d+)$")
 
 
 def _in_vietnamese(check: str, message: str) -> str:
@@ -240,6 +243,13 @@ def _in_vietnamese(check: str, message: str) -> str:
     if m := _TYPED_TOTAL.search(message) or _TYPED_SUM.search(message):
         return (f"Ô tổng được gõ tay số {m.group(1)}, khác công thức của biểu {m.group(2)} = {m.group(3)}: hãy xem lại "
                 "số đã gõ, hoặc trả lại công thức.")
+    if check == "schema.count_approximate" and (m := _APPROXIMATE.search(message)):
+        kind = "approximate" if m.group(2).startswith("an approximate") else "words"
+        return (f"Ô có giá trị {m.group(1)}, không phải một số nguyên không âm: {APPROXIMATIONS_VI[kind]} "
+                "(ví dụ 1.250 hoặc 1250).")
+    if check == "schema.count_reading" and (m := _READING.search(message)):
+        said = next((vi for en, vi in READINGS.values() if en == m.group(2)), m.group(2))
+        return f"Ô có giá trị {m.group(1)} {said}: đã đọc là {m.group(3)}, hãy kiểm tra lại."
     if check == "schema.count_unreadable" and (m := _NOT_A_COUNT.search(message)):
         return (f"Ô có giá trị {m.group(1)}, không phải một số nguyên không âm: hãy gõ số hồ sơ bằng chữ số "
                 "(ví dụ 1.250 hoặc 1250).")

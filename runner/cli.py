@@ -136,7 +136,8 @@ def cmd_validate(args) -> int:
     from tthc.config import load_settings
     from runner.validate_files import main as validate_offline
 
-    return validate_offline(args.files, args.format, load_settings(), args.max_findings_per_check)
+    return validate_offline(args.files, args.format, load_settings(), args.max_findings_per_check,
+                            province=args.province, convention=args.period_convention)
 
 
 def cmd_bench(args) -> int:
@@ -311,6 +312,12 @@ def main(argv: list[str] | None = None) -> int:
     validate.add_argument("--format", choices=("text", "json"), default="text")
     validate.add_argument("--max-findings-per-check", type=int, default=None, metavar="N",
                           help="list at most N findings of each check, count the others (default 500)")
+    validate.add_argument("--province", metavar="CODE",
+                          help="check unit codes against this province of the reference data ('all': every "
+                               "province) instead of the configured one")
+    validate.add_argument("--period-convention", choices=("calendar_quarter", "decree_09_2019", "any"),
+                          help="the cut-off convention of the files' periods (default: the configured province's); "
+                               "months, quarters, half-years and years are accepted")
     validate.set_defaults(func=cmd_validate)
 
     explain = sub.add_parser("explain", help="why a vendor's Biểu 06 differs from the province's, dossier by dossier",

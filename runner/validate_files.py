@@ -20,16 +20,17 @@ import pyarrow.csv as pacsv
 from tthc.checks import CHECKS
 from tthc.config import Settings
 from tthc.findings import Finding
-from tthc.form import FIGURE_LABELS, FIGURES
-from tthc.numbers import NotACount, parse_count
+from tthc.form import REPORTED_FIGURES
+from tthc.form import REPORTED_LABELS as FIGURE_LABELS
+from tthc.numbers import APPROXIMATIONS_VI, ApproximateCount, NotACount, read_count, reading_vi
 from validations.offline import ROW_SCHEMA, FindingsOut, StreamingValidation
 
 KEY_COLUMNS = ("unit_code", "period_start", "period_end")
 CHUNK_BYTES = 2 << 20  # about 25,000 rows of a canonical CSV per chunk; pyarrow reads ahead several blocks
 _DMY = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})$")
 # the count forms parsed without Python: plain digits, thousands grouped with "."; every other
-# cell goes through tthc.numbers.parse_count, which decides (and words the error)
-_PLAIN = r"^\d{1,18}$"
+# cell goes through tthc.numbers.read_count, which decides (and words the error or the reading)
+_PLAIN = r"^(?:0|[1-9]\d{0,17})$"
 _GROUPED = r"^\d{1,3}(\.\d{3}){1,5}$"
 
 
@@ -49,7 +50,7 @@ def read_csv(path: Path, chunk_bytes: int = CHUNK_BYTES) -> Iterator[tuple[pa.Ta
     holds one chunk: the file is read by pyarrow's streaming reader, every column as text, and
     rows with too few or too many cells are read as csv.DictReader reads them."""
     header = _header(path)
-    wanted = [h for h in header if h in (*KEY_COLUMNS, "field_code", *FIGURES)]
+    wanted = [h for h in header if h in (*KEY_COLUMNS, "field_code", "parent_code", *REPORTED_FIGURES)]
     ragged: list[tuple[int, str]] = []
 
     def keep_ragged(row) -> str:
@@ -163,7 +164,7 @@ def _rows(path: Path, columns: dict, numbers: pa.Array, dates: dict) -> tuple[pa
     table = {"unit_code": unit_codes.take(take), "field_code": fields.take(take), "period_start": starts,
              "period_end": ends}
     kept_lines = numbers.take(take)
-    for k, name in enumerate(FIGURES):
+    for k, name in enumerate(REPORTED_FIGURES):
         cells = columns.get(name)
         if cells is None:
             table[name] = pa.nulls(len(good), pa.int64())
@@ -176,8 +177,10 @@ def _rows(path: Path, columns: dict, numbers: pa.Array, dates: dict) -> tuple[pa
             line = kept_lines[i].as_py()
             found.append((line, k, _unreadable(name, why, row, f"{path.name}, dòng {line}")))
     m = len(good)
+    parents = _stripped(columns.get("parent_code"), n).take(take)
     table.update({"source_id": pa.array([path.name] * m, pa.string()), "basis": pa.array(["self_reported"] * m, pa.string()),
-                  "landed_file": pa.array([path.name] * m, pa.string()), "row": kept_lines})
+                  "landed_file": pa.array([path.name] * m, pa.string()), "row": kept_lines,
+                  "parent_code": pc.if_else(pc.equal(parents, ""), pa.nulls(m, pa.string()), parents)})
     found.sort(key=lambda item: (item[0], item[1]))
     return pa.table(table, schema=ROW_SCHEMA), [f for *_, f in found]
 
@@ -207,8 +210,9 @@ def _date(text: str | None, dates: dict) -> date | None:
     return dates[text]
 
 
-def _counts(cells) -> tuple[pa.Array, list[tuple[int, str]]]:
-    """A column of cells as counts (null = not reported) and the (row, why) of the unreadable ones."""
+def _counts(cells) -> tuple[pa.Array, list[tuple[int, object]]]:
+    """A column of cells as counts (null = not reported) and the (row, why) of the cells to report:
+    why is the NotACount of an unreadable one, or the Reading of one read from another form."""
     cells = pa.concat_arrays(cells.chunks) if isinstance(cells, pa.ChunkedArray) else cells
     plain = pc.fill_null(pc.match_substring_regex(cells, _PLAIN), False)
     empty = pc.fill_null(pc.equal(cells, ""), True)
@@ -218,16 +222,21 @@ def _counts(cells) -> tuple[pa.Array, list[tuple[int, str]]]:
     digits = pc.if_else(grouped, pc.replace_substring(cells, ".", ""), cells)
     values = pc.cast(pc.if_else(pc.or_(plain, grouped), digits, pa.nulls(len(cells), pa.string())), pa.int64())
     others = pc.invert(pc.or_(pc.or_(plain, grouped), empty))
-    errors = []
+    found = []
     if pc.any(others).as_py():
         patched = values.to_pylist()
         for i in pc.indices_nonzero(others).to_pylist():
+            raw = cells[i].as_py()
             try:
-                patched[i] = parse_count(cells[i].as_py())
+                reading = read_count(raw)
             except NotACount as exc:
-                errors.append((i, str(exc)))
+                found.append((i, exc))
+                continue
+            patched[i] = reading.value
+            if reading.note:
+                found.append((i, (raw, reading)))
         values = pa.array(patched, pa.int64())
-    return values, errors
+    return values, found
 
 
 def read_xlsx(path: Path, settings: Settings) -> tuple[pa.Table, list[Finding]]:
@@ -240,23 +249,33 @@ def read_xlsx(path: Path, settings: Settings) -> tuple[pa.Table, list[Finding]]:
     return pa.Table.from_pylist(rows, schema=ROW_SCHEMA), findings
 
 
-def _unreadable(name: str, why: str, row: dict, where: str) -> Finding:
-    check = CHECKS["schema.count_unreadable"]
-    return Finding(check.id, check.severity, f"{where}: {check.title}: {FIGURE_LABELS[name]}: {why}",
+def _unreadable(name: str, why, row: dict, where: str) -> Finding:
+    """The finding of a cell: unreadable, an approximation or words (its own check), or read from
+    another form of number (a warning naming the reading)."""
+    if isinstance(why, ApproximateCount):
+        check, detail = CHECKS["schema.count_approximate"], f"{str(why.raw)!r}: {APPROXIMATIONS_VI[why.kind]}"
+    elif isinstance(why, NotACount):
+        check, detail = CHECKS["schema.count_unreadable"], str(why)
+    else:
+        check, detail = CHECKS["schema.count_reading"], reading_vi(*why)
+    return Finding(check.id, check.severity, f"{where}: {check.title}: {FIGURE_LABELS[name]}: {detail}",
                    row.get("period_start"), row.get("period_end"), source_id=row["source_id"], unit_code=row["unit_code"],
                    field_code=row["field_code"], basis="self_reported", columns=[name], location=where)
 
 
 def validate_files(paths: list[Path], settings: Settings, out: FindingsOut, *, chunk_bytes: int = CHUNK_BYTES,
-                   chunk_rows: int | None = None) -> list[str]:
+                   chunk_rows: int | None = None, province: str | None = None,
+                   convention: str | None = None) -> list[str]:
     """Every readable file validated as one stream into `out`; the errors of unreadable files.
     A file that turns out unreadable halfway (undecodable bytes) keeps the findings of its rows
-    read before."""
+    read before. `province` (a code of the reference data, or `all`) and `convention`
+    (`calendar_quarter`, `decree_09_2019` or `any`) replace the configured province's, for files
+    of another province."""
     from tthc.units import units_for_province
 
     unreadable = []
-    with StreamingValidation(units_for_province(settings), [f["code"] for f in settings.fields],
-                             settings.period_convention, out, chunk_rows=chunk_rows) as validation:
+    with StreamingValidation(units_for_province(settings, province), [f["code"] for f in settings.fields],
+                             convention or settings.period_convention, out, chunk_rows=chunk_rows) as validation:
         for path in paths:
             try:
                 if not path.is_file():
@@ -273,9 +292,10 @@ def validate_files(paths: list[Path], settings: Settings, out: FindingsOut, *, c
     return unreadable
 
 
-def main(paths: list[str], output_format: str, settings: Settings, max_per_check: int | None = None) -> int:
+def main(paths: list[str], output_format: str, settings: Settings, max_per_check: int | None = None,
+         province: str | None = None, convention: str | None = None) -> int:
     out = FindingsOut(output_format, sys.stdout, max_per_check)
-    unreadable = validate_files([Path(p) for p in paths], settings, out)
+    unreadable = validate_files([Path(p) for p in paths], settings, out, province=province, convention=convention)
     for error in unreadable:
         print(f"không đọc được: {error}", file=sys.stderr)
     out.close()

@@ -50,10 +50,16 @@ _CHECKS = [
     Check("findings.capped", "info",
           "Quá nhiều phát hiện cùng loại: chỉ liệt kê những phát hiện đầu tiên, số còn lại được đếm (mức độ là của "
           "loại phát hiện bị giới hạn)", also=("warning", "critical")),
+    Check("schema.count_reading", "warning",
+          "Ô số liệu viết khác dạng chuẩn (dấu phẩy hoặc dấu cách phân cách hàng nghìn, số 0 ở đầu): đã đọc "
+          "theo cách ghi trong phát hiện, đề nghị đơn vị kiểm tra"),
+    Check("schema.count_approximate", "critical",
+          "Ô số liệu là số ước lượng hoặc viết bằng chữ, không phải số đếm: số liệu để trống, không công bố"),
     Check("schema.layout_note", "warning", "Biểu mẫu có điểm bất thường khi đọc (ví dụ trang tính bị ẩn)"),
     Check("schema.key_unique", "critical", "Một đơn vị, kỳ, lĩnh vực có nhiều hơn một dòng số liệu"),
     Check("figures.non_negative", "critical", "Số liệu âm: số hồ sơ không thể nhỏ hơn 0"),
-    Check("period.convention", "critical", "Ngày đầu, ngày cuối kỳ báo cáo không khớp quy ước chốt số liệu của tỉnh"),
+    Check("period.convention", "critical", "Ngày đầu, ngày cuối kỳ báo cáo không khớp quy ước chốt số liệu của tỉnh",
+          also=("warning",)),
     Check("unit.known", "critical", "Mã đơn vị không có trong danh mục đơn vị hành chính đang có hiệu lực của kỳ báo cáo"),
     Check("field.known", "warning", "Mã lĩnh vực không có trong danh mục lĩnh vực"),
     # identities of the form (domain.md §3)
@@ -64,6 +70,16 @@ _CHECKS = [
     Check("identity.pending", "critical", "Tổng số đang giải quyết (11) khác tổng trong hạn (12) + quá hạn (13)"),
     Check("identity.balance", "warning",
           "Số nhận giải quyết (3) khác số đã giải quyết (7) + đang giải quyết (11) + trả lại, rút, dừng (14)"),
+    # identities the figures real reports print beside the form's add (tthc.form.EXTRA_SUM_IDENTITIES)
+    Check("identity.early_on_time", "critical",
+          "Số giải quyết đúng và trước hạn khác tổng trước hạn (8) + đúng hạn (9)"),
+    Check("identity.resolved_merged", "critical",
+          "Tổng số đã giải quyết (7) khác tổng đúng và trước hạn + quá hạn (10)"),
+    Check("identity.received_new", "critical", "Tổng số nhận giải quyết (3) khác tổng tiếp nhận mới + từ kỳ trước (6)"),
+    Check("identity.new_channels", "critical",
+          "Số tiếp nhận mới khác tổng trực tuyến (4) + trực tiếp, bưu chính (5)"),
+    Check("identity.direct_postal", "critical",
+          "Số nhận trực tiếp, bưu chính (5) khác tổng nhận trực tiếp + nhận qua bưu chính"),
     Check("identity.unchecked", "info", "Không kiểm tra được đẳng thức vì thiếu số liệu"),
     Check("identity.balance_approximate", "info",
           "Thiếu số trả lại, rút, dừng xử lý (14): cân đối (3) = (7) + (11) + (14) chỉ kiểm tra được gần đúng"),
@@ -115,6 +131,8 @@ CHECKS: dict[str, Check] = {c.id: c for c in _CHECKS}
 IDENTITY_CHECKS = {"received_total": "identity.received", "resolved_total": "identity.resolved",
                    "pending_total": "identity.pending"}
 BALANCE_CHECK = "identity.balance"
+EXTRA_IDENTITY_CHECKS = {key: f"identity.{key}" for key in
+                         ("early_on_time", "resolved_merged", "received_new", "new_channels", "direct_postal")}
 
 
 def title(check_id: str) -> str:

@@ -55,6 +55,37 @@ FIGURE_LABELS = {
     "pending_overdue": "Đang giải quyết quá hạn (13)", "returned_withdrawn": "Trả lại, rút, dừng xử lý (14)",
     "pending_paused": "Đang chờ bổ sung, tạm dừng (15)",
 }
+# Figures real reports print in other shapes than the form's columns (issue 17), optional in the
+# canonical CSV and the workbook reader with the figures beside the form; validated by `tthc
+# validate`, never landed or published. Older two-way reports print "đúng hạn" including early:
+# that figure is resolved_early_on_time.
+EXTRA_FIGURES = (
+    "received_new",  # tiếp nhận mới trong kỳ: (4) + (5)
+    "received_direct",  # nhận trực tiếp, apart from postal
+    "received_postal",  # nhận qua dịch vụ bưu chính
+    "resolved_early_on_time",  # "đúng và trước hạn", "trả sớm và đúng hạn": (8) + (9)
+    "refused",  # từ chối giải quyết
+)
+# every figure a report may give: the form's, those beside it, and the shapes above
+REPORTED_FIGURES = (*FACT_FIGURES, *EXTRA_FIGURES)
+# the figures a report may give or leave out without the form missing anything
+OPTIONAL_FIGURES = (*BESIDE_FORM_FIGURES, *EXTRA_FIGURES)
+# the identities the optional figures add, by key: (total, parts); with a part missing they bound
+# the total from below, as the form's own
+EXTRA_SUM_IDENTITIES = {
+    "early_on_time": ("resolved_early_on_time", ("resolved_early", "resolved_on_time")),
+    "resolved_merged": ("resolved_total", ("resolved_early_on_time", "resolved_late")),
+    "received_new": ("received_total", ("received_new", "carried_over")),
+    "new_channels": ("received_new", ("received_online", "received_direct_postal")),
+    "direct_postal": ("received_direct_postal", ("received_direct", "received_postal")),
+}
+EXTRA_FIGURE_LABELS = {
+    "received_new": "Tiếp nhận mới trong kỳ ((4) + (5))", "received_direct": "Nhận trực tiếp",
+    "received_postal": "Nhận qua bưu chính", "resolved_early_on_time": "Giải quyết đúng và trước hạn ((8) + (9))",
+    "refused": "Từ chối giải quyết",
+}
+assert set(EXTRA_FIGURE_LABELS) == set(EXTRA_FIGURES)
+
 # How the form's header and the report's tables name a figure, without its number.
 FIGURE_HEADERS = {
     "received_total": "Số hồ sơ nhận giải quyết – Tổng số",
@@ -73,6 +104,7 @@ FIGURE_HEADERS = {
 }
 assert set(FIGURE_LABELS) == set(FACT_FIGURES) == set(FIGURE_HEADERS)
 assert all(f"({({**COLUMN_NUMBER, **BESIDE_FORM_COLUMN_NUMBER})[f]})" in FIGURE_LABELS[f] for f in FACT_FIGURES)
+REPORTED_LABELS = {**FIGURE_LABELS, **EXTRA_FIGURE_LABELS}
 
 # Levels: the units that report a Biểu 06 of their own, and the province they roll up to.
 REPORTING_LEVELS = ("department", "district", "commune")

@@ -50,6 +50,39 @@ def quarter(label: str, convention: str) -> Period:
     return Period(start, end, label)
 
 
+# the lengths of period reports are made for, in months, and the months a period of that length
+# may end in (calendar) or be cut off in (decree 09/2019: the 14th of that month)
+PERIOD_KINDS = {"month": (1, range(1, 13)), "quarter": (3, (3, 6, 9, 12)), "half_year": (6, (6, 12)),
+                "year": (12, (12,))}
+PERIOD_KIND_LABELS = {"month": "tháng", "quarter": "quý", "half_year": "6 tháng", "year": "năm"}
+ANY_CONVENTION = "any"  # offline: a period of either convention
+
+
+def period_kind(start: date, end: date, convention: str) -> str | None:
+    """Which report period (month, quarter, half-year, year) the dates are under the convention
+    (`any`: under either), or None: a quarter 1/12–29/2, months 21st–20th match none."""
+    conventions = CONVENTIONS if convention == ANY_CONVENTION else (convention,)
+    for name in conventions:
+        for kind, (months, last_months) in PERIOD_KINDS.items():
+            if end.month not in last_months:
+                continue
+            if name == "calendar_quarter":
+                first = date(end.year, end.month, 1)
+                expected = (_months_before(first, months - 1), _first_of_next_month(end.year, end.month) - timedelta(days=1))
+            elif name == "decree_09_2019":
+                expected = (_months_before(date(end.year, end.month, 15), months), date(end.year, end.month, 14))
+            else:
+                raise ValueError(f"period convention {name!r}: expected one of {', '.join(CONVENTIONS)} or any")
+            if (start, end) == expected:
+                return kind
+    return None
+
+
+def _months_before(day: date, months: int) -> date:
+    index = day.year * 12 + day.month - 1 - months
+    return date(index // 12, index % 12 + 1, day.day)
+
+
 def from_data_interval(interval_start: datetime, interval_end: datetime, timezone: str) -> Period:
     """The period of an Airflow data interval [start, end): the end is the exclusive boundary."""
     tz = ZoneInfo(timezone)

@@ -88,12 +88,20 @@ def _new_units(path: Path) -> list[dict]:
         return json.load(fh)
 
 
-def units_for_province(settings: Settings) -> pd.DataFrame:
-    """Unit dimension rows (both unit systems) for the configured province."""
+ALL_PROVINCES = "all"
+
+
+def units_for_province(settings: Settings, province_code: str | None = None) -> pd.DataFrame:
+    """Unit dimension rows (both unit systems) for the configured province, or for another one of
+    the reference data (`province_code`; `all`: every province), as `tthc validate --province`
+    reads files of other provinces: then only its territorial units (departments are configured
+    for the province of the configuration)."""
     files = ReferenceFiles.find(settings.reference_data)
-    code = settings.province_code
-    national = settings.national
-    old_codes = [str(c).zfill(2) for c in settings.province.get("codes_before_reform", [code])]
+    own = province_code in (None, settings.province_code)
+    national = settings.national or province_code == ALL_PROVINCES
+    code = settings.province_code if own or national else str(province_code).zfill(2)
+    old_codes = ([str(c).zfill(2) for c in settings.province.get("codes_before_reform", [code])] if own
+                 else [code])
     last_old_day = files.reform_date - timedelta(days=1)
     rows: list[dict] = []
 
@@ -117,9 +125,9 @@ def units_for_province(settings: Settings) -> pd.DataFrame:
         for ward in province.get("wards", []):
             rows.append(_unit(str(ward["code"]).zfill(5), ward["name"], "commune", pcode, pcode, files.reform_date, OPEN_END))
 
-    for dept in settings.departments:
+    for dept in (settings.departments if own else []):
         rows.append(_unit(dept["code"], dept["name"], "department", code, code, BEGINNING, OPEN_END))
-    if national:  # the same departments in every province of the new system, under the province's suffix
+    if national and own:  # the same departments in every province of the new system, under the province's suffix
         for province in _new_units(files.new_units):
             pcode = str(province["code"]).zfill(2)
             for dept in settings.departments_per_province:

@@ -19,15 +19,18 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from tthc.checks import BALANCE_CHECK, CHECKS, IDENTITY_CHECKS, title
+from tthc.checks import BALANCE_CHECK, CHECKS, EXTRA_IDENTITY_CHECKS, IDENTITY_CHECKS, title
 from tthc.findings import Finding
-from tthc.form import BALANCE_IDENTITY, FIGURE_LABELS, FIGURES, SUM_IDENTITIES, quarter_label
-from tthc.periods import CONVENTIONS, Period, quarter
+from tthc.form import (BALANCE_IDENTITY, EXTRA_FIGURES, EXTRA_SUM_IDENTITIES, FIGURES, OPTIONAL_FIGURES, REPORTED_FIGURES,
+                       SUM_IDENTITIES)
+from tthc.form import REPORTED_LABELS as FIGURE_LABELS
+from tthc.periods import CONVENTIONS, PERIOD_KIND_LABELS, Period, period_kind
 from validations.diagnosis import Diagnosis, describe, diagnose, number_vi
 from validations.gx import (ROW_ID, Failed, GxSession, add_keys_and_counts, adder, breach_column, check_messages,
                             checkable_column, gx, gxe, is_true, json_or_none, plain)
 
-IDENTITIES = {**{total: (total, parts) for total, parts in SUM_IDENTITIES.items()}, "balance": BALANCE_IDENTITY}
+IDENTITIES = {**{total: (total, parts) for total, parts in SUM_IDENTITIES.items()}, "balance": BALANCE_IDENTITY,
+              **EXTRA_SUM_IDENTITIES}
 
 
 # ---------------------------------------------------------------- preparation
@@ -39,18 +42,23 @@ def prepare_rows(rows: pd.DataFrame, *, units_in_force: Iterable[str] | None = N
     breaches, what can be checked, the period and unit system, continuity and cross-check gaps
     (those two stay NaN unless the caller filled `previous_pending_total` / `records_excess`)."""
     frame = rows.reset_index(drop=True).copy()
-    for name in FIGURES:
-        frame[name] = pd.to_numeric(frame[name] if name in frame else np.nan, errors="coerce").astype("float64")
+    for name in REPORTED_FIGURES:
+        frame[name] = (pd.to_numeric(frame[name], errors="coerce").astype("float64") if name in frame
+                       else np.full(len(frame), np.nan))
     for name in ("unit_code", "field_code", "source_id", "basis", "landed_file"):
         if name not in frame:
             frame[name] = None
-    figures = frame[list(FIGURES)]
+    figures = frame[list(REPORTED_FIGURES)]
     frame["empty_row"] = figures.isna().all(axis=1)
     for key, (total, parts) in IDENTITIES.items():
         known_parts = frame[list(parts)].notna().sum(axis=1)
         gap = frame[total] - frame[list(parts)].sum(axis=1, min_count=1)
         complete = frame[total].notna() & (known_parts == len(parts))
         bounded = frame[total].notna() & (known_parts > 0) & ~complete
+        if key in EXTRA_SUM_IDENTITIES:  # without an optional figure given it only repeats a bound of the form's
+            extra = [n for n in (total, *parts) if n in EXTRA_FIGURES]
+            given = frame[extra].notna().any(axis=1)
+            complete, bounded = complete & given, bounded & given
         frame[breach_column(key)] = np.where(complete, gap, np.where(bounded, np.minimum(gap, 0), np.nan))
         frame[checkable_column(key)] = complete | bounded | frame["empty_row"]
     balance_total, balance_parts = BALANCE_IDENTITY
@@ -105,14 +113,21 @@ def _is_period(start, end, period: Period | None, convention: str | None) -> boo
     start, end = pd.Timestamp(start).date(), pd.Timestamp(end).date()
     if period is not None:
         return (start, end) == (period.start, period.end)
-    for label_end in (end, end.replace(day=1)):
-        try:
-            expected = quarter(quarter_label(label_end), convention or CONVENTIONS[0])
-        except ValueError:
-            return False
-        if (expected.start, expected.end) == (start, end):
-            return True
-    return False
+    return period_kind(start, end, convention or CONVENTIONS[0]) is not None
+
+
+def period_detail(start, end) -> str:
+    """What the dates of a period are, for a finding: the convention they follow, or none."""
+    if start is None or end is None or pd.isna(start) or pd.isna(end):
+        return "ngày đầu hoặc ngày cuối kỳ để trống"
+    start, end = pd.Timestamp(start).date(), pd.Timestamp(end).date()
+    dates = f"kỳ {start:%d/%m/%Y} – {end:%d/%m/%Y}"
+    for name in CONVENTIONS:
+        kind = period_kind(start, end, name)
+        if kind:
+            return f"{dates} là {PERIOD_KIND_LABELS[kind]} theo quy ước {name}"
+    return (f"{dates} không phải tháng, quý, 6 tháng hay năm theo quy ước nào (calendar_quarter: từ ngày 1 đến "
+            "ngày cuối tháng; decree_09_2019: từ ngày 15 đến ngày 14)")
 
 
 # ---------------------------------------------------------------- continuity (prepared before the suite)
@@ -210,6 +225,7 @@ MessageBuilder = Callable[[pd.Series, dict, dict, list[str]], Message]
 
 def _identity(identity: str, row: pd.Series, figures: dict, observed: dict, columns: list[str]) -> Message:
     total, parts = IDENTITIES[identity]
+    figures = {**{p: None for p in (total, *parts)}, **figures}
     known = [figures[p] for p in parts if figures[p] is not None]
     expected = None
     if len(known) == len(parts):
@@ -219,7 +235,7 @@ def _identity(identity: str, row: pd.Series, figures: dict, observed: dict, colu
         detail = (f"{FIGURE_LABELS[total]} {number_vi(figures[total])} nhỏ hơn tổng các số đã biết "
                   f"{number_vi(sum(known))} (thiếu số liệu: "
                   + ", ".join(FIGURE_LABELS[p] for p in parts if figures[p] is None) + ")")
-    diagnosis = diagnose(figures)
+    diagnosis = diagnose(figures, children_of(row))
     detail += ". " + describe(diagnosis, figures, FIGURE_LABELS)
     return Message(detail, expected, diagnosis.suggested_fix)
 
@@ -233,6 +249,11 @@ def _balance_approximate(row, figures, observed, columns) -> Message:
     gap = figures["received_total"] - figures["resolved_total"] - figures["pending_total"]
     return Message(f"chênh lệch (3) − (7) − (11) = {number_vi(gap)}, có thể là số hồ sơ trả lại, rút, dừng xử lý",
                    {"returned_withdrawn": gap})
+
+
+def _period(row, figures, observed, columns) -> Message:
+    return Message(json.dumps(observed, ensure_ascii=False, default=str) + "; "
+                   + period_detail(row.get("period_start"), row.get("period_end")))
 
 
 def _carried_over(row, figures, observed, columns) -> Message:
@@ -265,6 +286,7 @@ def _title_only(row, figures, observed, columns) -> Message:
 ROW_MESSAGES: dict[str, MessageBuilder] = {
     **{IDENTITY_CHECKS[total]: partial(_identity, total) for total in SUM_IDENTITIES},
     BALANCE_CHECK: partial(_identity, "balance"),
+    **{EXTRA_IDENTITY_CHECKS[key]: partial(_identity, key) for key in EXTRA_SUM_IDENTITIES},
     "identity.unchecked": _unchecked,
     "identity.balance_approximate": _balance_approximate,
     "continuity.carried_over": _carried_over,
@@ -273,23 +295,33 @@ ROW_MESSAGES: dict[str, MessageBuilder] = {
     "unit.known": _observed_json,
     "field.known": _observed_json,
     "schema.key_present": _observed_json,
-    "period.convention": _observed_json,
+    "period.convention": _period,
     "schema.key_unique": _title_only,
     "completeness.empty_row": _title_only,
 }
 
 
-def bieu06_suite(name: str = "bieu06_rows", unique_keys: bool | str = False) -> gx.ExpectationSuite:
-    """Biểu 06 rows: keys, types, unit system, period, identities, continuity, cross-check."""
+def bieu06_suite(name: str = "bieu06_rows", unique_keys: bool | str = False, *, reported_shapes: bool = False,
+                 period_severity: str | None = None) -> gx.ExpectationSuite:
+    """Biểu 06 rows: keys, types, unit system, period, identities, continuity, cross-check.
+    `reported_shapes`: also the figures real reports print beside the form's (OPTIONAL_FIGURES) and
+    their identities, which `tthc validate` reads; `period_severity`: offline, a period off the
+    convention is a warning (a file's convention is not known there)."""
     suite = gx.ExpectationSuite(name=name)
     add = adder(suite)
-    add_keys_and_counts(add, unique_keys)
+    add_keys_and_counts(add, unique_keys, period_severity=period_severity)
     add(is_true("field_listed"), "field.known", ["field_code"])
     add(gxe.ExpectColumnValuesToBeInSet(column="empty_row", value_set=[False]), "completeness.empty_row", list(FIGURES))
     for total, parts in SUM_IDENTITIES.items():
         add(gxe.ExpectColumnValuesToBeBetween(column=breach_column(total), min_value=0, max_value=0),
             IDENTITY_CHECKS[total], [total, *parts])
         add(is_true(checkable_column(total)), "identity.unchecked", [total, *parts])
+    if reported_shapes:
+        for name in OPTIONAL_FIGURES:
+            add(gxe.ExpectColumnValuesToBeBetween(column=name, min_value=0), "figures.non_negative", [name])
+        for key, (total, parts) in EXTRA_SUM_IDENTITIES.items():
+            add(gxe.ExpectColumnValuesToBeBetween(column=breach_column(key), min_value=0, max_value=0),
+                EXTRA_IDENTITY_CHECKS[key], [total, *parts])
     total, parts = BALANCE_IDENTITY
     add(gxe.ExpectColumnValuesToBeBetween(column=breach_column("balance"), min_value=0, max_value=0),
         BALANCE_CHECK, [total, *parts])
@@ -356,20 +388,21 @@ def broken_rows(frame: pd.DataFrame) -> np.ndarray:
     return np.flatnonzero(broken)
 
 
-def diagnosis_findings(frame: pd.DataFrame, period: Period | None,
-                       rows: Iterable[int] | None = None) -> tuple[list[Finding], dict[int, Diagnosis]]:
+def diagnosis_findings(frame: pd.DataFrame, period: Period | None, rows: Iterable[int] | None = None,
+                       children: Mapping[int, dict] | None = None) -> tuple[list[Finding], dict[int, Diagnosis]]:
     """One info finding per row whose identities fail (or per row of `rows`, positions among
     those): the ranked single-figure corrections. `expected` holds the ranked candidates,
-    `suggested_fix` the one to suggest (or nothing)."""
+    `suggested_fix` the one to suggest (or nothing). `children[row]`: the sums of that row's
+    level or field rows, which corroborate a correction."""
     check = CHECKS["diagnosis.typing_error"]
     findings, diagnoses = [], {}
     for row_id in (broken_rows(frame) if rows is None else rows):
         row = frame.iloc[row_id]
         figures = _row_dict(row)
-        diagnosis = diagnose(figures)
+        diagnosis = diagnose(figures, (children or {}).get(int(row_id)) or children_of(row))
         diagnoses[int(row[ROW_ID])] = diagnosis
         start, end = _period_of(row, period)
-        involved = sorted({c for d in diagnosis.candidates for c in d.correction}, key=FIGURES.index)
+        involved = sorted({c for d in diagnosis.candidates for c in d.correction}, key=REPORTED_FIGURES.index)
         findings.append(Finding(
             check.id, check.severity,
             f"{_where(row)}: {describe(diagnosis, figures, FIGURE_LABELS)}", start, end,
@@ -413,7 +446,7 @@ def rollup_finding(parent, parts: Mapping[str, tuple[int, int, int]], complete: 
     how many are known, how many parts): what a stream keeps of a group instead of its rows.
     `parent` is the total's row (a Series or a dict)."""
     differ = {}
-    for name in FIGURES:
+    for name in parts:
         total = parent.get(name)
         known_sum, known, count = parts[name]
         if total is None or pd.isna(total) or known == 0:
@@ -474,7 +507,19 @@ def _key_value(value):
 # ---------------------------------------------------------------- a row's values in a finding
 
 def _row_dict(row: pd.Series) -> dict:
-    return {name: (None if pd.isna(row[name]) else int(row[name])) for name in FIGURES}
+    """The form's figures (None: not reported), then the optional ones the row gives."""
+    figures = {name: (None if pd.isna(row[name]) else int(row[name])) for name in FIGURES}
+    figures.update({name: int(row[name]) for name in OPTIONAL_FIGURES if name in row and not pd.isna(row[name])})
+    return figures
+
+
+CHILDREN_SUMS = "children_sums"  # JSON {figure: sum of the row's level or field rows}, where all are given
+
+
+def children_of(row) -> dict | None:
+    """The sums of a total row's field rows or a parent unit's units, where the caller found them."""
+    text = row.get(CHILDREN_SUMS) if hasattr(row, "get") else None
+    return json.loads(text) if isinstance(text, str) else None
 
 
 def _period_of(row: pd.Series, period: Period | None):

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from tthc.form import BALANCE_IDENTITY, FIGURES, SUM_IDENTITIES
+from tthc.form import BALANCE_IDENTITY, EXTRA_FIGURES, EXTRA_SUM_IDENTITIES, REPORTED_FIGURES, SUM_IDENTITIES
 
 # the shapes of a slip of the keys, most common first (the rank of a candidate)
 SHAPES = {
@@ -20,7 +20,11 @@ SHAPES = {
 }
 FORMULA_FOLLOWS = "formula_total_follows"
 IDENTITIES = [(total, parts, True) for total, parts in SUM_IDENTITIES.items()] + [
+    (total, parts, True) for total, parts in EXTRA_SUM_IDENTITIES.values()] + [
     (BALANCE_IDENTITY[0], BALANCE_IDENTITY[1], False)]
+CORE_IDENTITIES = {(total, parts) for total, parts in SUM_IDENTITIES.items()} | {BALANCE_IDENTITY}
+# a finding lists at most this many corrections; beyond, only those with evidence, and the count
+MAX_CANDIDATES = 10
 TOTAL_OF_PART = {part: total for total, parts in SUM_IDENTITIES.items() for part in parts}
 
 
@@ -83,17 +87,23 @@ class Candidate:
     correction: dict[str, int]  # column → the value that makes the row hold
     shape: str
     figure: str  # the figure thought mistyped (with a formula total, the total moves along)
+    exact: bool = False  # fixed by an identity whose figures are all known, not only bounded by one
+    corroborated: bool = False  # the corrected value is the sum of the row's level or field rows
 
     @property
     def rank_key(self) -> tuple:
         shape_rank = list(SHAPES).index(self.shape) if self.shape in SHAPES else len(SHAPES)
-        return (len(self.correction), shape_rank, FIGURES.index(self.figure))
+        return (not self.corroborated, len(self.correction), not self.exact, shape_rank,
+                REPORTED_FIGURES.index(self.figure))
 
 
 @dataclass
 class Diagnosis:
     failing: list[str]  # totals of the identities that fail
     candidates: list[Candidate] = field(default_factory=list)
+    # corrections found beyond those listed (a part missing: the identities only bound the figure)
+    not_narrowed: int = 0
+    missing: list[str] = field(default_factory=list)  # figures not reported that would narrow it
 
     @property
     def single(self) -> list[Candidate]:
@@ -101,12 +111,18 @@ class Diagnosis:
 
     @property
     def suggested_fix(self) -> dict[str, int] | None:
-        """The correction to suggest: only when it is the one explanation found."""
-        return dict(self.candidates[0].correction) if len(self.candidates) == 1 else None
+        """The correction to suggest: the one explanation found, or the only one the level or
+        field rows corroborate."""
+        if self.candidates and self.candidates[0].corroborated \
+                and not any(c.corroborated for c in self.candidates[1:]):
+            return dict(self.candidates[0].correction)
+        if len(self.candidates) == 1 and not self.not_narrowed:
+            return dict(self.candidates[0].correction)
+        return None
 
     @property
     def ambiguous(self) -> bool:
-        return len(self.candidates) > 1
+        return len(self.candidates) + self.not_narrowed > 1 and self.suggested_fix is None
 
     def ranked(self) -> list[dict[str, int]]:
         return [dict(c.correction) for c in self.candidates]
@@ -128,45 +144,66 @@ def identity_state(row: dict, total: str, parts: tuple[str, ...]) -> tuple[str, 
     return ("holds" if gap >= 0 else "breaks"), gap
 
 
+def checked(row: dict) -> list[tuple[str, tuple[str, ...], bool]]:
+    """The identities of `row`: the form's, and those of the optional figures it gives (without
+    them they only repeat a bound of the form's own)."""
+    given = {name for name in EXTRA_FIGURES if row.get(name) is not None}
+    return [i for i in IDENTITIES if (i[0], i[1]) in CORE_IDENTITIES or given & {i[0], *i[1]}]
+
+
 def holds(row: dict) -> bool:
     if any(v is not None and v < 0 for v in row.values()):
         return False
-    return all(identity_state(row, total, parts)[0] != "breaks" for total, parts, _ in IDENTITIES)
+    return all(identity_state(row, total, parts)[0] != "breaks" for total, parts, _ in checked(row))
 
 
-def diagnose(row: dict) -> Diagnosis:
+def diagnose(row: dict, children: dict[str, int] | None = None) -> Diagnosis:
     """Search the single-figure corrections of typing shape that make every checkable identity
-    of `row` (figure → int or None) hold, then (ranked after them) the corrections of a part
-    whose formula total followed the slip: the total moves by the same amount."""
-    figures = {name: (None if row.get(name) is None else int(row[name])) for name in FIGURES}
-    failing = [total for total, parts, _ in IDENTITIES if identity_state(figures, total, parts)[0] == "breaks"]
+    of `row` (figure → int or None) hold, then (ranked after them) the corrections of a part whose
+    formula total followed the slip (the total moves by the same amount). `children` are
+    the sums of the row's level or field rows, where all are given: a correction to that sum is
+    corroborated and ranked first. At most MAX_CANDIDATES are kept: beyond, only the exact and
+    corroborated ones, the others counted in `not_narrowed`."""
+    figures = {name: (None if row.get(name) is None else int(row[name])) for name in REPORTED_FIGURES}
+    failing = [total for total, parts, _ in checked(figures) if identity_state(figures, total, parts)[0] == "breaks"]
     diagnosis = Diagnosis(failing)
     if not failing:
         return diagnosis
-    failing_sets = [set((t, *p)) for t, p, _ in IDENTITIES if identity_state(figures, t, p)[0] == "breaks"]
-    suspects = [name for name in FIGURES if figures[name] is not None and all(name in s for s in failing_sets)]
+    children = children or {}
+    failing_sets = [set((t, *p)) for t, p, _ in checked(figures) if identity_state(figures, t, p)[0] == "breaks"]
+    suspects = [name for name in REPORTED_FIGURES if figures[name] is not None and all(name in s for s in failing_sets)]
     for name in suspects:
-        for value, shape in _behind(figures, (name,)).items():
-            diagnosis.candidates.append(Candidate({name: value}, shape, name))
+        for value, (shape, exact) in _behind(figures, (name,)).items():
+            diagnosis.candidates.append(Candidate({name: value}, shape, name, exact, children.get(name) == value))
     for part, total in TOTAL_OF_PART.items():
-        if figures[part] is None or figures[total] is None or identity_state(figures, total, SUM_IDENTITIES[total])[0] != "holds":
+        if figures[part] is None or figures[total] is None \
+                or identity_state(figures, total, SUM_IDENTITIES[total])[0] != "holds":
             continue
-        for value, shape in _behind(figures, (part, total)).items():
+        for value, (shape, exact) in _behind(figures, (part, total)).items():
             moved = figures[total] + value - figures[part]
-            diagnosis.candidates.append(Candidate({part: value, total: moved}, shape, part))
+            diagnosis.candidates.append(Candidate({part: value, total: moved}, shape, part, exact,
+                                                  children.get(part) == value))
     diagnosis.candidates.sort(key=lambda c: c.rank_key)
+    if len(diagnosis.candidates) > MAX_CANDIDATES:
+        kept = [c for c in diagnosis.candidates if c.exact or c.corroborated][:MAX_CANDIDATES]
+        diagnosis.not_narrowed = len(diagnosis.candidates) - len(kept)
+        diagnosis.candidates = kept
+        involved = set().union(*failing_sets)
+        diagnosis.missing = [name for name in REPORTED_FIGURES if name in involved and figures[name] is None]
     return diagnosis
 
 
-def _behind(figures: dict, moved: tuple[str, ...]) -> dict[int, str]:
+def _behind(figures: dict, moved: tuple[str, ...]) -> dict[int, tuple[str, bool]]:
     """The values of `moved[0]` that are a slip away from the reported one and make the row hold
-    when every figure of `moved` shifts by the same amount. An identity that fails with every
-    figure known fixes the shift at once; otherwise every value behind the slip is tried."""
+    when every figure of `moved` shifts by the same amount, each with its shape and whether it is
+    exact. An identity that fails with every figure known fixes the shift at once (exact);
+    otherwise every value behind the slip is tried."""
     typed = figures[moved[0]]
-    broken = [(total, *parts) for total, parts, _ in IDENTITIES if identity_state(figures, total, parts)[0] == "breaks"]
+    identities = checked(figures)
+    broken = [(total, *parts) for total, parts, _ in identities if identity_state(figures, total, parts)[0] == "breaks"]
     if any(not set(moved) & set(names) for names in broken):
         return {}
-    for total, parts, _ in IDENTITIES:
+    for total, parts, _ in identities:
         state, gap = identity_state(figures, total, parts)
         if state != "breaks" or any(figures[n] is None for n in (total, *parts)):
             continue
@@ -176,8 +213,8 @@ def _behind(figures: dict, moved: tuple[str, ...]) -> dict[int, str]:
         value = typed - gap // slope
         shape = slip_shape(value, typed)
         shifted = {**figures, **{n: figures[n] + value - typed for n in moved}}
-        return {value: shape} if shape and holds(shifted) else {}
-    return {value: shape for value, shape in true_values_behind(typed).items()
+        return {value: (shape, True)} if shape and holds(shifted) else {}
+    return {value: (shape, False) for value, shape in true_values_behind(typed).items()
             if holds({**figures, **{n: figures[n] + value - typed for n in moved}})}
 
 
@@ -223,12 +260,27 @@ def describe(diagnosis: Diagnosis, row: dict, labels: dict[str, str]) -> str:
             text += f"; {follows} tính theo công thức đổi theo thành {number_vi(c.correction[others[0]])}"
         return text + ")"
 
+    if not diagnosis.candidates and diagnosis.not_narrowed:
+        return (f"Không thu hẹp được: có {number_vi(diagnosis.not_narrowed)} cách sửa một số đều thỏa mãn các "
+                "đẳng thức kiểm tra được" + _missing_vi(diagnosis, labels) + "; cần đối chiếu lại sổ sách")
     if not diagnosis.candidates:
         return "Không tìm thấy một lỗi gõ nhầm đơn lẻ nào giải thích được; cần đối chiếu lại sổ sách"
-    if len(diagnosis.candidates) == 1:
-        return "Có thể gõ nhầm: " + one(diagnosis.candidates[0]) + ". Số liệu giữ nguyên như báo cáo cho đến khi đơn vị xác nhận"
+    more = (f"; ngoài ra {number_vi(diagnosis.not_narrowed)} cách sửa khác không thu hẹp được"
+            + _missing_vi(diagnosis, labels)) if diagnosis.not_narrowed else ""
+    if diagnosis.suggested_fix is not None:
+        best = diagnosis.candidates[0]
+        why = ", khớp tổng các dòng chi tiết" if best.corroborated else ""
+        return ("Có thể gõ nhầm: " + one(best) + why + more
+                + ". Số liệu giữ nguyên như báo cáo cho đến khi đơn vị xác nhận")
     shown = diagnosis.candidates[:5]
-    more = len(diagnosis.candidates) - len(shown)
-    return (f"Chưa xác định được số nào sai: có {len(diagnosis.candidates)} khả năng, xếp theo mức độ thường gặp: "
-            + "; ".join(one(c) for c in shown) + (f"; và {more} khả năng khác" if more else "")
-            + ". Cần gọi đơn vị xác nhận")
+    hidden = len(diagnosis.candidates) - len(shown)
+    return (f"Chưa xác định được số nào sai: có {number_vi(len(diagnosis.candidates) + diagnosis.not_narrowed)} khả năng, "
+            "xếp theo mức độ thường gặp: "
+            + "; ".join(one(c) + (" [khớp tổng các dòng chi tiết]" if c.corroborated else "") for c in shown)
+            + (f"; và {hidden} khả năng khác" if hidden else "") + more + ". Cần gọi đơn vị xác nhận")
+
+
+def _missing_vi(diagnosis: Diagnosis, labels: dict[str, str]) -> str:
+    if not diagnosis.missing:
+        return ""
+    return " (thiếu số liệu: " + ", ".join(labels.get(m, m) for m in diagnosis.missing) + ")"

@@ -121,7 +121,9 @@ def sieve(frame: pd.DataFrame, suite: gx.ExpectationSuite) -> list[Failed]:
         if bad.any():
             meta = expectation.meta or {}
             check_id = meta.get("check_id", kind)
-            failed.append((check_id, CHECKS[check_id].severity, list(meta.get("columns", [])),
+            severity = getattr(expectation, "severity", None)
+            severity = str(getattr(severity, "value", severity) or CHECKS[check_id].severity)
+            failed.append((check_id, severity, list(meta.get("columns", [])),
                            frame[ROW_ID].to_numpy()[bad].tolist()))
     return failed
 
@@ -158,7 +160,7 @@ def checkable_column(identity: str) -> str:
 KEY_UNIQUE = "key_unique"  # a column saying whether the row's key is unique across a whole stream of chunks
 
 
-def add_keys_and_counts(add, unique_keys: bool | str) -> None:
+def add_keys_and_counts(add, unique_keys: bool | str, period_severity: str | None = None) -> None:
     """Keys present (and unique), counts non-negative, a period of the convention, a unit in force.
     `unique_keys=KEY_UNIQUE`: uniqueness is read from that column, computed beforehand over every
     chunk of a stream (a chunk alone cannot tell)."""
@@ -171,7 +173,7 @@ def add_keys_and_counts(add, unique_keys: bool | str) -> None:
         add(gxe.ExpectCompoundColumnsToBeUnique(column_list=key_columns), "schema.key_unique", key_columns)
     for name in FIGURES:
         add(gxe.ExpectColumnValuesToBeBetween(column=name, min_value=0), "figures.non_negative", [name])
-    add(is_true("period_ok"), "period.convention", ["period_start", "period_end"])
+    add(is_true("period_ok"), "period.convention", ["period_start", "period_end"], period_severity)
     add(is_true("unit_in_force"), "unit.known", ["unit_code"])
 
 

@@ -30,16 +30,16 @@ import pyarrow.parquet as pq
 from tthc import duck
 from tthc.checks import CHECKS
 from tthc.findings import Finding
-from tthc.form import FIGURES
-from validations.bieu06_rows import (_row_dict, bieu06_suite, broken_rows, diagnosis_findings,
-                                     prepare_rows, rollup_finding, row_findings)
+from tthc.form import REPORTED_FIGURES
+from validations.bieu06_rows import (CHILDREN_SUMS, _row_dict, bieu06_suite, broken_rows, children_of,
+                                     diagnosis_findings, prepare_rows, rollup_finding, row_findings)
 from validations.diagnosis import diagnose
 from validations.gx import KEY_UNIQUE, ROW_ID, GxSession, sieve
 
 ROW_SCHEMA = pa.schema([("unit_code", pa.string()), ("field_code", pa.string()), ("period_start", pa.date32()),
-                        ("period_end", pa.date32()), *[(name, pa.int64()) for name in FIGURES],
+                        ("period_end", pa.date32()), *[(name, pa.int64()) for name in REPORTED_FIGURES],
                         ("source_id", pa.string()), ("basis", pa.string()), ("landed_file", pa.string()),
-                        ("row", pa.int64())])
+                        ("row", pa.int64()), ("parent_code", pa.string())])
 CHUNK_ROWS = 50_000
 MAX_PER_CHECK = 500
 DUCKDB_MEMORY_LIMIT = "128MB"
@@ -61,6 +61,7 @@ class FindingsOut:
         self.severities = {"critical": 0, "warning": 0, "info": 0}
         self.text: list[Finding] = []
         self.items = 0
+        self.by_check: dict[tuple[str, str], int] = {}  # (check, severity) → findings, listed or not
 
     def take(self, check_id: str, severity: str, count: int) -> int:
         """Of `count` findings of a check, how many may be listed; the others are counted."""
@@ -70,6 +71,8 @@ class FindingsOut:
             worst, seen = self.not_listed.get(check_id, (severity, 0))
             self.not_listed[check_id] = (_worse(worst, severity), seen + count - granted)
         self.severities[severity] += count - granted
+        if count > granted:
+            self.by_check[(check_id, severity)] = self.by_check.get((check_id, severity), 0) + count - granted
         return granted
 
     def offer(self, findings: Iterable[Finding], diagnoses: dict | None = None) -> None:
@@ -80,6 +83,8 @@ class FindingsOut:
         """Findings already counted by `take`."""
         for f in findings:
             self.severities[f.severity] += 1
+            if f.check_id != "findings.capped":
+                self.by_check[(f.check_id, f.severity)] = self.by_check.get((f.check_id, f.severity), 0) + 1
         if self.format == "json":
             for item in as_json(findings, diagnoses or {}):
                 text = json.dumps(item, ensure_ascii=False, indent=1, default=str).replace("\n", "\n ")
@@ -107,7 +112,7 @@ class FindingsOut:
         if self.format == "json":
             self.stream.write("\n]\n" if self.items else "[]\n")
         else:
-            self.stream.write(as_text(self.text, counts) + "\n")
+            self.stream.write(as_text(self.text, counts, self.by_check) + "\n")
         self.stream.flush()
 
 
@@ -162,7 +167,9 @@ class StreamingValidation:
             return
         self.con.read_parquet(str(self.staged)).create_view("rows")
         self.session = GxSession()
-        self.suite = bieu06_suite("bieu06_canonical", unique_keys=KEY_UNIQUE)
+        self.suite = bieu06_suite("bieu06_canonical", unique_keys=KEY_UNIQUE, reported_shapes=True,
+                                  period_severity="warning")
+        self._register_kids()
         pending: list[pd.DataFrame] = []
         waiting = 0
         context = self.con.sql(_CONTEXT).to_arrow_reader(self.chunk_rows)
@@ -218,13 +225,17 @@ class StreamingValidation:
         failed = self.session.validate(frame.drop(columns=["listed_for"]), self.suite)
         self.session.forget_results()
         failed = [(c, s, cols, [i for i in ids if i in allowed.get((c, tuple(cols)), ())]) for c, s, cols, ids in failed]
+        to_diagnose = sorted(set(allowed.get(("diagnosis.typing_error", ()), ())).union(
+            *[ids for c, _s, _cols, ids in failed if c in IDENTITY_FINDINGS]))
+        children = self._children_sums(frame, to_diagnose) if to_diagnose else {}
+        frame[CHILDREN_SUMS] = [json.dumps(children[i]) if i in children else None for i in range(len(frame))]
         findings = row_findings(frame, failed, None)
         diagnosed_rows = sorted(allowed.get(("diagnosis.typing_error", ()), ()))
         diagnosed, diagnoses = diagnosis_findings(frame, None, diagnosed_rows) if diagnosed_rows else ([], {})
         for c, _s, _cols, ids in failed:  # an identity listed without its diagnosis still shows the candidates
             if c in IDENTITY_FINDINGS:
                 for row_id in ids:
-                    diagnoses.setdefault(row_id, diagnose(_row_dict(frame.iloc[row_id])))
+                    diagnoses.setdefault(row_id, diagnose(_row_dict(frame.iloc[row_id]), children_of(frame.iloc[row_id])))
         by_row = {}
         for row_id, diagnosis in sorted(diagnoses.items()):
             row = frame.iloc[row_id]
@@ -232,20 +243,45 @@ class StreamingValidation:
         self.out.write(findings, by_row)
         self.out.write(diagnosed, by_row)
 
+    def _register_kids(self) -> None:
+        """Parent → unit, from the unit lists and from the files' own `parent_code` column (a unit a
+        file names under a parent is its part for that file, in force or not)."""
+        kids = sorted({(parent, code) for code, parent in zip(self.units["unit_code"], self.units["parent_code"])
+                       if isinstance(parent, str) and parent})  # a province's missing parent is no unit
+        self.con.register("listed_kids", pa.table({"parent": pa.array([p for p, _ in kids], pa.string()),
+                                                   "child": pa.array([c for _, c in kids], pa.string())}))
+        self.con.execute(_KIDS)
+
+    def _children_sums(self, frame: pd.DataFrame, row_ids: list[int]) -> dict[int, dict]:
+        """For the rows to diagnose: the sums of a total row's field rows, or of a parent unit's
+        units when every one of them is in the files; figures given by every child only."""
+        asked = frame.iloc[row_ids]
+        self.con.register("asked", pa.table({
+            "row_id": pa.array(row_ids, pa.int64()), "source_id": pa.array(list(asked["source_id"]), pa.string()),
+            "unit_code": pa.array(list(asked["unit_code"]), pa.string()),
+            "field_code": pa.array([f or "" for f in asked["field_code"]], pa.string()),
+            "period_start": pa.array(list(pd.to_datetime(asked["period_start"]).dt.date), pa.date32()),
+            "period_end": pa.array(list(pd.to_datetime(asked["period_end"]).dt.date), pa.date32())}))
+        found = {}
+        for row in self.con.sql(_CHILDREN.format(sums=_SUMS)).to_arrow_table().to_pylist():
+            if not row["complete"]:
+                continue
+            sums = {n: row[f"s_{n}"] for n in REPORTED_FIGURES if row[f"k_{n}"] == row["parts"] and row["parts"]}
+            if sums:
+                found[row["row_id"]] = sums
+        self.con.unregister("asked")
+        return found
+
     # ------------------------------------------------------------ roll-ups
 
     def _rollups(self) -> None:
         """A unit's total row (no field) against its field rows; a parent unit's rows against its
         units' rows for the same period and field, where both are in the files."""
-        kids = sorted({(parent, code) for code, parent in zip(self.units["unit_code"], self.units["parent_code"])
-                       if isinstance(parent, str) and parent})  # a province's missing parent is no unit
-        self.con.register("kids", pa.table({"parent": pa.array([p for p, _ in kids], pa.string()),
-                                            "child": pa.array([c for _, c in kids], pa.string())}))
         for query, complete in ((_TOTAL_ROWS, "true"), (_PARENT_UNITS, "complete")):
             reader = self.con.sql(query.format(sums=_SUMS, complete=complete)).to_arrow_reader(self.chunk_rows)
             for batch in reader:
                 for row in batch.to_pylist():
-                    parts = {name: (row[f"s_{name}"] or 0, row[f"k_{name}"], row["parts"]) for name in FIGURES}
+                    parts = {name: (row[f"s_{name}"] or 0, row[f"k_{name}"], row["parts"]) for name in REPORTED_FIGURES}
                     finding = rollup_finding(row, parts, bool(row["complete"]), row["check_id"], None)
                     if finding is not None:
                         self.out.offer([finding])
@@ -272,6 +308,41 @@ _CONTEXT = """
 """
 
 
+# a parent the files name (`parent_code`) has exactly the units named under it; any other, the
+# units of the lists
+_KIDS = """
+    CREATE OR REPLACE TABLE kids AS
+    WITH declared AS (
+        SELECT DISTINCT parent_code AS parent, unit_code AS child FROM rows
+        WHERE parent_code IS NOT NULL AND unit_code IS NOT NULL)
+    SELECT parent, child, true AS declared FROM declared
+    UNION ALL
+    SELECT parent, child, false FROM listed_kids WHERE parent NOT IN (SELECT parent FROM declared)
+"""
+
+# the children of each asked row: a total row's field rows (complete by definition), or a parent
+# unit's units in force (or named under it by the file) for the same period and field
+_CHILDREN = """
+    WITH fields AS (
+        SELECT a.row_id, true AS complete, {sums}
+        FROM asked a JOIN rows c ON c.source_id = a.source_id AND c.unit_code IS NOT DISTINCT FROM a.unit_code
+            AND c.period_start = a.period_start AND coalesce(c.field_code, '') <> ''
+        WHERE a.field_code = ''
+        GROUP BY a.row_id),
+    wanted AS (
+        SELECT DISTINCT a.row_id, a.period_start, a.period_end, a.field_code, k.child FROM asked a
+        JOIN kids k ON k.parent = a.unit_code
+        WHERE k.declared OR EXISTS (SELECT 1 FROM validity v WHERE v.unit_code = k.child
+                                    AND v.valid_from <= a.period_end AND a.period_end <= v.valid_to)),
+    units AS (
+        SELECT w.row_id, bool_and(c.seq IS NOT NULL) AS complete, {sums}
+        FROM wanted w LEFT JOIN rows c ON c.unit_code = w.child AND c.period_start = w.period_start
+            AND c.period_end = w.period_end AND coalesce(c.field_code, '') = w.field_code
+        GROUP BY w.row_id)
+    SELECT * FROM fields UNION ALL SELECT * FROM units WHERE row_id NOT IN (SELECT row_id FROM fields)
+"""
+
+
 def _aligned(batches, context: pa.RecordBatchReader):
     """The staged rows' batches, each with the rows of `context` (ordered by seq too) beside it."""
     waiting = None
@@ -285,7 +356,8 @@ def _aligned(batches, context: pa.RecordBatchReader):
         yield batch, known
 
 
-_SUMS = ", ".join(f"CAST(sum(c.{n}) AS BIGINT) AS s_{n}, count(c.{n}) AS k_{n}" for n in FIGURES) + ", count(*) AS parts"
+_SUMS = ", ".join(f"CAST(sum(c.{n}) AS BIGINT) AS s_{n}, count(c.{n}) AS k_{n}" for n in REPORTED_FIGURES) \
+    + ", count(*) AS parts"
 
 # a total row (no field) against the field rows of its file, unit and start; in the order of a
 # pandas groupby on (source_id, unit_code, period_start), then the file's
@@ -312,7 +384,7 @@ _PARENT_UNITS = """
         WHERE unit_code IN (SELECT parent FROM kids)),
     in_force AS (
         SELECT DISTINCT p.*, k.child FROM parents p JOIN kids k ON k.parent = p.parent
-        WHERE EXISTS (SELECT 1 FROM validity v WHERE v.unit_code = k.child
+        WHERE k.declared OR EXISTS (SELECT 1 FROM validity v WHERE v.unit_code = k.child
                       AND v.valid_from <= p.period_end AND p.period_end <= v.valid_to)),
     present AS (
         SELECT DISTINCT period_start, period_end, field_code, unit_code FROM rows
@@ -353,8 +425,37 @@ def as_json(findings: list[Finding], diagnoses: dict) -> list[dict]:
     return out
 
 
-def as_text(findings: list[Finding], counts: dict | None = None) -> str:
-    """The findings by severity, then unit; the last line counts them all (those not listed too)."""
+# how the summary at the end of the text output groups checks: units and periods apart from the
+# form's identities (a file's convention and unit list are not always the province's)
+SUMMARY_GROUPS = (("Đơn vị, lĩnh vực và kỳ báo cáo", ("unit.", "field.", "period.", "schema.key_")),
+                  ("Đọc ô số liệu", ("schema.count_", "schema.layout", "extract.")),
+                  ("Đẳng thức của biểu và chẩn đoán", ("identity.", "diagnosis.")),
+                  ("Đối chiếu giữa các dòng, các kỳ", ("rollup.", "continuity.")))
+SEVERITY_WORDS = {"critical": "nghiêm trọng", "warning": "cảnh báo", "info": "thông tin"}
+
+
+def summary_lines(by_check: dict[tuple[str, str], int]) -> list[str]:
+    """Per group of checks, per check and severity, how many findings (listed or not)."""
+    lines, done = ["Tóm tắt theo loại kiểm tra:"], set()
+    groups = [*SUMMARY_GROUPS, ("Khác", ("",))]
+    for label, prefixes in groups:
+        mine = sorted((k for k in by_check if k not in done and k[0].startswith(prefixes)),
+                      key=lambda k: k[0])
+        if not mine:
+            continue
+        lines.append(f"  {label}:")
+        for check_id in dict.fromkeys(c for c, _ in mine):
+            counts = ", ".join(f"{by_check[(check_id, s)]} {SEVERITY_WORDS[s]}" for s in SEVERITY_WORDS
+                               if (check_id, s) in by_check)
+            lines.append(f"    {check_id}: {counts}")
+        done.update(mine)
+    return lines if len(lines) > 1 else []
+
+
+def as_text(findings: list[Finding], counts: dict | None = None,
+            by_check: dict[tuple[str, str], int] | None = None) -> str:
+    """The findings by severity, then unit; then how many of each check and severity, in groups;
+    the last line counts them all (those not listed too)."""
     lines = []
     for f in sorted(findings, key=lambda f: ({"critical": 0, "warning": 1, "info": 2}[f.severity], f.unit_code or "")):
         fix = ""
@@ -363,6 +464,11 @@ def as_text(findings: list[Finding], counts: dict | None = None) -> str:
         lines.append(f"[{f.severity}] {f.check_id} {f.location or f.source_id or ''}: {f.message}{fix}")
     if counts is None:
         counts = {s: sum(f.severity == s for f in findings) for s in ("critical", "warning", "info")}
+    if by_check is None:
+        by_check = {}
+        for f in findings:
+            by_check[(f.check_id, f.severity)] = by_check.get((f.check_id, f.severity), 0) + 1
+    lines += summary_lines({k: v for k, v in by_check.items() if k[0] != "findings.capped"})
     lines.append(f"Tổng: {counts['critical']} nghiêm trọng, {counts['warning']} cảnh báo, {counts['info']} thông tin")
     return "\n".join(lines)
 

@@ -75,7 +75,7 @@ def spreadsheets(out: Path) -> dict:
     case("Bieu06_01310.csv", "text in number cells and a negative count, in a CSV",
          {"unit": "01310", "fields": {"HT": {"received_online": None, "pending_overdue": None, "received_total": 12},
                                      "CT": dict(zip(FIGURES, CT))},
-          "errors": [[14, "D", "'năm' is not a whole number"], [14, "M", "'-1' is negative"]]},
+          "errors": [[14, "D", "'năm' is a number written in words"], [14, "M", "'-1' is negative"]]},
          write_csv, sheet("01310", formulas=False, cells={(14, 4): "năm", (14, 13): "-1"}))
     case("Bieu06_01311.xlsx", "a Biểu 06 for a period in the future (2042)",
          {"refused": "that period has not ended yet"},

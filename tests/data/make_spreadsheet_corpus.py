@@ -177,7 +177,7 @@ def build() -> dict[str, dict]:
     case("Bieu06_01212.xlsx", {"unit": "01212", "fields": {"HT": {"resolved_total": None, "resolved_early": None,
                                                                   "received_online": None, "received_total": 12}},
                                "errors": [[14, "G", "not a whole number"], [14, "H", "negative"],
-                                          [14, "D", "'năm' is not a whole number"]], "warnings": []},
+                                          [14, "D", "'năm' is a number written in words"]], "warnings": []},
          write_xlsx, sheet("01212", formulas=False, cells={(14, 7): "12,5", (14, 8): -3, (14, 4): "năm"}))
     case("Bieu06_01213.xlsx", {"unit": "01213", "fields": {"HT": dict(zip(FIGURES, HT))},
                                "errors": [[15, "B", "unknown field of work 'Đất đai xã'"]], "warnings": []},
