@@ -12,8 +12,9 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import xlsxwriter
 
+from tthc import dictionary
 from tthc.cells import XLSX_TEXT_OPTIONS, inert_table
-from tthc.form import FACT_FIGURES, FORM_COLUMN_NUMBER, PUBLISHED_STATUSES, REPORTING_LEVELS, UNIT_LEVELS
+from tthc.form import FACT_FIGURES, PUBLISHED_STATUSES, REPORTING_LEVELS, UNIT_LEVELS
 
 SDMX_DATAFLOW = "VN_TTHC:BIEU06(1.0)"
 
@@ -21,15 +22,9 @@ _INTEGER = {"type": "integer", "constraints": {"minimum": 0}}
 _TYPES = {"int64": _INTEGER, "Int64": _INTEGER, "int32": _INTEGER, "Int32": _INTEGER,
           "float64": {"type": "number"}, "bool": {"type": "boolean"}, "object": {"type": "string"},
           "str": {"type": "string"}, "string": {"type": "string"}}
-DESCRIPTIONS = {
-    "unit_code": "Mã đơn vị: mã định danh của sở, ban, ngành hoặc mã ĐVHC của huyện, xã",
-    "period_start": "Ngày đầu kỳ báo cáo", "period_end": "Ngày cuối kỳ báo cáo (tính cả ngày này)",
-    "vintage": "Lần công bố số liệu của kỳ", "quality_status": "ok hoặc warning (công bố kèm cảnh báo)",
-    **{f: f"Cột ({n}) Biểu 06" for f, n in FORM_COLUMN_NUMBER.items()},
-    "returned_withdrawn": "Số hồ sơ trả lại, rút, dừng xử lý",
-    "pending_paused": "Số hồ sơ đang chờ bổ sung, nộp phí hoặc tạm dừng (trong số đang giải quyết); "
-                      "chỉ đơn vị có dữ liệu hồ sơ, để trống với đơn vị tự báo cáo",
-}
+def description(name: str, relation: str | None = None) -> str:
+    """A published column's label and meaning, from the data dictionary (warehouse/contracts/dictionary.yaml)."""
+    return dictionary.column_comment(name, relation) or ""
 
 # name → (title, primary key, foreign keys, enums)
 TABLES = {
@@ -64,8 +59,9 @@ def _field(name: str, dtype: str, required: bool, enum: list | None) -> dict:
     field = {"name": name, **kind}
     if constraints:
         field["constraints"] = constraints
-    if name in DESCRIPTIONS:
-        field["description"] = DESCRIPTIONS[name]
+    if description(name):
+        field["title"] = dictionary.column(name)["label"]
+        field["description"] = description(name)
     return field
 
 
@@ -119,7 +115,7 @@ def write_table_workbook(frame: pd.DataFrame, path: Path, name: str) -> Path:
     notes.write_row(0, 0, ["Cột", "Ý nghĩa"], bold)
     for r, column in enumerate(frame.columns, start=1):
         notes.write_string(r, 0, column)
-        notes.write_string(r, 1, DESCRIPTIONS.get(column, ""))
+        notes.write_string(r, 1, description(column))
     notes.set_column(0, 0, 28)
     notes.set_column(1, 1, 100)
     book.close()

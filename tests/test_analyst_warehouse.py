@@ -61,3 +61,33 @@ def test_an_analyst_session_held_on_the_copy_neither_fails_nor_delays_a_run(embe
     with duckdb.connect(str(copy), read_only=True) as con:
         assert con.sql("SELECT count(*) FROM publish.vintages").fetchall()[0][0] >= 1
     assert PERIOD
+
+
+def test_the_published_files_open_in_excel_as_written(embedded):
+    """Read the way Excel reads them: the CSV's first bytes decide its encoding (a BOM: UTF-8), and
+    a workbook's cell types decide whether 01399 stays 01399 and 0.93 shows as 93%."""
+    import openpyxl
+
+    folder = next((embedded / "publish" / PERIOD).glob("v*"))
+    raw = (folder / "bieu06_by_unit.csv").read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf") and ("Phường".encode() in raw or "Xã".encode() in raw)
+    sheet = openpyxl.load_workbook(folder / "bieu06_by_unit.xlsx").worksheets[0]
+    header = [c.value for c in sheet[1]]
+    codes = [row[header.index("unit_code")] for row in sheet.iter_rows(min_row=2)]
+    assert all(c.data_type == "s" for c in codes) and any(c.value.startswith("0") for c in codes)
+    assert sum(1 for c in codes if len(c.value) == 5) > 100  # commune codes keep their five digits
+    indicators = openpyxl.load_workbook(folder / "indicators_766.xlsx").worksheets[0]
+    header = [c.value for c in indicators[1]]
+    values = [row[header.index("value")] for row in indicators.iter_rows(min_row=2) if row[header.index("value")].value]
+    assert values and all("%" in c.number_format for c in values)
+    notes = openpyxl.load_workbook(folder / "bieu06_by_unit.xlsx")["Giải thích"]
+    meanings = {r[0].value: r[1].value for r in notes.iter_rows(min_row=2)}
+    assert meanings["resolved_late"].startswith("Giải quyết quá hạn (10)")
+
+
+def test_the_data_dictionary_page_is_the_dictionary():
+    from tests.conftest import REPO
+    from tthc.dictionary import markdown
+
+    assert (REPO / "docs" / "data-dictionary.md").read_text(encoding="utf-8") == markdown(), \
+        "regenerate: python -c 'from tthc.dictionary import markdown; print(markdown(), end=\"\")' > docs/data-dictionary.md"

@@ -47,3 +47,19 @@ def code_labels() -> list[tuple[str, str, str]]:
     rows += [("indicator", code, label) for code, label in INDICATOR_NAMES.items()]
     rows += [("figure", figure, label) for figure, label in FIGURE_LABELS.items()]
     return rows
+
+
+def markdown() -> str:
+    """docs/data-dictionary.md: every relation analysts read, its columns and the codes."""
+    d = dictionary()
+    lines = ["# Từ điển dữ liệu (data dictionary)", "",
+             "Generated from `warehouse/contracts/dictionary.yaml` by `tthc.dictionary.markdown()`; the same text",
+             "is the comment of every table, view and column of `publish` and `quality` on DuckDB and",
+             "PostgreSQL, and the description of the published files' columns. Do not edit by hand.", "",
+             "## Bảng và view", "", "| Bảng / view | Nội dung |", "|---|---|"]
+    lines += [f"| `{name}` | {entry['description']} |" for name, entry in d["relations"].items()]
+    lines += ["", "## Cột", "", "| Cột | Nhãn | Ý nghĩa |", "|---|---|---|"]
+    lines += [f"| `{name}` | {entry['label']} | {entry['description']} |" for name, entry in d["columns"].items()]
+    lines += ["", "## Mã (`publish.code_labels`)", "", "| Loại | Mã | Ý nghĩa |", "|---|---|---|"]
+    lines += [f"| {kind} | `{code}` | {label} |" for kind, code, label in code_labels()]
+    return "\n".join(lines) + "\n"
