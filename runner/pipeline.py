@@ -26,7 +26,7 @@ from runner.run_files import RunFiles
 from tthc.config import Settings, default_warehouse_url, load_settings, var_dir
 from tthc.connections import redact_url
 from tthc.findings import FINDINGS_SCHEMA, Finding, finding, findings_table
-from tthc.form import FACT_FIGURES
+from tthc.form import FACT_FIGURES, quarter_label
 from tthc.landing import RECORDS, landed_path, landing_dir, period_landing
 from tthc.periods import Period, check_started, from_data_interval
 from tthc.units import units_for_province, units_in_force
@@ -236,11 +236,14 @@ def validate(ctx: RunContext) -> dict:
     from warehouse.history import earlier_figures, published_figures
 
     settings, period = ctx.settings, ctx.period
+    earlier = earlier_figures(ctx.warehouse_url, period.start, history_since(period, settings.period_convention))
+    seen = sorted({quarter_label(end) for end in pd.to_datetime(earlier["period_end"]).dt.date}) if len(earlier) else []
+    ctx.files.history_seen.write_text(json.dumps(seen), encoding="utf-8")
     findings, summary = validate_quarter(
         _bieu06_rows(ctx), period=period, dossiers=ctx.files.dossiers,
         several_units=ctx.files.ids_under_several_units,
         total_rows=pd.read_parquet(ctx.files.self_reported_totals),
-        earlier=earlier_figures(ctx.warehouse_url, period.start, history_since(period, settings.period_convention)),
+        earlier=earlier,
         units=ctx.units_in_force, field_codes=[f["code"] for f in settings.fields],
         convention=settings.period_convention, bases=ctx.landed()["bases"],
         coverage={s.id: s.coverage for s in settings.sources},
@@ -298,7 +301,7 @@ def load(ctx: RunContext) -> dict:
         # streamed from the run's file batch by batch: memory does not grow with the dossiers
         "core.fact_dossier": ParquetRows(ctx.files.dossiers, {"landed_file": _lineage_lookup(ctx)}),
         "core.fact_bieu06": bieu06,
-        "core.unit_period_status": decisions.drop(columns=["has_rows"]),
+        "core.unit_period_status": decisions.drop(columns=["has_rows"]).assign(history_seen=_history_seen(ctx)),
         "core.bieu06_reconciled": pd.read_parquet(ctx.files.reconciled).drop(columns=["unit_name", "unit_level"]),
         "core.bieu06_rollup": pd.read_parquet(ctx.files.rollup),
         "quality.findings": findings,
@@ -350,6 +353,14 @@ def _warehouse_errors(ctx: RunContext, step: str):
             raise
         cause = unusable(ctx.warehouse_url, exc, f"the {step} of {ctx.period.label}", connected=True)
         raise WarehouseUnavailable(f"{cause} {AFTERMATH[step]}.") from exc
+
+
+def _history_seen(ctx: RunContext) -> str | None:
+    """The earlier quarters validation compared this one with (continuity, outliers), as "2025-Q1, 2025-Q2":
+    a unit's flag may differ once more of them are loaded."""
+    path = ctx.files.history_seen
+    seen = json.loads(path.read_text(encoding="utf-8")) if path.exists() else []
+    return ", ".join(seen) or None
 
 
 def _callback(ctx: RunContext, findings: pa.Table) -> pd.DataFrame:

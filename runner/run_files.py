@@ -30,6 +30,7 @@ class RunFiles:
     findings_validate = _file("findings_validate.parquet")
     gx_results = _file("gx_results.json")
     gx_data_docs = _file("gx_data_docs")
+    history_seen = _file("history_seen.json")  # the earlier periods the warehouse held when validating
     # reconcile
     reconciled = _file("reconciled.parquet")  # one figure per unit, period and field
     unit_status = _file("unit_status.parquet")  # which source won for each unit, its quality status and why

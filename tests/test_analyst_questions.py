@@ -148,6 +148,9 @@ def test_4_which_units_were_withheld_and_why_and_whom_to_call_for_which_figure(a
     assert (critical["calls"] > 0).all() and critical["contact"].str.contains("UBND|Bộ phận").all()
     typed = critical[critical["location"].fillna("").str.contains("Bieu06_")]
     assert len(typed) and typed["figure"].str.contains(r"\(\d+\)").all()  # the form's label and column number
+    # a flag says which earlier quarters it was checked against: loaded in another order, it may differ
+    seen = query(f"SELECT DISTINCT history_seen FROM publish.unit_status WHERE period_label = '{AFTER}'")
+    assert seen["history_seen"].tolist() == [BEFORE]
 
 
 def test_5_the_departments_decision_766_indicators_with_their_denominators(analyst, truth):

@@ -130,7 +130,7 @@ def test_a_vintage_reason_names_only_the_sources_whose_figures_changed():
     assert vintage_reason(after, before, None) == "figures changed: agency_db"
     # a status change counts; the note is kept
     flagged = _units(("a", "portal_dvc", "ok", 5), ("b", "agency_db", "ok", 7), ("c", "sheets", "warning", 1))
-    assert vintage_reason(flagged, before, "late form") == "late form (figures changed: sheets)"
+    assert vintage_reason(flagged, before, "late form") == "late form (quality flags changed, figures the same: sheets)"
     # a withdrawn unit names its source; a unit that moved names both
     withdrawn = _units(("b", "agency_db", "ok", 7), ("c", "portal_dvc", "ok", 1))
     assert vintage_reason(withdrawn, before, None) == ("figures changed: portal_dvc, sheets; 1 units published "

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from tests.support.databases import throwaway_database
 from tthc.findings import Finding, findings_table
 from tthc.model import BIEU06_SCHEMA, DOSSIER_SCHEMA
-from tthc.form import FIGURES
+from tthc.form import FACT_FIGURES, FIGURES
 from tthc.periods import quarter
 from warehouse.db import WarehouseLoadError, current_revision, engine_for, head_revision, migrate
 from warehouse.load import load_period
@@ -166,6 +166,43 @@ def test_revisions_say_what_changed_and_why(warehouse_url, tmp_path):
     ]
     assert reasons[0].reason == "first publication of the period"
     assert revisions[0].reason == second["reason"]
+
+
+def test_revisions_v2_show_quality_flags_and_the_provinces_totals_with_a_true_reason(warehouse_url, tmp_path):
+    def with_rollup(data, received):
+        rollup = {"parent_code": "04", "parent_level": "province", "field_code": "HT",
+                  **{f: 0 for f in FACT_FIGURES}, "received_total": received, "units_included": 1,
+                  "units_not_published": 1, "duplicates_removed": 0}
+        data["tables"]["core.bieu06_rollup"] = pd.DataFrame([rollup])
+        return data
+
+    flagged = with_rollup(inputs(), 10)
+    flagged["tables"]["core.unit_period_status"].loc[0, "quality_status"] = "warning"
+    with engine_for(warehouse_url) as engine:
+        migrate(engine)
+        load_period(engine, PERIOD, "run-1", **with_rollup(inputs(), 10))
+        publish_period(engine, PERIOD, "run-1", tmp_path)
+        load_period(engine, PERIOD, "run-2", **flagged)  # same figures, a warning now
+        second = publish_period(engine, PERIOD, "run-2", tmp_path)
+        load_period(engine, PERIOD, "run-3", **with_rollup(inputs(received=11), 11))
+        third = publish_period(engine, PERIOD, "run-3", tmp_path)
+        with engine.connect() as conn:
+            rows = conn.execute(sa.text(
+                "SELECT level, unit_code, item, from_vintage, to_vintage, old_value, new_value, old_status, "
+                "new_status, change, period_label FROM publish.bieu06_revisions "
+                "ORDER BY to_vintage, level DESC, item")).all()
+    assert second["reason"] == "quality flags changed, figures the same: commune_spreadsheets"
+    assert third["reason"] == "figures changed: commune_spreadsheets"
+    assert [tuple(r[:10]) for r in rows] == [
+        ("unit", "01279", "quality_status", 1, 2, None, None, "ok", "warning", "revised"),
+        ("unit", "01279", "pending_total", 2, 3, 20, 22, None, None, "revised"),
+        ("unit", "01279", "pending_within_due", 2, 3, 20, 22, None, None, "revised"),
+        ("unit", "01279", "quality_status", 2, 3, None, None, "warning", "ok", "revised"),
+        ("unit", "01279", "received_online", 2, 3, 20, 22, None, None, "revised"),
+        ("unit", "01279", "received_total", 2, 3, 20, 22, None, None, "revised"),
+        ("province", "04", "received_total", 2, 3, 10, 11, None, None, "revised"),
+    ]
+    assert {r.period_label for r in rows} == {"2024-Q2"}
 
 
 def test_old_units_are_shown_on_new_units_only_where_the_merge_was_whole(warehouse_url, tmp_path):

@@ -86,11 +86,12 @@ def content_hash(frame: pd.DataFrame) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def sources_with_changed_figures(frame: pd.DataFrame, previous: pd.DataFrame) -> list[str]:
-    """The sources whose published units differ between two vintages' unit rows: a unit added,
-    withdrawn, or with another figure, status, name or basis. A unit that moved from one source
-    to another names both."""
-    columns = [c for c in UNIT_COLUMNS if c != "vintage"]
+def sources_with_changed_figures(frame: pd.DataFrame, previous: pd.DataFrame,
+                                 columns: list[str] | None = None) -> list[str]:
+    """The sources whose published units differ between two vintages' unit rows in `columns`
+    (default: the unit and its figures): a unit added, withdrawn, or with another figure. A unit
+    that moved from one source to another names both."""
+    columns = columns or ["unit_code", "period_start", "period_end", "source_id", "basis", *FACT_FIGURES]
 
     def rows(table: pd.DataFrame) -> dict[str, set[tuple]]:
         text = _figures(_dates(table[columns].copy())).astype(str)
@@ -104,6 +105,8 @@ def sources_with_changed_figures(frame: pd.DataFrame, previous: pd.DataFrame) ->
 
 
 WITHDRAWN_SHOWN = 10
+# what a unit's row says besides its figures: a change here alone is no change of figures
+STATUS_COLUMNS = ["unit_code", "source_id", "quality_status", "unit_name", "unit_level"]
 
 
 def vintage_reason(frame: pd.DataFrame, previous: pd.DataFrame | None, note: str | None) -> str:
@@ -114,8 +117,10 @@ def vintage_reason(frame: pd.DataFrame, previous: pd.DataFrame | None, note: str
         automatic = "first publication of the period"
     else:
         changed = sources_with_changed_figures(frame, previous)
-        automatic = ("figures changed: " + ", ".join(changed)) if changed \
-            else "same unit figures per source; rules, configuration or reference data changed"
+        flagged = [s for s in sources_with_changed_figures(frame, previous, STATUS_COLUMNS) if s not in changed]
+        said = ([f"figures changed: {', '.join(changed)}"] if changed else []) + \
+            ([f"quality flags changed, figures the same: {', '.join(flagged)}"] if flagged else [])
+        automatic = "; ".join(said) or "same unit figures per source; rules, configuration or reference data changed"
         # a unit the previous vintage published and this one does not makes the publication less
         # complete: said by name, never only as a source that "changed"
         gone = sorted(set(previous["unit_code"]) - set(frame["unit_code"]))

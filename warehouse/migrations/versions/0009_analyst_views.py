@@ -47,6 +47,50 @@ def _sums(figures: list[str]) -> str:
                         for f in figures if f not in ADDITIVE)])
 
 
+def _revision_items() -> str:
+    """Every item a vintage publishes: each unit's figures and quality flag, the province's totals."""
+    unit = [f"SELECT 'unit' AS level, unit_code, period_start, period_end, vintage, '{f}' AS item, "
+            f"CAST({f} AS BIGINT) AS value, CAST(NULL AS VARCHAR) AS status FROM core.published_bieu06_by_unit"
+            for f in FIGURES]
+    flag = ["SELECT 'unit', unit_code, period_start, period_end, vintage, 'quality_status', CAST(NULL AS BIGINT), "
+            "quality_status FROM core.published_bieu06_by_unit"]
+    province = [f"SELECT 'province', r.parent_code, r.period_start, r.period_end, r.vintage, '{f}', "
+                f"{_sums([f]).rsplit(' AS ', 1)[0]}, CAST(NULL AS VARCHAR) FROM core.published_rollup r "
+                f"WHERE r.parent_level = 'province' GROUP BY r.parent_code, r.period_start, r.period_end, r.vintage"
+                for f in FIGURES]
+    return " UNION ALL ".join([*unit, *flag, *province])
+
+
+REVISIONS_V2_SQL = """
+    CREATE VIEW publish.bieu06_revisions_v2 AS
+    WITH items AS ({items}),
+    pairs AS (
+        SELECT v.period_start, v.period_end, p.vintage AS from_vintage, v.vintage AS to_vintage, v.reason
+        FROM publish.vintages v
+        JOIN publish.vintages p ON p.period_start = v.period_start AND p.period_end = v.period_end
+                               AND p.vintage = v.vintage - 1
+    ),
+    keys AS (
+        SELECT DISTINCT pr.period_start, pr.period_end, pr.from_vintage, pr.to_vintage, pr.reason, i.level,
+                        i.unit_code, i.item
+        FROM pairs pr JOIN items i ON i.period_start = pr.period_start AND i.period_end = pr.period_end
+                                  AND i.vintage IN (pr.from_vintage, pr.to_vintage)
+    )
+    SELECT k.level, k.unit_code, k.period_start, k.period_end, {label} AS period_label, k.item,
+           k.from_vintage, k.to_vintage, o.value AS old_value, n.value AS new_value,
+           o.status AS old_status, n.status AS new_status,
+           CASE WHEN o.unit_code IS NULL THEN 'published' WHEN n.unit_code IS NULL THEN 'withdrawn'
+                ELSE 'revised' END AS change, k.reason
+    FROM keys k
+    LEFT JOIN items o ON o.level = k.level AND o.unit_code = k.unit_code AND o.period_start = k.period_start
+         AND o.period_end = k.period_end AND o.item = k.item AND o.vintage = k.from_vintage
+    LEFT JOIN items n ON n.level = k.level AND n.unit_code = k.unit_code AND n.period_start = k.period_start
+         AND n.period_end = k.period_end AND n.item = k.item AND n.vintage = k.to_vintage
+    WHERE o.unit_code IS NULL OR n.unit_code IS NULL OR o.value IS DISTINCT FROM n.value
+       OR o.status IS DISTINCT FROM n.status
+"""
+
+
 def upgrade() -> None:
     op.create_table(
         "published_bieu06_by_unit_field",
@@ -71,6 +115,8 @@ def upgrade() -> None:
     )
 
     # version 2 of the main views: a quarter label, and 64-bit totals (v1 stays as it was)
+    for schema in ("core", "staging"):
+        op.add_column("unit_period_status", sa.Column("history_seen", sa.String), schema=schema)
     unit = ", ".join(UNIT_COLUMNS)
     label = LABEL.format(t="")
     op.execute(f"CREATE VIEW publish.bieu06_by_unit_history_v2 AS "
@@ -113,7 +159,8 @@ def upgrade() -> None:
     op.execute(f"""CREATE VIEW publish.unit_status_v1 AS
         SELECT s.unit_code, s.unit_name, s.unit_level, s.period_start, s.period_end,
                {LABEL.format(t='s.')} AS period_label, s.quality_status,
-               s.quality_status IN ('ok', 'warning') AS published, s.reason, s.source_id, s.basis, s.run_id
+               s.quality_status IN ('ok', 'warning') AS published, s.reason, s.source_id, s.basis, s.history_seen,
+               s.run_id
         FROM core.unit_period_status s""")
     op.execute(f"""CREATE VIEW publish.bieu06_by_unit_field_v1 AS
         SELECT p.unit_code, s.unit_name, s.unit_level, p.period_start, p.period_end, p.vintage, p.field_code,
@@ -140,9 +187,13 @@ def upgrade() -> None:
         FROM quality.callback""")
     for name in ("units", "unit_status", "bieu06_by_unit_field", "bieu06_by_district_territory", "callback"):
         op.execute(f"CREATE VIEW publish.{name} AS SELECT * FROM publish.{name}_v1")
+    op.execute(REVISIONS_V2_SQL.format(items=_revision_items(), label=LABEL.format(t="k.")))
+    op.execute("CREATE VIEW publish.bieu06_revisions AS SELECT * FROM publish.bieu06_revisions_v2")
 
 
 def downgrade() -> None:
+    op.execute("DROP VIEW IF EXISTS publish.bieu06_revisions")
+    op.execute("DROP VIEW IF EXISTS publish.bieu06_revisions_v2")
     for name in ("units", "unit_status", "bieu06_by_unit_field", "bieu06_by_district_territory", "callback"):
         op.execute(f"DROP VIEW IF EXISTS publish.{name}")
         op.execute(f"DROP VIEW IF EXISTS publish.{name}_v1")
@@ -158,3 +209,5 @@ def downgrade() -> None:
     for schema in ("quality", "staging"):
         op.drop_table("callback", schema=schema)
     op.drop_table("published_bieu06_by_unit_field", schema="core")
+    for schema in ("core", "staging"):
+        op.drop_column("unit_period_status", "history_seen", schema=schema)
