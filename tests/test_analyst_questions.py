@@ -166,6 +166,10 @@ def test_5_the_departments_decision_766_indicators_with_their_denominators(analy
                                             + expected["pending_within_due"]).tolist()
     assert answer["denominator"].tolist() == (expected["resolved_total"] + expected["pending_total"]).tolist()
     assert answer["denominator_name"].str.len().gt(0).all() and len(answer) > 5
+    province = query(f"SELECT i.indicator, i.denominator_name FROM publish.indicators_766 i JOIN publish.bieu06_by_province p "
+                     f"ON p.period_start = i.period_start AND p.period_end = i.period_end "
+                     f"WHERE p.period_label = '{BEFORE}' AND i.unit_level = 'province'").set_index("indicator")
+    assert "có dữ liệu từng hồ sơ" in province.loc["online_payment_share", "denominator_name"]  # coverage beside it
 
 
 def test_6_what_changed_between_two_vintages_and_why(analyst):

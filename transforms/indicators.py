@@ -38,11 +38,16 @@ def indicators(units: pd.DataFrame, unit_counts: pd.DataFrame, province: dict, p
     counts = unit_counts.set_index("unit_code") if len(unit_counts) else pd.DataFrame()
     subjects = [(u.unit_code, u.unit_level, u._asdict(), u.basis) for u in units.itertuples(index=False)]
     subjects.append((province["province_code"], "province", province, "mixed"))
+    # beside every province-level share, the units it covers
+    published, with_records = len(units), int(counts.index.isin(units["unit_code"]).sum()) if len(counts) else 0
+    coverage = {"figures": f"; toàn tỉnh: {published} đơn vị được công bố",
+                "records": f"; toàn tỉnh: chỉ {with_records}/{published} đơn vị được công bố có dữ liệu từng hồ sơ"}
     for code, level, figures, basis in subjects:
         for indicator, name, num, den, den_name in FROM_FIGURES:
             if any(pd.isna(figures.get(c)) for c in (*num, *den)):
                 continue
             n, d = sum(int(figures[c]) for c in num), sum(int(figures[c]) for c in den)
+            den_name = den_name + (coverage["figures"] if level == "province" else "")
             rows.append([code, level, indicator, name, n, d, den_name, _rate(n, d), basis])
         record = province_counts if level == "province" else (
             counts.loc[code].to_dict() if code in counts.index else None)
@@ -50,5 +55,6 @@ def indicators(units: pd.DataFrame, unit_counts: pd.DataFrame, province: dict, p
             continue
         for indicator, name, num, den, den_name in FROM_RECORDS:
             n, d = int(record.get(num) or 0), int(record.get(den) or 0)
+            den_name = den_name + (coverage["records"] if level == "province" else "")
             rows.append([code, level, indicator, name, n, d, den_name, _rate(n, d), "records"])
     return pd.DataFrame(rows, columns=INDICATOR_COLUMNS)
