@@ -174,7 +174,7 @@ def canonicalize(ctx: RunContext) -> dict:
                    "hoặc báo chưa có số liệu)" if s.basis == RECORDS else "chưa nhận được biểu mẫu nào của kỳ"),
                 ctx.period.start, ctx.period.end, source_id=s.source_id, basis=s.basis, observed="0")
         for s in landed if not s.manifest.rows
-    ]
+    ] + reference_findings(ctx)
     _write_findings(ctx.files.findings_canonicalize, findings)
     state = {"landed": {s.source_id: {"rows": s.manifest.rows, "files": s.manifest.files,
                                       "errors": len(s.manifest.errors)} for s in landed},
@@ -357,20 +357,42 @@ def _definition_moves(ctx: RunContext) -> pd.DataFrame:
 
 
 def _conversion(ctx: RunContext) -> pd.DataFrame:
-    """The official conversion rows that concern the province, with the date they took effect."""
-    from tthc.units import ReferenceFiles, conversion_table
+    """The official conversion rows that concern the province, corrected by its correction file, with
+    the date they took effect."""
+    from tthc.units import ReferenceFiles
 
-    table, problems = conversion_table(ctx.settings)
-    for problem in problems:
+    checked = _checked_conversion(ctx)
+    for problem in checked.unreadable + checked.refused:
         log.warning("reference data: %s", problem)
     reform = ReferenceFiles.find(ctx.settings.reference_data).reform_date
+    return _province_rows(ctx, checked.table).assign(effective_from=reform)
+
+
+def _checked_conversion(ctx: RunContext):
+    from tthc.units import checked_conversion
+
+    return checked_conversion(ctx.settings)
+
+
+def _province_rows(ctx: RunContext, rows: pd.DataFrame) -> pd.DataFrame:
+    """Rows of the conversion (or of its check) that concern the province: every row in a national run."""
     if ctx.settings.national:
-        return table.assign(effective_from=reform)
+        return rows
     codes = set(ctx.units["unit_code"])
-    mine = table[table["new_code"].isin(codes) | table["old_code"].isin(codes)]
-    mine = mine[(mine["new_province_code"] == ctx.settings.province_code) |
-                mine["old_province_code"].isin(ctx.settings.province.get("codes_before_reform", [ctx.settings.province_code]))]
-    return mine.assign(effective_from=reform)
+    mine = rows[rows["new_code"].isin(codes) | rows["old_code"].isin(codes)]
+    return mine[(mine["new_province_code"] == ctx.settings.province_code) |
+                mine["old_province_code"].isin(ctx.settings.province.get("codes_before_reform",
+                                                                         [ctx.settings.province_code]))]
+
+
+def reference_findings(ctx: RunContext) -> list[Finding]:
+    """The official lists checked as they are loaded: the province's conversion rows that do not match
+    the pre-reform list, and its corrections applied or refused."""
+    from validations.reference_lists import conversion_findings
+
+    checked = _checked_conversion(ctx)
+    return conversion_findings(_province_rows(ctx, checked.mismatches), checked.applied, checked.refused,
+                               ctx.period, checked.conversion_file, checked.corrections_file)
 
 
 def publish(ctx: RunContext) -> dict:

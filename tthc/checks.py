@@ -44,6 +44,16 @@ _CHECKS = [
     Check("records.date_implausible", "warning",
           "Hồ sơ có ngày trước mốc hợp lý (reliability.plausible_from, mặc định 01/01/2000): hồ sơ vẫn được giữ và "
           "tính theo ngày đã ghi, đề nghị đơn vị sửa lại"),
+    # the official unit lists (checked when loaded)
+    Check("reference.conversion_mismatch", "warning",
+          "Dòng của bảng chuyển đổi ĐVHC mới – cũ không khớp danh mục ĐVHC trước 01/7/2025: mã không có trong "
+          "danh mục hoặc tên của một đơn vị khác (cảnh báo, có thể sai mã); cùng tên viết khác chính tả hoặc đổi "
+          "cấp (thông tin)", also=("info",)),
+    Check("reference.correction_applied", "info",
+          "Dòng của bảng chuyển đổi ĐVHC đã được sửa theo tệp hiệu chỉnh của tỉnh (kèm lý do)"),
+    Check("reference.correction_refused", "warning",
+          "Dòng của tệp hiệu chỉnh bảng chuyển đổi ĐVHC không áp dụng được (sai dạng, thiếu lý do, hoặc dòng của "
+          "bảng chính thức đã khác)"),
     # schema and types
     Check("schema.key_present", "critical", "Thiếu mã đơn vị hoặc mã lĩnh vực"),
     Check("schema.count_unreadable", "critical", "Ô số liệu không phải là một số nguyên không âm"),
