@@ -263,6 +263,7 @@ def reconcile(ctx: RunContext) -> dict:
                                         ctx.period, sources["missing"], sources["bases"], empty)
     reconciled.to_parquet(ctx.files.reconciled, index=False)
     decisions.to_parquet(ctx.files.unit_status, index=False)
+    new += reform_handover_findings(ctx, reconciled, decisions)
     _write_findings(ctx.files.findings_reconcile, new)
     # national scope: each unit rolls up to its own province (for one province that is the configured one)
     parent = None if ctx.settings.national else ctx.settings.province_code
@@ -275,6 +276,38 @@ def reconcile(ctx: RunContext) -> dict:
                              results_path=ctx.files.gx_results_reconciled)
     return {**audit, "units": len(decisions), "by_status": decisions["quality_status"].value_counts().to_dict(),
             "rollup_rows": len(rolled)}
+
+
+PUBLISHED_STATUSES = ("ok", "warning")
+
+
+def reform_handover_findings(ctx: RunContext, reconciled: pd.DataFrame, decisions: pd.DataFrame) -> list[Finding]:
+    """In the first quarter after the reform of the units: the hand-over of pending dossiers from the
+    old units (the previous quarter in the warehouse) to their successors balances, per successor group
+    and field (validations/reform_handover.py); nothing in any other quarter."""
+    from tthc.units import ReferenceFiles, units_in_force
+    from validations.reform_handover import handover_findings, successor_groups
+    from warehouse.history import published_units, reconciled_figures
+
+    reform = ReferenceFiles.find(ctx.settings.reference_data).reform_date
+    previous = ctx.period.previous(ctx.settings.period_convention)
+    if not previous.end < reform <= ctx.period.start:
+        return []
+    before = reconciled_figures(ctx.warehouse_url, previous)
+    if before.empty:
+        return [finding("continuity.unchecked",
+                        f"Không đối chiếu được bàn giao hồ sơ khi sắp xếp đơn vị hành chính ({reform:%d/%m/%Y}): "
+                        f"chưa có số liệu kỳ {previous.label} trong kho", ctx.period.start, ctx.period.end,
+                        columns=["carried_over"], location=f"core.bieu06_reconciled {previous.label}")]
+    units_before, units_after = units_in_force(ctx.units, previous.end), ctx.units_in_force
+    commune_fields = {f["code"] for f in ctx.settings.fields if "commune" in f.get("levels", [])}
+    groups = successor_groups(_conversion(ctx), units_before, units_after, commune_fields,
+                              [f["code"] for f in ctx.settings.fields])
+    names = {**{("old", u): n for u, n in zip(units_before["unit_code"], units_before["unit_name"])},
+             **{("new", u): n for u, n in zip(units_after["unit_code"], units_after["unit_name"])}}
+    published_after = set(decisions.loc[decisions["quality_status"].isin(PUBLISHED_STATUSES), "unit_code"])
+    return handover_findings(groups, before, reconciled, published_units(ctx.warehouse_url, previous), published_after,
+                             names, previous, ctx.period, reform)
 
 
 def load(ctx: RunContext) -> dict:

@@ -80,6 +80,10 @@ _CHECKS = [
     Check("diagnosis.typing_error", "info", "Chẩn đoán lỗi gõ nhầm"),
     # across periods and levels
     Check("continuity.carried_over", "warning", "Số từ kỳ trước (6) khác số đang giải quyết (11) của kỳ trước"),
+    Check("continuity.handover", "warning",
+          "Bàn giao hồ sơ khi sắp xếp đơn vị hành chính không khớp: số đang giải quyết (11) của các đơn vị cũ cuối "
+          "kỳ trước cải cách khác số từ kỳ trước (6) của các đơn vị tiếp nhận đầu kỳ sau (hồ sơ bị mất hoặc bị tính "
+          "hai lần)"),
     Check("continuity.unchecked", "info", "Không kiểm tra được số từ kỳ trước: chưa có số liệu kỳ trước trong kho"),
     Check("rollup.total_row", "warning", "Dòng Tổng cộng khác tổng các lĩnh vực"),
     Check("rollup.units", "warning", "Số liệu của đơn vị cấp trên khác tổng số liệu các đơn vị trực thuộc"),
