@@ -285,7 +285,7 @@ def reform_handover_findings(ctx: RunContext, reconciled: pd.DataFrame, decision
     """In the first quarter after the reform of the units: the hand-over of pending dossiers from the
     old units (the previous quarter in the warehouse) to their successors balances, per successor group
     and field (validations/reform_handover.py); nothing in any other quarter."""
-    from tthc.units import ReferenceFiles, units_in_force
+    from tthc.units import ReferenceFiles, successors, units_in_force
     from validations.reform_handover import handover_findings, successor_groups
     from warehouse.history import published_units, reconciled_figures
 
@@ -300,9 +300,8 @@ def reform_handover_findings(ctx: RunContext, reconciled: pd.DataFrame, decision
                         f"chưa có số liệu kỳ {previous.label} trong kho", ctx.period.start, ctx.period.end,
                         columns=["carried_over"], location=f"core.bieu06_reconciled {previous.label}")]
     units_before, units_after = units_in_force(ctx.units, previous.end), ctx.units_in_force
-    commune_fields = {f["code"] for f in ctx.settings.fields if "commune" in f.get("levels", [])}
-    groups = successor_groups(_conversion(ctx), units_before, units_after, commune_fields,
-                              [f["code"] for f in ctx.settings.fields])
+    groups = successor_groups(successors(_conversion(ctx), ctx.units, reform), units_before, units_after,
+                              ctx.settings.district_fields_to_departments, [f["code"] for f in ctx.settings.fields])
     names = {**{("old", u): n for u, n in zip(units_before["unit_code"], units_before["unit_name"])},
              **{("new", u): n for u, n in zip(units_after["unit_code"], units_after["unit_name"])}}
     published_after = set(decisions.loc[decisions["quality_status"].isin(PUBLISHED_STATUSES), "unit_code"])

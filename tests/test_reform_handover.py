@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from tthc.config import load_settings
-from tthc.units import checked_conversion, units_for_province, units_in_force
+from tthc.units import checked_conversion, successors, units_for_province, units_in_force
 from validations.reform_handover import handover_findings, successor_groups
 
 REFORM = date(2025, 7, 1)
@@ -18,9 +18,9 @@ def province():
     units = units_for_province(settings)
     units = units[units["level"] != "province"]
     before, after = units_in_force(units, date(2025, 6, 30)), units_in_force(units, REFORM)
-    commune_fields = {f["code"] for f in settings.fields if "commune" in f["levels"]}
-    fields = ["HT", "XD"]  # one field communes handle, one only departments take over from districts
-    groups = successor_groups(checked_conversion(settings).table, before, after, commune_fields, fields)
+    fields = ["HT", "XD"]  # XD: a field whose district dossiers go to the departments here
+    groups = successor_groups(successors(checked_conversion(settings).table, units, REFORM), before, after, {"XD"},
+                              fields)
     names = {**{("old", u): n for u, n in zip(before["unit_code"], before["unit_name"])},
              **{("new", u): n for u, n in zip(after["unit_code"], after["unit_name"])}}
     return settings, before, after, groups, names
@@ -104,7 +104,8 @@ def test_without_the_correction_my_hung_has_no_successor_and_its_pending_is_lost
     monkeypatch.setenv("TTHC_CONVERSION_CORRECTIONS", "")
     uncorrected = load_settings()
     uncorrected.province_doc.pop("conversion_corrections")
-    groups = successor_groups(checked_conversion(uncorrected).table, before, after, {"HT"}, ["HT"])
+    groups = successor_groups(successors(checked_conversion(uncorrected).table, units_for_province(uncorrected), REFORM),
+                              before, after, set(), ["HT"])
     alone = groups[groups["group"] == groups.loc[groups["unit_code"] == "01651", "group"].iloc[0]]
     assert alone["unit_code"].tolist() == ["01651"]
     pending = pd.DataFrame([{"unit_code": "01651", "field_code": "HT", "pending_total": 4}])

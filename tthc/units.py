@@ -382,6 +382,25 @@ def checked_conversion(settings: Settings) -> CheckedConversion:
                              corrections.path.name if corrections else None)
 
 
+def successors(conversion: pd.DataFrame, units: pd.DataFrame, reform: date) -> dict[str, list[str]]:
+    """The units that took over each old commune and district's dossiers on the reform: an old commune's
+    are the new communes of its conversion rows (several for a split); a district's are its seat's (the
+    first commune the official list gives for the district: its thị trấn or central ward). Only units of
+    `units` count, on either side of `reform`."""
+    before = units_in_force(units, reform - timedelta(days=1))
+    after = set(units_in_force(units, reform)["unit_code"])
+    communes = before[before["level"] == "commune"]
+    taken: dict[str, list[str]] = {}
+    for old, new in zip(conversion["old_code"], conversion["new_code"]):
+        if old in set(communes["unit_code"]) and new in after and new not in taken.get(old, []):
+            taken.setdefault(old, []).append(new)
+    districts = set(before.loc[before["level"] == "district", "unit_code"])
+    for district, seat in communes.groupby("parent_code", sort=False)["unit_code"].first().items():
+        if district in districts and seat in taken:
+            taken[district] = taken[seat]
+    return {old: sorted(new) for old, new in taken.items()}
+
+
 def _split_code(text: str) -> tuple[str, str | None]:
     match = _BRACKET_CODE.match(_clean(text))
     return (match.group(1), match.group(2)) if match else (_clean(text), None)

@@ -6,10 +6,9 @@ counted twice.
 
 Successors (docs/reconciliation.md, "Across the reform"): an old commune's are the new communes the
 official conversion (with the province's corrections) puts it in, all of them for a split; a district's,
-for a field communes handle, the successor of its seat (the first commune the official list gives for the
-district: its thị trấn or central ward), and for any other field the departments; a department is its own
-successor. Groups are the connected units
-of these links, so a split or a district joins its successors into one group.
+the successor of its seat (tthc.units.successors), except for the fields the province says went to the
+departments (`reform.district_fields_to_departments`), whose successors are the departments; a department
+is its own successor. Groups are the connected units of these links, so a split joins its successors.
 """
 from __future__ import annotations
 
@@ -28,28 +27,23 @@ UNCHECKED = "continuity.unchecked"
 GROUP_COLUMNS = ["field_code", "group", "unit_code", "side"]
 
 
-def successor_groups(conversion: pd.DataFrame, before: pd.DataFrame, after: pd.DataFrame,
-                     commune_fields: set[str], fields: list[str]) -> pd.DataFrame:
+def successor_groups(taken_over_by: dict[str, list[str]], before: pd.DataFrame, after: pd.DataFrame,
+                     department_fields: set[str], fields: list[str]) -> pd.DataFrame:
     """(field_code, group, unit_code, side) with side `old` (reports pending before the reform) or `new`
-    (reports carried-over after it); a department is on both sides. `before` / `after` are the units in
-    force on either side of the reform (unit_code, level)."""
+    (reports carried-over after it); a department is on both sides. `taken_over_by`: old commune or
+    district → the units that took its dossiers (tthc.units.successors); `department_fields`: fields whose
+    district dossiers went to the departments instead; `before` / `after`: the units in force on either
+    side of the reform (unit_code, level)."""
     level_before = dict(zip(before["unit_code"], before["level"]))
     new_units = set(after.loc[after["level"].isin(["commune", "department"]), "unit_code"])
-    successors: dict[str, set[str]] = {}
-    for old, new in zip(conversion["old_code"], conversion["new_code"]):
-        if level_before.get(old) == "commune" and new in new_units:
-            successors.setdefault(old, set()).add(new)
-    communes = before[before["level"] == "commune"]
-    for district, seat in communes.groupby("parent_code", sort=False)["unit_code"].first().items():
-        if level_before.get(district) == "district" and seat in successors:
-            successors[district] = successors[seat]
+    successors = {old: set(new) & new_units for old, new in taken_over_by.items()}
     departments = sorted(set(before.loc[before["level"] == "department", "unit_code"])
                          & set(after.loc[after["level"] == "department", "unit_code"]))
     rows = []
     for field in fields:
         edges = []
         for unit, level in level_before.items():
-            if level == "commune" or (level == "district" and field in commune_fields):
+            if level == "commune" or (level == "district" and field not in department_fields):
                 edges += [(("old", unit), ("new", new)) for new in successors.get(unit, ())] or [(("old", unit),) * 2]
             elif level == "district":
                 edges += [(("old", unit), ("new", dept)) for dept in departments] or [(("old", unit),) * 2]
