@@ -12,7 +12,7 @@ import re
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from functools import cached_property
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -145,7 +145,7 @@ def canonicalize(ctx: RunContext) -> dict:
                                       plausible_from=ctx.settings.plausible_from)
     reported, f2 = self_reported_figures(landed, ctx.period, ctx.files.self_reported,
                                          totals_out=ctx.files.self_reported_totals)
-    findings = f1 + f2 + [
+    findings = f1 + f2 + place_old_unit_codes(ctx) + [
         finding("config.unit_repeated",
                 f"Mã đơn vị {dept['code']} ({dept.get('name')}) khai báo lại trong {ctx.settings.province_file.name}: "
                 "chỉ dùng dòng đầu tiên", ctx.period.start, ctx.period.end, unit_code=str(dept["code"]),
@@ -415,6 +415,37 @@ def _province_rows(ctx: RunContext, rows: pd.DataFrame) -> pd.DataFrame:
     return mine[(mine["new_province_code"] == ctx.settings.province_code) |
                 mine["old_province_code"].isin(ctx.settings.province.get("codes_before_reform",
                                                                          [ctx.settings.province_code]))]
+
+
+def place_old_unit_codes(ctx: RunContext) -> list[Finding]:
+    """After the reform, records still under an old commune's or district's code (not a unit in force)
+    are put on the one successor that took its dossiers (tthc.units.successors), one info finding per
+    source and old code; a split's records, and a district's in the fields that went to the departments,
+    stay where they are (records.unit_unknown)."""
+    from tthc.units import ReferenceFiles, successors, units_in_force
+    from transforms.canonicalize import place_on_successors
+
+    reform = ReferenceFiles.find(ctx.settings.reference_data).reform_date
+    if ctx.period.start < reform:
+        return []
+    before = units_in_force(ctx.units, reform - timedelta(days=1))
+    in_force = set(ctx.units_in_force["unit_code"])
+    taken = successors(_conversion(ctx), ctx.units, reform)
+    successor_of = {old: new[0] for old, new in taken.items() if len(new) == 1 and old not in in_force}
+    districts = set(before.loc[before["level"] == "district", "unit_code"])
+    to_departments = ctx.settings.district_fields_to_departments
+    moved = place_on_successors(ctx.files.dossiers, successor_of,
+                                {code: to_departments for code in successor_of if code in districts and to_departments})
+    old_names = dict(zip(before["unit_code"], before["unit_name"]))
+    new_names = dict(zip(ctx.units_in_force["unit_code"], ctx.units_in_force["unit_name"]))
+    return [finding(
+        "records.old_unit_code",
+        f"Nguồn {source_id}: {count} hồ sơ của kỳ {ctx.period.label} còn ghi mã đơn vị cũ {old} "
+        f"({old_names.get(old, old)}, trước {reform:%d/%m/%Y}): đã tính cho đơn vị tiếp nhận {successor_of[old]} "
+        f"({new_names.get(successor_of[old], successor_of[old])}) theo bảng chuyển đổi",
+        ctx.period.start, ctx.period.end, source_id=source_id, unit_code=old, observed=str(count),
+        expected=successor_of[old], location=f"{source_id}: unit_code {old}")
+        for (source_id, old), count in sorted(moved.items())]
 
 
 def reference_findings(ctx: RunContext) -> list[Finding]:

@@ -96,7 +96,7 @@ def test_a_group_with_an_unpublished_member_is_unchecked_not_judged(province):
                               set(after["unit_code"]), names, settings.period("2025-Q2"),
                               settings.period("2025-Q3"), REFORM)
     assert [(f.check_id, f.severity) for f in found] == [("continuity.unchecked", "info")]
-    assert "01651 (cũ)" in found[0].message
+    assert "Xã Mỹ Hưng (01651, cũ)" in found[0].message
 
 
 def test_without_the_correction_my_hung_has_no_successor_and_its_pending_is_lost(province, monkeypatch):

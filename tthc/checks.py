@@ -99,6 +99,9 @@ _CHECKS = [
     Check("records.unit_unknown", "critical",
           "Hồ sơ ghi mã đơn vị không có trong danh mục đơn vị đang có hiệu lực (mã lạ hoặc mã riêng của phần mềm "
           "chưa chuyển đổi): không tính được cho đơn vị nào"),
+    Check("records.old_unit_code", "info",
+          "Hồ sơ của kỳ sau sắp xếp đơn vị hành chính còn ghi mã đơn vị cũ: đã tính cho đơn vị tiếp nhận theo bảng "
+          "chuyển đổi (không bỏ, không coi là đơn vị mới)"),
     Check("records.unknown_procedure", "warning", "Hồ sơ thiếu mã thủ tục hoặc mã thủ tục không đúng dạng của CSDL quốc gia"),
     # completeness
     Check("completeness.no_dossiers", "info", "Đơn vị không có hồ sơ nào trong kỳ (đã báo cáo, số liệu bằng 0)"),

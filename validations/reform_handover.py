@@ -86,8 +86,8 @@ def handover_findings(groups: pd.DataFrame, pending_before: pd.DataFrame, carrie
         new = members.loc[members["side"] == "new", "unit_code"].tolist()
         handed = sum(int(pending.get((u, field), 0) or 0) for u in old)
         received = sum(int(carried.get((u, field), 0) or 0) for u in new)
-        absent = [f"{u} (cũ)" for u in old if u not in published_before] + \
-                 [f"{u} (mới)" for u in new if u not in published_after]
+        absent = [f"{names.get(('old', u), u)} ({u}, cũ)" for u in old if u not in published_before] + \
+                 [f"{names.get(('new', u), u)} ({u}, mới)" for u in new if u not in published_after]
         if absent:
             if handed or received:
                 unchecked.setdefault(tuple(sorted(absent)), []).append(field)
