@@ -5,7 +5,6 @@ hand-over and a seeded double count (DuckDB) are each found and named."""
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pandas as pd

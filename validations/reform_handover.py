@@ -62,7 +62,7 @@ def _components(edges: list[tuple]) -> list[dict]:
     b = np.array([index[y] for _, y in edges])
     _, label = connected_components(coo_matrix((np.ones(len(edges)), (a, b)), shape=(len(nodes),) * 2), directed=False)
     first: dict[int, int] = {}
-    for i, component in enumerate(label):
+    for component in label:
         first.setdefault(int(component), len(first))
     return [{"group": first[int(label[i])], "unit_code": unit, "side": side} for i, (side, unit) in enumerate(nodes)]
 
