@@ -107,6 +107,14 @@ class RunContext:
     def units_in_force(self) -> pd.DataFrame:
         return units_in_force(self.units, self.period.end)
 
+    @cached_property
+    def conversion(self):
+        """The official conversion with the province's corrections, and what checking it found
+        (tthc.units.checked_conversion), read once per stage."""
+        from tthc.units import checked_conversion
+
+        return checked_conversion(self.settings)
+
 
 def make_context(period_label: str | None = None, run_id: str | None = None, warehouse_url: str | None = None,
                  data_interval: tuple[datetime, datetime] | None = None, settings: Settings | None = None,
@@ -393,17 +401,11 @@ def _conversion(ctx: RunContext) -> pd.DataFrame:
     the date they took effect."""
     from tthc.units import ReferenceFiles
 
-    checked = _checked_conversion(ctx)
+    checked = ctx.conversion
     for problem in checked.unreadable + checked.refused:
         log.warning("reference data: %s", problem)
     reform = ReferenceFiles.find(ctx.settings.reference_data).reform_date
     return _province_rows(ctx, checked.table).assign(effective_from=reform)
-
-
-def _checked_conversion(ctx: RunContext):
-    from tthc.units import checked_conversion
-
-    return checked_conversion(ctx.settings)
 
 
 def _province_rows(ctx: RunContext, rows: pd.DataFrame) -> pd.DataFrame:
@@ -453,7 +455,7 @@ def reference_findings(ctx: RunContext) -> list[Finding]:
     the pre-reform list, and its corrections applied or refused."""
     from validations.reference_lists import conversion_findings
 
-    checked = _checked_conversion(ctx)
+    checked = ctx.conversion
     return conversion_findings(_province_rows(ctx, checked.mismatches), checked.applied, checked.refused,
                                ctx.period, checked.conversion_file, checked.corrections_file)
 
