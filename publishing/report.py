@@ -29,6 +29,8 @@ ON_TIME_DENOMINATOR = ("Tỷ lệ giải quyết đúng hạn = (số hồ sơ g
 UNIT_COLUMNS = ("unit_code", "unit_name", "unit_level", "resolved_total", "resolved_early", "resolved_on_time",
                 "resolved_late", "received_total", "pending_overdue", "quality_status")
 TREND_COLUMNS = ("period_label", "received_total", "resolved_total", "resolved_in_time_share")
+# shown in the quarters' table when the trend has them: what continues from one quarter to the next
+TREND_CONTINUITY = ("carried_over", "pending_total")
 CALLBACK_COLUMNS = ("unit_code", "unit_name", "check_id", "severity", "message", "columns")
 MOVE_COLUMNS = ("against", "unit_code", "unit_name", "figure", "province_value", "against_value", "rule", "rule_label",
                 "dossiers_in", "dossiers_out", "example_dossiers")
@@ -240,6 +242,24 @@ def _trend_volume_chart(trend: pd.DataFrame, current: str) -> str:
         parts.append(f'<text class="{css}" x="{centre:.1f}" y="{base + 18}" text-anchor="middle">'
                      f'{_e(row.period_label)}</text>')
     return _svg(width, height, f"Số hồ sơ nhận và đã giải quyết theo quý, {len(trend)} quý", "".join(parts))
+
+
+def _trend_table(trend: pd.DataFrame) -> str:
+    """The province's figures quarter by quarter, with carried over and pending when the trend has them:
+    each quarter's carried over is the previous quarter's pending, across the reform of the units too."""
+    if not set(TREND_CONTINUITY) <= set(trend.columns):
+        return ""
+    head = ("Quý", "Từ kỳ trước (6)", "Nhận giải quyết (3)", "Đã giải quyết (7)", "Đang giải quyết (11)")
+    rows = "".join(
+        f"<tr><td>{_e(row.period_label)}</td>"
+        + "".join(f'<td class="num">{_e(vn_number(getattr(row, name)))}</td>'
+                  for name in ("carried_over", "received_total", "resolved_total", "pending_total"))
+        + "</tr>" for row in trend.itertuples(index=False))
+    return ("<details><summary>Bảng số liệu toàn tỉnh theo quý</summary><table><thead><tr>"
+            + "".join(f"<th>{_e(h)}</th>" for h in head) + f"</tr></thead><tbody>{rows}</tbody></table>"
+            "<p>Số từ kỳ trước (6) của một quý bằng số đang giải quyết (11) của quý trước khi mọi đơn vị đều được "
+            "công bố, kể cả qua sắp xếp đơn vị hành chính ngày 01/07/2025: hồ sơ các đơn vị cũ còn đang giải quyết "
+            "được bàn giao và tính là từ kỳ trước ở đơn vị tiếp nhận, không tính là mới tiếp nhận.</p></details>")
 
 
 def _trend_rate_chart(trend: pd.DataFrame, current: str) -> str:
@@ -462,7 +482,7 @@ def render_report(data: ReportData) -> str:
             "(cột 3) và đã giải quyết (cột 7) của toàn tỉnh, theo các quý có trong kho dữ liệu (bản công bố mới "
             "nhất của mỗi quý).</figcaption></figure>"
             f"<figure>{_trend_rate_chart(trend, data.period_label)}<figcaption>{_e(ON_TIME_DENOMINATOR)}"
-            "</figcaption></figure>")
+            "</figcaption></figure>" + _trend_table(trend))
 
     findings = {k: int(v) for k, v in data.findings_by_severity.items() if not _missing(v)}
     if sum(findings.values()) == 0:

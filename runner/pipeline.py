@@ -12,7 +12,7 @@ import re
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from functools import cached_property
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -108,6 +108,14 @@ class RunContext:
     def units_in_force(self) -> pd.DataFrame:
         return units_in_force(self.units, self.period.end)
 
+    @cached_property
+    def conversion(self):
+        """The official conversion with the province's corrections, and what checking it found
+        (tthc.units.checked_conversion), read once per stage."""
+        from tthc.units import checked_conversion
+
+        return checked_conversion(self.settings)
+
 
 def make_context(period_label: str | None = None, run_id: str | None = None, warehouse_url: str | None = None,
                  data_interval: tuple[datetime, datetime] | None = None, settings: Settings | None = None,
@@ -146,7 +154,7 @@ def canonicalize(ctx: RunContext) -> dict:
                                       plausible_from=ctx.settings.plausible_from)
     reported, f2 = self_reported_figures(landed, ctx.period, ctx.files.self_reported,
                                          totals_out=ctx.files.self_reported_totals)
-    findings = f1 + f2 + [
+    findings = f1 + f2 + place_old_unit_codes(ctx) + [
         finding("config.unit_repeated",
                 f"Mã đơn vị {dept['code']} ({dept.get('name')}) khai báo lại trong {ctx.settings.province_file.name}: "
                 "chỉ dùng dòng đầu tiên", ctx.period.start, ctx.period.end, unit_code=str(dept["code"]),
@@ -175,7 +183,7 @@ def canonicalize(ctx: RunContext) -> dict:
                    "hoặc báo chưa có số liệu)" if s.basis == RECORDS else "chưa nhận được biểu mẫu nào của kỳ"),
                 ctx.period.start, ctx.period.end, source_id=s.source_id, basis=s.basis, observed="0")
         for s in landed if not s.manifest.rows
-    ]
+    ] + reference_findings(ctx)
     _write_findings(ctx.files.findings_canonicalize, findings)
     state = {"landed": {s.source_id: {"rows": s.manifest.rows, "files": s.manifest.files,
                                       "errors": len(s.manifest.errors)} for s in landed},
@@ -268,6 +276,7 @@ def reconcile(ctx: RunContext) -> dict:
                                         ctx.period, sources["missing"], sources["bases"], empty)
     reconciled.to_parquet(ctx.files.reconciled, index=False)
     decisions.to_parquet(ctx.files.unit_status, index=False)
+    new += reform_handover_findings(ctx, reconciled, decisions)
     _write_findings(ctx.files.findings_reconcile, new)
     # national scope: each unit rolls up to its own province (for one province that is the configured one)
     parent = None if ctx.settings.national else ctx.settings.province_code
@@ -280,6 +289,37 @@ def reconcile(ctx: RunContext) -> dict:
                              results_path=ctx.files.gx_results_reconciled)
     return {**audit, "units": len(decisions), "by_status": decisions["quality_status"].value_counts().to_dict(),
             "rollup_rows": len(rolled)}
+
+
+PUBLISHED_STATUSES = ("ok", "warning")
+
+
+def reform_handover_findings(ctx: RunContext, reconciled: pd.DataFrame, decisions: pd.DataFrame) -> list[Finding]:
+    """In the first quarter after the reform of the units: the hand-over of pending dossiers from the
+    old units (the previous quarter in the warehouse) to their successors balances, per successor group
+    and field (validations/reform_handover.py); nothing in any other quarter."""
+    from tthc.units import ReferenceFiles, successors, units_in_force
+    from validations.reform_handover import handover_findings, successor_groups
+    from warehouse.history import published_units, reconciled_figures
+
+    reform = ReferenceFiles.find(ctx.settings.reference_data).reform_date
+    previous = ctx.period.previous(ctx.settings.period_convention)
+    if not previous.end < reform <= ctx.period.start:
+        return []
+    before = reconciled_figures(ctx.warehouse_url, previous)
+    if before.empty:
+        return [finding("continuity.unchecked",
+                        f"Không đối chiếu được bàn giao hồ sơ khi sắp xếp đơn vị hành chính ({reform:%d/%m/%Y}): "
+                        f"chưa có số liệu kỳ {previous.label} trong kho", ctx.period.start, ctx.period.end,
+                        columns=["carried_over"], location=f"core.bieu06_reconciled {previous.label}")]
+    units_before, units_after = units_in_force(ctx.units, previous.end), ctx.units_in_force
+    groups = successor_groups(successors(_conversion(ctx), ctx.units, reform), units_before, units_after,
+                              ctx.settings.district_fields_to_departments, [f["code"] for f in ctx.settings.fields])
+    names = {**{("old", u): n for u, n in zip(units_before["unit_code"], units_before["unit_name"])},
+             **{("new", u): n for u, n in zip(units_after["unit_code"], units_after["unit_name"])}}
+    published_after = set(decisions.loc[decisions["quality_status"].isin(PUBLISHED_STATUSES), "unit_code"])
+    return handover_findings(groups, before, reconciled, published_units(ctx.warehouse_url, previous), published_after,
+                             names, previous, ctx.period, reform)
 
 
 def load(ctx: RunContext) -> dict:
@@ -380,20 +420,67 @@ def _definition_moves(ctx: RunContext) -> pd.DataFrame:
 
 
 def _conversion(ctx: RunContext) -> pd.DataFrame:
-    """The official conversion rows that concern the province, with the date they took effect."""
-    from tthc.units import ReferenceFiles, conversion_table
+    """The official conversion rows that concern the province, corrected by its correction file, with
+    the date they took effect."""
+    from tthc.units import ReferenceFiles
 
-    table, problems = conversion_table(ctx.settings)
-    for problem in problems:
+    checked = ctx.conversion
+    for problem in checked.unreadable + checked.refused:
         log.warning("reference data: %s", problem)
     reform = ReferenceFiles.find(ctx.settings.reference_data).reform_date
+    return _province_rows(ctx, checked.table).assign(effective_from=reform)
+
+
+def _province_rows(ctx: RunContext, rows: pd.DataFrame) -> pd.DataFrame:
+    """Rows of the conversion (or of its check) that concern the province: every row in a national run."""
     if ctx.settings.national:
-        return table.assign(effective_from=reform)
+        return rows
     codes = set(ctx.units["unit_code"])
-    mine = table[table["new_code"].isin(codes) | table["old_code"].isin(codes)]
-    mine = mine[(mine["new_province_code"] == ctx.settings.province_code) |
-                mine["old_province_code"].isin(ctx.settings.province.get("codes_before_reform", [ctx.settings.province_code]))]
-    return mine.assign(effective_from=reform)
+    mine = rows[rows["new_code"].isin(codes) | rows["old_code"].isin(codes)]
+    return mine[(mine["new_province_code"] == ctx.settings.province_code) |
+                mine["old_province_code"].isin(ctx.settings.province.get("codes_before_reform",
+                                                                         [ctx.settings.province_code]))]
+
+
+def place_old_unit_codes(ctx: RunContext) -> list[Finding]:
+    """After the reform, records still under an old commune's or district's code (not a unit in force)
+    are put on the one successor that took its dossiers (tthc.units.successors), one info finding per
+    source and old code; a split's records, and a district's in the fields that went to the departments,
+    stay where they are (records.unit_unknown)."""
+    from tthc.units import ReferenceFiles, successors, units_in_force
+    from transforms.canonicalize import place_on_successors
+
+    reform = ReferenceFiles.find(ctx.settings.reference_data).reform_date
+    if ctx.period.start < reform:
+        return []
+    before = units_in_force(ctx.units, reform - timedelta(days=1))
+    in_force = set(ctx.units_in_force["unit_code"])
+    taken = successors(_conversion(ctx), ctx.units, reform)
+    successor_of = {old: new[0] for old, new in taken.items() if len(new) == 1 and old not in in_force}
+    districts = set(before.loc[before["level"] == "district", "unit_code"])
+    to_departments = ctx.settings.district_fields_to_departments
+    moved = place_on_successors(ctx.files.dossiers, successor_of,
+                                {code: to_departments for code in successor_of if code in districts and to_departments})
+    old_names = dict(zip(before["unit_code"], before["unit_name"]))
+    new_names = dict(zip(ctx.units_in_force["unit_code"], ctx.units_in_force["unit_name"]))
+    return [finding(
+        "records.old_unit_code",
+        f"Nguồn {source_id}: {count} hồ sơ của kỳ {ctx.period.label} còn ghi mã đơn vị cũ {old} "
+        f"({old_names.get(old, old)}, trước {reform:%d/%m/%Y}): đã tính cho đơn vị tiếp nhận {successor_of[old]} "
+        f"({new_names.get(successor_of[old], successor_of[old])}) theo bảng chuyển đổi",
+        ctx.period.start, ctx.period.end, source_id=source_id, unit_code=old, observed=str(count),
+        expected=successor_of[old], location=f"{source_id}: unit_code {old}")
+        for (source_id, old), count in sorted(moved.items())]
+
+
+def reference_findings(ctx: RunContext) -> list[Finding]:
+    """The official lists checked as they are loaded: the province's conversion rows that do not match
+    the pre-reform list, and its corrections applied or refused."""
+    from validations.reference_lists import conversion_findings
+
+    checked = ctx.conversion
+    return conversion_findings(_province_rows(ctx, checked.mismatches), checked.applied, checked.refused,
+                               ctx.period, checked.conversion_file, checked.corrections_file)
 
 
 def publish(ctx: RunContext) -> dict:

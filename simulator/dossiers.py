@@ -12,7 +12,7 @@ from datetime import date, datetime, timedelta
 import numpy as np
 
 from tthc.periods import Period
-from simulator.world import NOT_SERVED, SERVED_BY, World
+from simulator.world import NOT_SERVED, PORTAL, SERVED_BY, World
 
 DAY = 86_400
 NEVER = np.iinfo(np.int64).max
@@ -62,6 +62,9 @@ class Dossiers:
     result_documents: np.ndarray  # variant of the result list, see RESULT_VARIANTS
     digitised: np.ndarray
     served_by: np.ndarray  # index into world.SERVED_BY
+    # the unit a dossier pending at an old unit on the reform was handed over to (-1: none), and when
+    handed_to: np.ndarray
+    handed_at: np.ndarray
 
     def __len__(self) -> int:
         return len(self.unit)
@@ -158,11 +161,13 @@ def _quarter(world: World, index: int, period: Period, horizon: datetime, scale:
     finished = np.where(refused, received + rng.integers(600, 10_800, n), finished)
     finished = np.where(finished <= received, received + rng.integers(600, 7_200, n), finished)
 
-    # districts and old communes clear their backlog before the reform
+    # dossiers still pending at a district or an old commune when the reform takes effect are handed
+    # over, with their id and dates, to a successor on its first morning (docs/sample-sources.md)
     old = units["old"].to_numpy()[unit]
-    last_old_day = seconds(world.reform_date) - DAY
-    cleared = old & (finished >= last_old_day + DAY)
-    finished = np.where(cleared, last_old_day + 17 * 3600 + rng.integers(0, 3600, n), finished)
+    reform = seconds(world.reform_date)
+    handed_to = _successors(world, unit, old & (finished >= reform))
+    handed = handed_to >= 0
+    handed_at = np.where(handed, reform + MORNING_START + rng.integers(0, 3600, n), NEVER)
 
     horizon_s = seconds(horizon)
     pending = finished > horizon_s
@@ -178,7 +183,7 @@ def _quarter(world: World, index: int, period: Period, horizon: datetime, scale:
     safe_finished = np.where(done, finished, received)
     returned_day = np.busday_offset(_days(safe_finished // DAY), rng.integers(0, 4, n), roll="forward")
     returned = np.maximum(_day_numbers(returned_day) * DAY + _working_seconds(rng, n), safe_finished + 600)
-    returned = np.where(old & (returned >= last_old_day + DAY), safe_finished + 600, returned)
+    returned = np.where(old & ~handed & (returned >= reform), safe_finished + 600, returned)
     handed_back = resolved & (rng.random(n) < RETURNED_SHARE) & (returned <= horizon_s)
     status[handed_back] = 10
     returned = np.where(handed_back, returned, NEVER)
@@ -210,6 +215,9 @@ def _quarter(world: World, index: int, period: Period, horizon: datetime, scale:
 
     served_by = world.served_by[unit].copy()
     served_by[rng.random(n) >= world.portal_share[unit]] = SERVED_BY.index(NOT_SERVED)
+    # a paper dossier handed over is entered in the successor's software: the portal, which keeps the
+    # old unit's code on the record
+    served_by[handed & (served_by == SERVED_BY.index(NOT_SERVED))] = SERVED_BY.index(PORTAL)
 
     return Dossiers(
         unit=unit, field=field, procedure=procedure, period=np.full(n, index, dtype=np.int16),
@@ -219,7 +227,25 @@ def _quarter(world: World, index: int, period: Period, horizon: datetime, scale:
         channel_missing_agency=in_person & (rng.random(n) < MISSING_CHANNEL_AGENCY),
         fee=fee, paid_online=paid_online, payment_gateway=gateway,
         result_documents=variant, digitised=digitised, served_by=served_by,
+        handed_to=handed_to, handed_at=handed_at,
     )
+
+
+def _successors(world: World, unit: np.ndarray, pending: np.ndarray) -> np.ndarray:
+    """The successor of each dossier pending at an old unit on the reform (-1 elsewhere, and where the
+    conversion gives the unit none); the dossiers of a split old commune go to its successors in turn."""
+    handed_to = np.full(unit.size, -1, dtype=np.int64)
+    for uid in np.unique(unit[pending]):
+        options = world.successors[uid]
+        if options.size:
+            at = np.flatnonzero(pending & (unit == uid))
+            handed_to[at] = options[np.arange(at.size) % options.size]
+    return handed_to
+
+
+def unit_in(d: Dossiers, after_reform: bool) -> np.ndarray:
+    """The unit holding each dossier in a quarter: its successor after the reform once handed over."""
+    return np.where(after_reform & (d.handed_to >= 0), d.handed_to, d.unit)
 
 
 def pause_moments(status: np.ndarray, received: np.ndarray, updated: np.ndarray, finished: np.ndarray) -> np.ndarray:

@@ -14,7 +14,7 @@ import numpy as np
 
 from tthc.form import FIGURES, SUM_IDENTITIES
 from tthc.periods import Period
-from simulator.dossiers import DAY, Dossiers, ONLINE, seconds
+from simulator.dossiers import DAY, Dossiers, ONLINE, seconds, unit_in
 from simulator.workbooks import FIRST_FIELD_ROW, WorkbookSpec, column_letter
 from simulator.world import SPREADSHEETS, World
 
@@ -92,10 +92,13 @@ def commune_spreadsheets(world: World, dossiers: Dossiers, periods: list[Period]
     field_pos = np.full(len(world.fields), -1)
     field_pos[fields] = np.arange(fields.size)
 
-    of_commune = (commune_pos[dossiers.unit] >= 0) & (field_pos[dossiers.field] >= 0)
-    d = dossiers.take(np.flatnonzero(of_commune))
-    key = commune_pos[d.unit] * fields.size + field_pos[d.field]
+    def of_communes(after_reform: bool):
+        """The communes' dossiers in a quarter (a handed-over one at its successor after the reform), keyed."""
+        unit = unit_in(dossiers, after_reform)
+        mine = np.flatnonzero((commune_pos[unit] >= 0) & (field_pos[dossiers.field] >= 0))
+        return dossiers.take(mine), commune_pos[unit[mine]] * fields.size + field_pos[dossiers.field[mine]]
 
+    keyed = {after: of_communes(after) for after in (False, True)}
     result = Spreadsheets()
     field_codes = world.fields["code"].to_numpy()[fields].tolist()
     field_names = world.fields["name"].to_numpy()[fields].tolist()
@@ -103,6 +106,7 @@ def commune_spreadsheets(world: World, dossiers: Dossiers, periods: list[Period]
     commune_units = units.iloc[communes]
     seen_systems = set()
     for period in periods:
+        d, key = keyed[period.start >= world.reform_date]
         true = derive(d.received, d.due, d.finished, d.status, d.channel == ONLINE, key,
                       communes.size * fields.size, period).reshape(communes.size, fields.size, len(FIGURES))
         in_force = commune_units[(commune_units["valid_from"] <= period.start) & (commune_units["valid_to"] >= period.end)]

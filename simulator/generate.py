@@ -265,7 +265,8 @@ def _portal_table(world: World, d: Dossiers, ids: pa.Array, people: Applicants) 
 
 
 def _truth_table(world: World, d: Dossiers, ids: pa.Array) -> pa.Table:
-    """Every true dossier in the canonical model; paper-only ones have source_id `none`."""
+    """Every true dossier in the canonical model; paper-only ones have source_id `none`. A dossier pending
+    at an old unit on the reform keeps that unit as `unit_code`, with `handed_over_to` and `handed_over_at`."""
     served_by = np.array(SERVED_BY, dtype=object)[d.served_by]
     columns = {
         "source_id": served_by,
@@ -285,8 +286,13 @@ def _truth_table(world: World, d: Dossiers, ids: pa.Array) -> pa.Table:
         "results_digitised": d.digitised,
         "updated_at": _timestamps(d.updated),
     }
-    schema = DOSSIER_SCHEMA.append(pa.field("served_by", pa.string(), nullable=False))
-    return pa.table({**columns, "served_by": served_by}, schema=schema)
+    handed = d.handed_to >= 0
+    handed_to = pa.array(world.units["unit_code"].to_numpy()[np.where(handed, d.handed_to, 0)], pa.string(),
+                         mask=~handed)
+    schema = (DOSSIER_SCHEMA.append(pa.field("served_by", pa.string(), nullable=False))
+              .append(pa.field("handed_over_to", pa.string())).append(pa.field("handed_over_at", pa.timestamp("s"))))
+    return pa.table({**columns, "served_by": served_by, "handed_over_to": handed_to,
+                     "handed_over_at": _timestamps(d.handed_at)}, schema=schema)
 
 
 def _write_parquet(table: pa.Table, path: Path, row_group_size: int = 256 * 1024) -> None:

@@ -15,7 +15,7 @@ import pandas as pd
 
 from tthc.config import ConfigError, Settings
 from simulator import vocab
-from tthc.units import OPEN_END, units_for_province
+from tthc.units import OPEN_END, checked_conversion, successors, units_for_province
 
 PORTAL = "portal_dvc"
 AGENCY = "agency_db_xd_tnmt"
@@ -51,6 +51,9 @@ class World:
     served_by: np.ndarray  # per unit: index into SERVED_BY (portal, or the department's own software)
     digitised_share: np.ndarray
     formula_totals: np.ndarray  # communes typing =D+E+F totals rather than numbers
+    # per unit: the new communes that take over an old commune's or district's pending dossiers on the
+    # reform (empty for the other units), as tthc.units.successors reads the corrected conversion
+    successors: list[np.ndarray]
 
     @property
     def commune_fields(self) -> np.ndarray:
@@ -93,10 +96,17 @@ def build_world(settings: Settings, rng: np.random.Generator) -> World:
     old_commune = (units["old"] & (units["level"] == "commune")).to_numpy()
     portal_share = np.where(old_commune, rng.uniform(0.40, 0.95, n_units), 1.0)
 
+    reform_date = min(new_from)
+    new_ids = {code: i for i, code in units.loc[~units["old"] & (units["level"] == "commune"), "unit_code"].items()}
+    taken = successors(checked_conversion(settings).table, units, reform_date)
+    old_ids = units.index[units["old"] & units["level"].isin(["commune", "district"])]
+    successor_ids = [np.array([new_ids[c] for c in taken.get(units.at[i, "unit_code"], []) if c in new_ids], dtype=np.int64)
+                     if i in old_ids else np.array([], dtype=np.int64) for i in range(n_units)]
+
     return World(
         province_code=settings.province_code,
         province_name=str(settings.province.get("name", settings.province_code)),
-        reform_date=min(new_from),
+        reform_date=reform_date,
         units=units,
         fields=fields,
         procedures=procedures,
@@ -110,6 +120,7 @@ def build_world(settings: Settings, rng: np.random.Generator) -> World:
         served_by=served_by,
         digitised_share=rng.uniform(0.40, 0.95, n_units),
         formula_totals=rng.random(n_units) >= 1 / 3,
+        successors=successor_ids,
     )
 
 

@@ -138,3 +138,13 @@ def test_report_explains_a_vendors_other_figures_by_rule(data):
     assert "Hồ sơ đang giải quyết đến hạn vào ngày cuối kỳ: -249 hồ sơ (ví dụ H04.3)" in section
     data.definition_moves = moves.iloc[0:0]
     assert "không có đơn vị nào" in render_report(data).lower()
+
+
+def test_the_quarters_table_carries_pending_over_the_reform(data):
+    data.trend = pd.DataFrame({"period_label": ["2025-Q2", "2025-Q3"], "received_total": [2262, 2400],
+                               "carried_over": [300, 340], "resolved_total": [1960, 2100], "pending_total": [340, 290],
+                               "resolved_in_time_share": [0.91, 0.9]})
+    text = render_report(data)
+    assert "Bảng số liệu toàn tỉnh theo quý" in text and "Đang giải quyết (11)" in text
+    assert "<td>2025-Q3</td><td class=\"num\">340</td>" in text
+    assert "tính là từ kỳ trước ở đơn vị tiếp nhận" in text

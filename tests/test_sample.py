@@ -124,13 +124,20 @@ def test_carried_over_equals_previous_pending_for_units_in_both_quarters(figures
     assert pairs["true_carried_over"].sum() > 0
 
 
-@pytest.mark.parametrize("period, start, end", [("2024-Q1", "2024-01-01", "2024-03-31"), ("2025-Q4", "2025-10-01", "2025-12-31")])
+@pytest.mark.parametrize("period, start, end", [("2024-Q1", "2024-01-01", "2024-03-31"), ("2025-Q2", "2025-04-01", "2025-06-30"),
+                                               ("2025-Q3", "2025-07-01", "2025-09-30"), ("2025-Q4", "2025-10-01", "2025-12-31")])
 def test_true_figures_are_those_of_all_the_communes_dossiers(figures, truth, period, start, end):
     """Recomputed here from the ground-truth dossiers, paper-only ones included."""
     start, after = pd.Timestamp(start), pd.Timestamp(end) + pd.Timedelta(days=1)
     reform = pd.Timestamp("2025-07-01")
-    system = (truth["received_at"] < reform) if start < reform else (truth["received_at"] >= reform)
-    d = truth[system & truth["unit_code"].str.fullmatch(r"\d{5}") & ~truth["status"].isin([1, 3])]
+    if start < reform:
+        d = truth[truth["received_at"] < reform]
+    else:  # the new communes' own dossiers and those handed over to them
+        d = truth[(truth["received_at"] >= reform) | truth["handed_over_to"].notna()]
+        d = d.assign(unit_code=d["handed_over_to"].fillna(d["unit_code"]))
+    # a district's dossier in a field no commune handles, handed to a commune, is in its records, not its workbook
+    d = d[d["unit_code"].str.fullmatch(r"\d{5}") & d["field_code"].isin(set(figures["field_code"]))
+          & ~d["status"].isin([1, 3])]
     finished = d["finished_at"].fillna(pd.Timestamp("2100-01-01"))
     finished_day, due_day = finished.dt.normalize(), d["due_at"].dt.normalize()
     received_in = (d["received_at"] >= start) & (d["received_at"] < after)
@@ -297,16 +304,28 @@ def test_portal_and_agency_hold_the_served_dossiers(root, truth, portal):
     assert (wire["TrangThaiHoSo"] == canonical["status"]).all()
 
 
-def test_old_units_clear_their_backlog_before_the_reform(truth):
+def test_old_units_hand_their_pending_dossiers_over_to_their_successors(truth, portal, figures):
     reform = pd.Timestamp("2025-07-01")
-    old = truth[truth["received_at"] < reform]
-    old = old[~old["unit_code"].str.contains(".", regex=False)]
-    assert old["finished_at"].notna().all()
-    assert (old["finished_at"] < reform).all()
+    old = truth[(truth["received_at"] < reform) & ~truth["unit_code"].str.contains(".", regex=False)]
+    open_at_reform = old["finished_at"].isna() | (old["finished_at"] >= reform)
+    handed = truth[truth["handed_over_to"].notna()]
+    assert len(handed) > 0 and set(handed["dossier_id"]) == set(old.loc[open_at_reform, "dossier_id"])
+    assert (handed["handed_over_at"].dt.normalize() == reform).all()
+    assert handed["handed_over_to"].str.fullmatch(r"\d{5}").all()  # to new communes (no field goes to departments)
+    assert (handed["served_by"] == "portal_dvc").all()  # a paper one is entered by its successor
+    # the portal keeps the old unit's code and the dossier's id and dates
+    wire = portal.set_index("MaHoSo").loc[handed["dossier_id"]]
+    assert (wire["MaCoQuan"].to_numpy() == handed["unit_code"].to_numpy()).all()
+    # communes' pending at the end of 2025-Q2 and their successors' carried-over at the start of 2025-Q3
+    q2, q3 = figures[figures["period"] == "2025-Q2"], figures[figures["period"] == "2025-Q3"]
+    from_communes = handed[handed["unit_code"].str.len() == 5]
+    assert q2["true_pending_total"].sum() == len(from_communes)
+    from_districts = handed[(handed["unit_code"].str.len() == 3) & handed["field_code"].isin(set(q3["field_code"]))]
+    assert q3["true_carried_over"].sum() == len(from_communes) + len(from_districts)
     departments = truth[truth["unit_code"].str.contains(".", regex=False)]
     open_at_reform = departments["finished_at"].isna() | (departments["finished_at"] >= reform)
-    carried = departments[(departments["received_at"] < reform) & open_at_reform]
-    assert len(carried) > 0
+    assert departments["handed_over_to"].isna().all()
+    assert len(departments[(departments["received_at"] < reform) & open_at_reform]) > 0
 
 
 def test_personal_data_is_in_the_portal_and_not_in_ground_truth(root, truth, portal):

@@ -442,3 +442,70 @@ def test_every_column_analysts_read_has_its_comment_from_the_dictionary(warehous
     assert described[("publish", "bieu06_by_unit", "resolved_late")].startswith("Giải quyết quá hạn (10)")
     assert labels["pending_paused"] == "Đang chờ bổ sung, tạm dừng (15)"
     assert dictionary.relation_comment("publish.bieu06_by_unit")
+
+
+def test_old_units_on_new_are_keyed_by_the_new_unit_across_the_reform(warehouse_url, tmp_path):
+    """A reused code never splices two units: 01648 was Thị trấn Hòa Thuận until 2025-06-30 and is Xã
+    Phục Hòa after; before the reform the row sums Phục Hòa's old units, after it is Phục Hòa's own."""
+    before, after = PERIOD, quarter("2025-Q3", "calendar_quarter")
+    units = pd.DataFrame([
+        {"unit_code": c, "unit_name": n, "level": "commune", "parent_code": "049", "province_code": "04",
+         "valid_from": date(1900, 1, 1), "valid_to": date(2025, 6, 30)}
+        for c, n in (("01648", "Thị trấn Hòa Thuận"), ("01651", "Xã Mỹ Hưng"), ("01615", "Xã Hồng Quang"))
+    ] + [{"unit_code": "01648", "unit_name": "Xã Phục Hòa", "level": "commune", "parent_code": "04",
+          "province_code": "04", "valid_from": date(2025, 7, 1), "valid_to": date(9999, 12, 31)}])
+    conversion = pd.DataFrame([
+        {"new_code": "01648", "new_name": "Xã Phục Hòa", "old_code": "01648", "old_name": "Thị trấn Hòa Thuận",
+         "merge_type": "whole"},
+        {"new_code": "01648", "new_name": "Xã Phục Hòa", "old_code": "01651", "old_name": "Xã Mỹ Hưng",
+         "merge_type": "whole"},
+        {"new_code": "01636", "new_name": "Xã Bế Văn Đàn", "old_code": "01615", "old_name": "Xã Hồng Quang",
+         "merge_type": "whole"},
+    ]).assign(effective_from=date(2025, 7, 1))
+
+    def tables(period, rows):
+        figures = {f: 0 for f in FIGURES}
+        frame = pd.DataFrame([{"unit_code": u, "period_start": period.start, "period_end": period.end,
+                               "field_code": "HT", **figures, "carried_over": c, "received_total": c + 1,
+                               "received_online": 1, "pending_total": p, "pending_within_due": p,
+                               "resolved_total": c + 1 - p, "resolved_on_time": c + 1 - p,
+                               "basis": "records", "source_id": "portal_dvc"} for u, c, p in rows])
+        status = pd.DataFrame([{"unit_code": u, "unit_name": "x", "unit_level": "commune", "source_id": "portal_dvc",
+                                "basis": "records", "coverage_complete": True, "quality_status": "ok", "reason": None}
+                               for u, _, _ in rows])
+        return {"core.bieu06_reconciled": frame.assign(quality_status="ok"), "core.unit_period_status": status}
+
+    with engine_for(warehouse_url) as engine:
+        migrate(engine)
+        load_period(engine, before, "q2", units=units, conversion=conversion, fields=None,
+                    tables=tables(before, [("01648", 1, 3), ("01651", 0, 2), ("01615", 0, 1)]))
+        publish_period(engine, before, "q2", tmp_path)
+        load_period(engine, after, "q3", units=units, conversion=conversion, fields=None,
+                    tables=tables(after, [("01648", 5, 0)]))
+        publish_period(engine, after, "q3", tmp_path)
+        with engine.connect() as conn:
+            rows = conn.execute(sa.text(
+                "SELECT unit_code, unit_name, period_start, figures_of, conversion_status, old_codes, carried_over, "
+                "pending_total FROM publish.bieu06_old_units_on_new_v1 ORDER BY unit_code, period_start")).all()
+            splits = conn.execute(sa.text("SELECT count(*) FROM core.unit_conversion_splits")).scalar()
+    assert [tuple(r) for r in rows] == [
+        ("01636", "Xã Bế Văn Đàn", before.start, "old_units", "whole", "01615", 0, 1),
+        ("01648", "Xã Phục Hòa", before.start, "old_units", "whole", "01648,01651", 1, 5),
+        ("01648", "Xã Phục Hòa", after.start, "unit", "own_figures", "01648,01651", 5, 0),
+    ]
+    assert splits == 0
+
+
+def test_a_code_the_conversion_puts_into_two_new_units_is_a_split_in_one_place(tmp_path):
+    conversion = pd.DataFrame([
+        {"new_code": "01636", "old_code": "01615", "old_name": "Xã Hồng Quang", "merge_type": "whole"},
+        {"new_code": "01648", "old_code": "01615", "old_name": "Xã Mỹ Hưng", "merge_type": "whole"},
+    ]).assign(effective_from=date(2025, 7, 1))
+    data = inputs()
+    with engine_for(f"duckdb:///{tmp_path / 'w.duckdb'}") as engine:
+        migrate(engine)
+        load_period(engine, PERIOD, "run-1", conversion=conversion, **data)
+        with engine.connect() as conn:
+            splits = conn.execute(sa.text(
+                "SELECT old_code, new_units, new_codes, old_names, names_differ FROM core.unit_conversion_splits")).all()
+    assert [tuple(r) for r in splits] == [("01615", 2, "01636,01648", "Xã Hồng Quang | Xã Mỹ Hưng", True)]

@@ -396,3 +396,40 @@ def self_reported_figures(landed: list[LandedSource], period: Period, out: Path,
     pq.write_table(pa.concat_tables([t.cast(TOTAL_ROWS_SCHEMA) for t in totals]) if totals
                    else TOTAL_ROWS_SCHEMA.empty_table(), totals_out)
     return table.num_rows, findings
+
+
+def place_on_successors(path: Path, successor_of: dict[str, str], excluded_fields: dict[str, set[str]]
+                        ) -> dict[tuple[str, str], int]:
+    """Records of a quarter after the reform that still carry an old unit's code (a vendor keeps it on its
+    records for a while) are put on the successor that took the unit's dossiers over: `successor_of` maps
+    old code → successor code, `excluded_fields` the fields of an old code that went elsewhere (left as they
+    are). The file is rewritten batch by batch, in order; returns the records moved per (source, old code)."""
+    if not successor_of or not path.exists():
+        return {}
+    source = pq.ParquetFile(path)
+    moved: dict[tuple[str, str], int] = {}
+    target = path.with_name(path.name + ".placing")
+    with pq.ParquetWriter(target, source.schema_arrow) as writer:
+        olds = pa.array(list(successor_of), pa.string())
+        news = pa.array(list(successor_of.values()), pa.string())
+        for batch in source.iter_batches():
+            codes, fields = batch.column("unit_code"), batch.column("field_code")
+            at = pc.index_in(codes, value_set=olds)
+            for code, excluded in excluded_fields.items():
+                kept = pc.and_(pc.equal(codes, code), pc.is_in(fields, value_set=pa.array(sorted(excluded), pa.string())))
+                at = pc.if_else(pc.fill_null(kept, False), pa.scalar(None, at.type), at)
+            placed = pc.is_valid(at)
+            if pc.any(placed).as_py():
+                counts = pa.table({"source_id": batch.column("source_id"), "unit_code": codes}).filter(placed) \
+                    .group_by(["source_id", "unit_code"]).aggregate([([], "count_all")])
+                for source_id, code, n in zip(*(counts.column(c).to_pylist() for c in ("source_id", "unit_code",
+                                                                                         "count_all"))):
+                    moved[(source_id, code)] = moved.get((source_id, code), 0) + n
+                codes = pc.if_else(placed, pc.take(news, at), codes)
+            index = batch.schema.get_field_index("unit_code")
+            writer.write_batch(batch.set_column(index, batch.schema.field(index), codes))
+    if moved:
+        target.replace(path)
+    else:
+        target.unlink()
+    return moved

@@ -44,6 +44,16 @@ _CHECKS = [
     Check("records.date_implausible", "warning",
           "Hồ sơ có ngày trước mốc hợp lý (reliability.plausible_from, mặc định 01/01/2000): hồ sơ vẫn được giữ và "
           "tính theo ngày đã ghi, đề nghị đơn vị sửa lại"),
+    # the official unit lists (checked when loaded)
+    Check("reference.conversion_mismatch", "warning",
+          "Dòng của bảng chuyển đổi ĐVHC mới – cũ không khớp danh mục ĐVHC trước 01/7/2025: mã không có trong "
+          "danh mục hoặc tên của một đơn vị khác (cảnh báo, có thể sai mã); cùng tên viết khác chính tả hoặc đổi "
+          "cấp (thông tin)", also=("info",)),
+    Check("reference.correction_applied", "info",
+          "Dòng của bảng chuyển đổi ĐVHC đã được sửa theo tệp hiệu chỉnh của tỉnh (kèm lý do)"),
+    Check("reference.correction_refused", "warning",
+          "Dòng của tệp hiệu chỉnh bảng chuyển đổi ĐVHC không áp dụng được (sai dạng, thiếu lý do, hoặc dòng của "
+          "bảng chính thức đã khác)"),
     # schema and types
     Check("schema.key_present", "critical", "Thiếu mã đơn vị hoặc mã lĩnh vực"),
     Check("schema.count_unreadable", "critical", "Ô số liệu không phải là một số nguyên không âm"),
@@ -86,6 +96,10 @@ _CHECKS = [
     Check("diagnosis.typing_error", "info", "Chẩn đoán lỗi gõ nhầm"),
     # across periods and levels
     Check("continuity.carried_over", "warning", "Số từ kỳ trước (6) khác số đang giải quyết (11) của kỳ trước"),
+    Check("continuity.handover", "warning",
+          "Bàn giao hồ sơ khi sắp xếp đơn vị hành chính không khớp: số đang giải quyết (11) của các đơn vị cũ cuối "
+          "kỳ trước cải cách khác số từ kỳ trước (6) của các đơn vị tiếp nhận đầu kỳ sau (hồ sơ bị mất hoặc bị tính "
+          "hai lần)"),
     Check("continuity.unchecked", "info", "Không kiểm tra được số từ kỳ trước: chưa có số liệu kỳ trước trong kho"),
     Check("rollup.total_row", "warning", "Dòng Tổng cộng khác tổng các lĩnh vực"),
     Check("rollup.units", "warning", "Số liệu của đơn vị cấp trên khác tổng số liệu các đơn vị trực thuộc"),
@@ -101,6 +115,9 @@ _CHECKS = [
     Check("records.unit_unknown", "critical",
           "Hồ sơ ghi mã đơn vị không có trong danh mục đơn vị đang có hiệu lực (mã lạ hoặc mã riêng của phần mềm "
           "chưa chuyển đổi): không tính được cho đơn vị nào"),
+    Check("records.old_unit_code", "info",
+          "Hồ sơ của kỳ sau sắp xếp đơn vị hành chính còn ghi mã đơn vị cũ: đã tính cho đơn vị tiếp nhận theo bảng "
+          "chuyển đổi (không bỏ, không coi là đơn vị mới)"),
     Check("records.unknown_procedure", "warning", "Hồ sơ thiếu mã thủ tục hoặc mã thủ tục không đúng dạng của CSDL quốc gia"),
     # completeness
     Check("completeness.no_dossiers", "info", "Đơn vị không có hồ sơ nào trong kỳ (đã báo cáo, số liệu bằng 0)"),

@@ -259,6 +259,17 @@ class Settings:
         return self.province_doc.get("fields", [])
 
     @property
+    def district_fields_to_departments(self) -> set[str]:
+        """Fields whose dossiers pending at a district on the reform went to the provincial departments;
+        the other fields' went to the new commune of the district's seat (`reform:` in the province file)."""
+        value = (self.province_doc.get("reform") or {}).get("district_fields_to_departments") or []
+        known = {str(f["code"]) for f in self.fields}
+        if not isinstance(value, list) or not set(map(str, value)) <= known:
+            raise ConfigError(f"{self.province_file}: reform.district_fields_to_departments {value!r} must be a list "
+                              f"of configured field codes ({sorted(known)})")
+        return set(map(str, value))
+
+    @property
     def reconciliation(self) -> dict[str, Any]:
         return self.province_doc.get("reconciliation", {})
 

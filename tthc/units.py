@@ -7,7 +7,9 @@ official table can be dropped in the same way.
 from __future__ import annotations
 
 import csv
+import difflib
 import json
+import os
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -16,8 +18,10 @@ from functools import lru_cache
 from pathlib import Path
 
 import pandas as pd
+import yaml
+from text_unidecode import unidecode
 
-from tthc.config import Settings
+from tthc.config import Settings, repo_path
 
 BEGINNING = date(1900, 1, 1)  # start of validity not known from the lists
 OPEN_END = date(9999, 12, 31)
@@ -186,6 +190,223 @@ def conversion_table(settings: Settings) -> tuple[pd.DataFrame, list[str]]:
             })
     frame = pd.DataFrame(rows, columns=CONVERSION_COLUMNS)
     return frame, problems
+
+
+# columns of a conversion row a province's correction may set (docs/reconciliation.md, "Correcting the
+# official conversion")
+CORRECTABLE = ("new_code", "new_name", "old_code", "old_name", "old_district_code", "old_province_code", "merge_note")
+_LEVEL_PREFIX = re.compile(r"^(xa|phuong|thi tran|dac khu)\s+")
+# Roman numerals of numbered wards (Phường IV); "vi" and "x" are also syllables, so they are left alone
+_ROMAN = {"ii": "2", "iii": "3", "iv": "4", "v": "5", "vii": "7", "viii": "8", "ix": "9"}
+# letters Vietnamese place names are spelt either way (Sà/Xà Phìn, Quý/Quí, Ngọk/Ngọc, Kan/Can, Tr/Ch)
+_SPELLING_VARIANTS = (("tr", "ch"), ("y", "i"), ("x", "s"), ("k", "c"), ("d", "r"), ("b", "p"))
+SPELLING_SIMILARITY = 0.8
+
+
+def name_key(name: str) -> str:
+    """A unit's name without diacritics, case or repeated spaces: "Thị trấn Hoà Thuận" and "Thị trấn Hòa
+    Thuận" are the same name."""
+    return re.sub(r"\s+", " ", unidecode(_clean(name).replace("Đ", "D").replace("đ", "d")).lower()).strip()
+
+
+def bare_name(name: str) -> str:
+    """The name without its level ("Xã", "Phường", "Thị trấn"), so a re-levelled unit keeps its name."""
+    return _LEVEL_PREFIX.sub("", name_key(name), count=1)
+
+
+def spelling_key(name: str) -> str:
+    """The bare name with the spellings that vary folded together (abbreviations, Roman numerals,
+    apostrophes and spaces inside ethnic-minority names, interchangeable letters)."""
+    key = re.sub(r"\bn\.?\s?t\b\.?", "nong truong", bare_name(name))
+    key = " ".join(_ROMAN.get(word, word) for word in key.split())
+    key = re.sub(r"[^a-z0-9]", "", key)
+    for variant, common in _SPELLING_VARIANTS:
+        key = key.replace(variant, common)
+    return key
+
+
+def listed_old_communes(settings: Settings) -> pd.DataFrame:
+    """The pre-reform communes of the official list: code, name, district and province codes."""
+    files = ReferenceFiles.find(settings.reference_data)
+    old = _old_communes(files.old_communes)
+    old = old[old["Mã PX"].map(_clean) != ""]
+    return pd.DataFrame({"code": old["Mã PX"].map(_clean).str.zfill(5), "name": old["Phường Xã"].map(_clean),
+                         "district_code": old["Mã QH"].map(_clean), "province_code": old["Mã TP"].map(_clean)})
+
+
+def check_conversion(table: pd.DataFrame, listed: pd.DataFrame) -> pd.DataFrame:
+    """Every conversion row whose old commune is not the pre-reform list's unit under that code.
+
+    `kind`: `code_unknown` (the code is in no list), `level_changed` (same name, another level: Xã → Phường),
+    `spelling_variant` (the same name spelt another way), `other_unit` (another unit's name: a renamed unit or
+    a wrong code; `likely_code` is the code the list gives that name in the same old district, when it does).
+    Rows without an old commune (a special zone formed from no commune: empty code) are not checked.
+    """
+    names = listed.drop_duplicates("code").set_index("code")["name"]
+    by_district_name = {(r.district_code, bare_name(r.name)): r.code for r in listed.itertuples()}
+    rows = []
+    for rec in table.itertuples(index=False):
+        if not rec.old_name or set(rec.old_code) == {"0"}:
+            continue
+        listed_name = names.get(rec.old_code)
+        kind, likely = None, None
+        if listed_name is None:
+            kind = "code_unknown"
+            likely = by_district_name.get((rec.old_district_code, bare_name(rec.old_name)))
+        elif name_key(listed_name) == name_key(rec.old_name):
+            continue
+        elif bare_name(listed_name) == bare_name(rec.old_name):
+            kind = "level_changed"
+        elif (spelling_key(listed_name) == spelling_key(rec.old_name)
+              or difflib.SequenceMatcher(None, spelling_key(listed_name), spelling_key(rec.old_name)).ratio()
+              >= SPELLING_SIMILARITY):
+            kind = "spelling_variant"
+        else:
+            kind = "other_unit"
+            likely = by_district_name.get((rec.old_district_code, bare_name(rec.old_name)))
+        rows.append({"source_row": rec.source_row, "kind": kind, "old_code": rec.old_code, "old_name": rec.old_name,
+                     "listed_name": listed_name, "likely_code": likely, "new_code": rec.new_code,
+                     "new_name": rec.new_name, "old_district_code": rec.old_district_code,
+                     "old_province_code": rec.old_province_code, "new_province_code": rec.new_province_code})
+    return pd.DataFrame(rows, columns=MISMATCH_COLUMNS)
+
+
+MISMATCH_COLUMNS = ["source_row", "kind", "old_code", "old_name", "listed_name", "likely_code", "new_code", "new_name",
+                    "old_district_code", "old_province_code", "new_province_code"]
+
+
+@dataclass(frozen=True)
+class Correction:
+    """One line of a province's correction file: which official row, what it said, what it should say, why."""
+    number: int  # 1-based position in the file's `corrections` list
+    row: int  # line of the official conversion file
+    was: dict
+    set: dict
+    reason: str
+
+
+@dataclass(frozen=True)
+class Corrections:
+    path: Path
+    version: str
+    conversion_file: str | None
+    lines: tuple[Correction, ...]
+    problems: tuple[str, ...]  # lines refused, each naming the file, the line and what was expected
+
+
+def read_corrections(settings: Settings) -> Corrections | None:
+    """The province's corrections of the official conversion (province.yaml `conversion_corrections`,
+    TTHC_CONVERSION_CORRECTIONS overrides), or None when it names none. A malformed line is refused
+    with a problem naming it; the other lines still apply."""
+    configured = os.environ.get("TTHC_CONVERSION_CORRECTIONS") or settings.province_doc.get("conversion_corrections")
+    if not configured:
+        return None
+    path = repo_path(configured)
+    try:
+        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise ReferenceDataError(f"{path}: the conversion corrections cannot be read: {exc}") from exc
+    if not isinstance(doc, dict) or doc.get("version") in (None, "") or not isinstance(doc.get("corrections"), list):
+        raise ReferenceDataError(f"{path}: expected a mapping with `version` and a `corrections` list")
+    lines, problems = [], []
+    for number, entry in enumerate(doc["corrections"], start=1):
+        where = f"{path.name} correction {number}"
+        if not isinstance(entry, dict):
+            problems.append(f"{where}: expected a mapping with row, was, set and reason, got {entry!r}")
+            continue
+        row, was, new, reason = entry.get("row"), entry.get("was"), entry.get("set"), _clean(str(entry.get("reason") or ""))
+        if not isinstance(row, int) or not isinstance(was, dict) or not was or not isinstance(new, dict) or not new:
+            problems.append(f"{where}: expected `row` (a line number of the official file) and non-empty `was` and "
+                            f"`set` mappings, got row={row!r}, was={was!r}, set={new!r}")
+            continue
+        unknown = sorted(set(map(str, was)) - set(CONVERSION_COLUMNS)) + sorted(set(map(str, new)) - set(CORRECTABLE))
+        if unknown:
+            problems.append(f"{where} (row {row}): unknown columns {unknown}; `set` may change {list(CORRECTABLE)}")
+            continue
+        if not reason:
+            problems.append(f"{where} (row {row}): no `reason`: every correction says why the official row is wrong")
+            continue
+        lines.append(Correction(number, row, {k: _clean(str(v)) for k, v in was.items()},
+                                {k: _clean(str(v)) for k, v in new.items()}, reason))
+    return Corrections(path, str(doc["version"]), doc.get("conversion_file"), tuple(lines), tuple(problems))
+
+
+def apply_corrections(table: pd.DataFrame, corrections: Corrections | None,
+                      conversion_file: str) -> tuple[pd.DataFrame, list[Correction], list[str]]:
+    """The table with the province's corrections applied, those applied, and the problems: a line whose
+    `was` no longer matches its row (the official file changed) is not applied."""
+    if corrections is None:
+        return table, [], []
+    problems = list(corrections.problems)
+    if corrections.conversion_file and corrections.conversion_file != conversion_file:
+        problems.append(f"{corrections.path.name} corrects {corrections.conversion_file}, but the official file is "
+                        f"{conversion_file}: no correction applied; check each line against the new file")
+        return table, [], problems
+    table = table.copy()
+    applied = []
+    for line in corrections.lines:
+        at = table.index[table["source_row"] == line.row]
+        if len(at) != 1:
+            problems.append(f"{corrections.path.name} correction {line.number}: {conversion_file} has no data row "
+                            f"{line.row}: not applied")
+            continue
+        current = table.loc[at[0]]
+        differs = {k: current[k] for k, v in line.was.items() if str(current[k]) != v}
+        if differs:
+            problems.append(f"{corrections.path.name} correction {line.number}: {conversion_file} row {line.row} says "
+                            f"{differs}, the correction expects {{{', '.join(f'{k!r}: {line.was[k]!r}' for k in differs)}}}"
+                            ": not applied (the official file changed?)")
+            continue
+        for column, value in line.set.items():
+            table.loc[at[0], column] = value.zfill(5) if column in ("new_code", "old_code") else value
+        if "merge_note" in line.set:
+            table.loc[at[0], "merge_type"] = classify_merge(line.set["merge_note"])
+        applied.append(line)
+    return table, applied, problems
+
+
+@dataclass(frozen=True)
+class CheckedConversion:
+    """The conversion as the pipeline uses it: the official rows with the province's corrections
+    applied, and what checking them found."""
+    table: pd.DataFrame
+    mismatches: pd.DataFrame  # check_conversion of the corrected table
+    applied: list[Correction]
+    unreadable: list[str]  # official rows that could not be read
+    refused: list[str]  # corrections not applied, each naming its line and why
+    conversion_file: str
+    corrections_file: str | None
+
+
+def checked_conversion(settings: Settings) -> CheckedConversion:
+    """Read the official conversion, apply the province's corrections, check every row against the
+    pre-reform list."""
+    files = ReferenceFiles.find(settings.reference_data)
+    table, unreadable = conversion_table(settings)
+    corrections = read_corrections(settings)
+    table, applied, refused = apply_corrections(table, corrections, files.conversion.name)
+    return CheckedConversion(table, check_conversion(table, listed_old_communes(settings)), applied,
+                             unreadable, refused, files.conversion.name,
+                             corrections.path.name if corrections else None)
+
+
+def successors(conversion: pd.DataFrame, units: pd.DataFrame, reform: date) -> dict[str, list[str]]:
+    """The units that took over each old commune and district's dossiers on the reform: an old commune's
+    are the new communes of its conversion rows (several for a split); a district's are its seat's (the
+    first commune the official list gives for the district: its thị trấn or central ward). Only units of
+    `units` count, on either side of `reform`."""
+    before = units_in_force(units, reform - timedelta(days=1))
+    after = set(units_in_force(units, reform)["unit_code"])
+    communes = before[before["level"] == "commune"]
+    taken: dict[str, list[str]] = {}
+    for old, new in zip(conversion["old_code"], conversion["new_code"]):
+        if old in set(communes["unit_code"]) and new in after and new not in taken.get(old, []):
+            taken.setdefault(old, []).append(new)
+    districts = set(before.loc[before["level"] == "district", "unit_code"])
+    for district, seat in communes.groupby("parent_code", sort=False)["unit_code"].first().items():
+        if district in districts and seat in taken:
+            taken[district] = taken[seat]
+    return {old: sorted(new) for old, new in taken.items()}
 
 
 def _split_code(text: str) -> tuple[str, str | None]:

@@ -54,6 +54,26 @@ def earlier_figures(warehouse_url: str, before: date, since: date) -> pd.DataFra
     return frame
 
 
+RECONCILED_COLUMNS = ["unit_code", "field_code", "quality_status", *FIGURES]
+
+
+def reconciled_figures(warehouse_url: str, period: Period) -> pd.DataFrame:
+    """The period's reconciled figures (core.bieu06_reconciled: one row per unit and field, with the
+    unit's quality status); empty before the period was loaded."""
+    return _read(warehouse_url, "bieu06_reconciled",
+                 f"SELECT {', '.join(RECONCILED_COLUMNS)} FROM core.bieu06_reconciled "
+                 "WHERE period_start = :start AND period_end = :end",
+                 {"start": period.start, "end": period.end}, RECONCILED_COLUMNS)
+
+
+def published_units(warehouse_url: str, period: Period) -> set[str]:
+    """The units of the period whose figures may be published (core.unit_period_status ok or warning)."""
+    frame = _read(warehouse_url, "unit_period_status",
+                  "SELECT unit_code FROM core.unit_period_status WHERE period_start = :start AND period_end = :end "
+                  "AND quality_status IN ('ok', 'warning')", {"start": period.start, "end": period.end}, ["unit_code"])
+    return set(frame["unit_code"])
+
+
 def published_figures(warehouse_url: str, period: Period) -> pd.DataFrame:
     """The unit figures of the period's newest vintage (core.published_bieu06_by_unit, summed over
     fields as published); empty before the period's first publication."""

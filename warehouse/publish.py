@@ -302,8 +302,8 @@ def report_inputs(conn: sa.Connection, period: Period) -> dict:
     """What the analysts' report shows beside the vintage's tables: the trend over every quarter
     published, the findings by severity and the call-back list."""
     trend = pd.read_sql(sa.text(
-        "SELECT period_start, period_end, received_total, resolved_total, resolved_early + resolved_on_time AS in_time "
-        "FROM publish.bieu06_by_province_v1 ORDER BY period_end"), conn)
+        "SELECT period_start, period_end, received_total, carried_over, resolved_total, pending_total, "
+        "resolved_early + resolved_on_time AS in_time FROM publish.bieu06_by_province_v1 ORDER BY period_end"), conn)
     trend["period_label"] = [quarter_label(d) for d in pd.to_datetime(trend["period_end"])]
     trend["resolved_in_time_share"] = [None if not r else i / r for i, r in zip(trend["in_time"], trend["resolved_total"])]
     params = {"start": period.start, "end": period.end}
@@ -327,6 +327,7 @@ def report_inputs(conn: sa.Connection, period: Period) -> dict:
              AND s.period_start = m.period_start AND s.period_end = m.period_end
         WHERE m.period_start = :start AND m.period_end = :end
         ORDER BY m.against, m.unit_code"""), conn, params=params)
-    return {"trend": trend[["period_label", "received_total", "resolved_total", "resolved_in_time_share"]],
+    return {"trend": trend[["period_label", "received_total", "carried_over", "resolved_total", "pending_total",
+                            "resolved_in_time_share"]],
             "findings_by_severity": {severity: count for severity, count in severities}, "callback_list": callback,
             "definition_moves": moves}

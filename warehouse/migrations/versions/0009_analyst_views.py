@@ -5,13 +5,13 @@ list, the codes' meanings), a quarter label on the main views, and 64-bit provin
 (warehouse/comments.py).
 
 Revision ID: 0009
-Revises: 0007
+Revises: 0008
 """
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0009"
-down_revision = "0007"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 

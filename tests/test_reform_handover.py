@@ -1,0 +1,114 @@
+"""Continuity across the reform of 1 July 2025, on the province's real units and official conversion:
+the old units' pending at the end of 2025-Q2 is their successors' carried-over at the start of 2025-Q3."""
+from datetime import date
+
+import pandas as pd
+import pytest
+
+from tthc.config import load_settings
+from tthc.units import checked_conversion, successors, units_for_province, units_in_force
+from validations.reform_handover import handover_findings, successor_groups
+
+REFORM = date(2025, 7, 1)
+
+
+@pytest.fixture(scope="module")
+def province():
+    settings = load_settings()
+    units = units_for_province(settings)
+    units = units[units["level"] != "province"]
+    before, after = units_in_force(units, date(2025, 6, 30)), units_in_force(units, REFORM)
+    fields = ["HT", "XD"]  # XD: a field whose district dossiers go to the departments here
+    groups = successor_groups(successors(checked_conversion(settings).table, units, REFORM), before, after, {"XD"},
+                              fields)
+    names = {**{("old", u): n for u, n in zip(before["unit_code"], before["unit_name"])},
+             **{("new", u): n for u, n in zip(after["unit_code"], after["unit_name"])}}
+    return settings, before, after, groups, names
+
+
+def _balanced(groups, before, after):
+    """Every old unit has 3 pending of each field (departments 5); each group's successors carry them
+    all over, the first successor of the group taking the whole remainder."""
+    pending = [{"unit_code": u, "field_code": f, "pending_total": 5 if u.startswith("000") else 3}
+               for u in before["unit_code"] for f in ("HT", "XD")]
+    by_unit = {(p["unit_code"], p["field_code"]): p["pending_total"] for p in pending}
+    carried = []
+    for (field, _), members in groups.groupby(["field_code", "group"]):
+        old = members.loc[members["side"] == "old", "unit_code"]
+        new = members.loc[members["side"] == "new", "unit_code"].tolist()
+        total = sum(by_unit.get((u, field), 0) for u in old)
+        carried += [{"unit_code": u, "field_code": field, "carried_over": total if i == 0 else 0}
+                    for i, u in enumerate(new)]
+    return pd.DataFrame(pending), pd.DataFrame(carried)
+
+
+def _findings(province, pending, carried):
+    settings, before, after, groups, names = province
+    q2, q3 = settings.period("2025-Q2"), settings.period("2025-Q3")
+    return handover_findings(groups, pending, carried, set(before["unit_code"]), set(after["unit_code"]), names,
+                             q2, q3, REFORM)
+
+
+def test_successor_groups_follow_the_conversion(province):
+    _, before, after, groups, _ = province
+    ht = groups[groups["field_code"] == "HT"]
+    group_of = {(s, u): g for s, u, g in zip(ht["side"], ht["unit_code"], ht["group"])}
+    # Xã Phục Hòa (01648) took Tà Lùng, Đại Sơn, Hòa Thuận and (corrected) Mỹ Hưng whole
+    assert group_of[("old", "01651")] == group_of[("new", "01648")] == group_of[("old", "01627")]
+    assert group_of[("old", "000.00.01.H04")] == group_of[("new", "000.00.01.H04")]
+    assert set(ht.loc[ht["side"] == "old", "unit_code"]) == set(before["unit_code"])
+    assert set(ht.loc[ht["side"] == "new", "unit_code"]) == set(after["unit_code"])
+    xd = groups[groups["field_code"] == "XD"]
+    districts = set(before.loc[before["level"] == "district", "unit_code"])
+    dept_group = set(xd.loc[xd["unit_code"] == "000.00.07.H04", "group"])
+    assert set(xd.loc[xd["unit_code"].isin(districts), "group"]) == dept_group  # XD goes to the departments
+
+
+def test_a_balanced_hand_over_has_no_finding(province):
+    _, before, after, groups, _ = province
+    assert _findings(province, *_balanced(groups, before, after)) == []
+
+
+def test_a_lost_and_a_double_counted_hand_over_are_found_and_named(province):
+    _, before, after, groups, _ = province
+    pending, carried = _balanced(groups, before, after)
+    lost = (carried["unit_code"] == "01648") & (carried["field_code"] == "HT")
+    carried.loc[lost, "carried_over"] -= 2  # two dossiers of Phục Hòa's old communes never arrived
+    double = (carried["unit_code"] == "01273") & (carried["field_code"] == "HT")
+    carried.loc[double, "carried_over"] += 1  # one counted at Thục Phán although another successor has it
+    found = _findings(province, pending, carried)
+    assert [(f.check_id, f.severity, f.field_code) for f in found] == [("continuity.handover", "warning", "HT")] * 2
+    successors = {f.message: f.location.split(" → ")[1].split(",") for f in found}
+    by_unit = {unit: f for f in found for unit in successors[f.message]}
+    assert int(by_unit["01648"].expected) - int(by_unit["01648"].observed) == 2
+    assert int(by_unit["01273"].observed) - int(by_unit["01273"].expected) == 1
+    by_unit = {unit: f.message for unit, f in by_unit.items()}
+    assert "thiếu 2 hồ sơ: hồ sơ bị mất khi bàn giao" in by_unit["01648"]
+    assert "Xã Mỹ Hưng (01651)" in by_unit["01648"] and "Xã Phục Hòa (01648)" in by_unit["01648"]
+    assert "thừa 1 hồ sơ: hồ sơ bị tính hai lần" in by_unit["01273"]
+
+
+def test_a_group_with_an_unpublished_member_is_unchecked_not_judged(province):
+    settings, before, after, groups, names = province
+    pending, carried = _balanced(groups, before, after)
+    carried.loc[carried["unit_code"] == "01648", "carried_over"] = 0
+    found = handover_findings(groups, pending, carried, set(before["unit_code"]) - {"01651"},
+                              set(after["unit_code"]), names, settings.period("2025-Q2"),
+                              settings.period("2025-Q3"), REFORM)
+    assert [(f.check_id, f.severity) for f in found] == [("continuity.unchecked", "info")]
+    assert "Xã Mỹ Hưng (01651, cũ)" in found[0].message
+
+
+def test_without_the_correction_my_hung_has_no_successor_and_its_pending_is_lost(province, monkeypatch):
+    settings, before, after, _, names = province
+    monkeypatch.setenv("TTHC_CONVERSION_CORRECTIONS", "")
+    uncorrected = load_settings()
+    uncorrected.province_doc.pop("conversion_corrections")
+    groups = successor_groups(successors(checked_conversion(uncorrected).table, units_for_province(uncorrected), REFORM),
+                              before, after, set(), ["HT"])
+    alone = groups[groups["group"] == groups.loc[groups["unit_code"] == "01651", "group"].iloc[0]]
+    assert alone["unit_code"].tolist() == ["01651"]
+    pending = pd.DataFrame([{"unit_code": "01651", "field_code": "HT", "pending_total": 4}])
+    found = handover_findings(alone, pending, pd.DataFrame(columns=["unit_code", "field_code", "carried_over"]),
+                              {"01651"}, set(), names, settings.period("2025-Q2"), settings.period("2025-Q3"), REFORM)
+    assert len(found) == 1 and "thiếu 4 hồ sơ" in found[0].message and "không có đơn vị nào" in found[0].message
