@@ -80,7 +80,9 @@ def truth(small_sample) -> dict[str, pd.DataFrame]:
     out = {}
     for quarter in QUARTERS:
         start = pd.Timestamp(_start(quarter))
-        records = expected_from_truth(dossiers, start, start + pd.DateOffset(months=3)).assign(basis="records")
+        held = dossiers.assign(unit_code=dossiers["handed_over_to"].fillna(dossiers["unit_code"])) \
+            if start >= pd.Timestamp("2025-07-01") else dossiers  # each dossier at the unit holding it in the quarter
+        records = expected_from_truth(held, start, start + pd.DateOffset(months=3)).assign(basis="records")
         typed = sheets[(sheets["period"] == quarter) & sheets["filed"]]
         typed = typed.rename(columns={f"reported_{f}": f for f in FIGURES})[["unit_code", "field_code", *FIGURES]]
         out[quarter] = pd.concat([records, typed.assign(source_id="commune_spreadsheets", basis="self_reported")])
@@ -129,6 +131,26 @@ def test_2_the_provinces_figures_one_row_per_quarter(analyst, truth):
         assert answer.loc[quarter].astype("int64").to_dict() == {
             f: int(expected[f]) for f in ("received_total", "resolved_total", "pending_total", "pending_overdue")}
     assert str(answer["received_total"].dtype) == "int64"  # 64-bit counts, not decimals
+
+
+def test_3_a_new_communes_series_across_the_reform_its_predecessors_before(analyst, truth):
+    query, _ = analyst
+    unit = query(f"""
+        SELECT o.unit_code FROM publish.bieu06_old_units_on_new_v1 o
+        JOIN publish.bieu06_old_units_on_new_v1 a ON a.unit_code = o.unit_code AND a.figures_of = 'unit'
+        WHERE o.conversion_status = 'whole' AND o.old_units > 1 AND o.period_end < DATE '2025-07-01'
+        ORDER BY o.received_total DESC, o.unit_code LIMIT 1""")["unit_code"][0]
+    series = query(f"""
+        SELECT unit_code, unit_name, old_codes, period_start, figures_of, received_total, carried_over,
+               resolved_total, pending_total
+        FROM publish.bieu06_old_units_on_new_v1 WHERE unit_code = '{unit}' ORDER BY period_start""")
+    assert series["figures_of"].tolist() == ["old_units", "unit"] and series["unit_name"].nunique() == 1
+    old_codes = series["old_codes"][0].split(",")
+    before = _expected_units(truth, query, BEFORE).loc[old_codes].sum()
+    after = _expected_units(truth, query, AFTER).loc[unit]
+    for row, expected in zip(series.itertuples(index=False), (before, after)):
+        assert [int(getattr(row, f)) for f in ("received_total", "carried_over", "resolved_total", "pending_total")] \
+            == [int(expected[f]) for f in ("received_total", "carried_over", "resolved_total", "pending_total")]
 
 
 def test_4_which_units_were_withheld_and_why_and_whom_to_call_for_which_figure(analyst, small_sample):
