@@ -21,7 +21,7 @@ from tthc.form import COLUMN_NUMBER, FACT_FIGURES, FIGURE_HEADERS, LEVEL_CAPTION
 SEVERITY_COLOURS = {"critical": "#b3261e", "warning": "#c77700", "info": "#3b6ea8"}
 LEVEL_COLOURS = {"department": "#1f5f8b", "district": "#6a8d2f", "commune": "#2a9d8f"}
 NO_RESOLVED = "không có hồ sơ đã giải quyết"
-ON_TIME_TITLE = "Tỷ lệ giải quyết trước và đúng hạn (trong số đã giải quyết)"
+ON_TIME_TITLE = "Tỷ lệ giải quyết trước và đúng hạn"
 ON_TIME_DENOMINATOR = ("Tỷ lệ giải quyết đúng hạn = (số hồ sơ giải quyết trước hạn + đúng hạn) / tổng số hồ sơ "
                        "đã giải quyết trong kỳ, tức (cột 8 + cột 9) / cột 7 của Biểu 06. Mẫu số: số hồ sơ đã "
                        "giải quyết (không phải chỉ số 2.1 của Quyết định 766/QĐ-TTg, có mẫu số là mọi hồ sơ xử lý "

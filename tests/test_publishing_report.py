@@ -112,7 +112,7 @@ def test_report_renders_in_headless_chromium(tmp_path, data, chromium):
     for chart in page["charts"]:
         assert chart["role"] == "img" and chart["label"]
         assert chart["shapes"] > 0 and chart["width"] > 0 and chart["height"] > 0, chart
-    assert ON_TIME_TITLE in page["text"] and "Tỷ lệ giải quyết đúng hạn theo đơn vị" in page["text"]
+    assert ON_TIME_TITLE in page["text"] and "Tỷ lệ giải quyết trước và đúng hạn theo đơn vị" in page["text"]
     assert "Xã <b>Quang Trung</b> & Lê Lợi" in page["text"]
     assert "Danh sách đơn vị cần gọi lại" in page["text"] and "Xã Đức Long" in page["text"]
     image = screenshot.read_bytes()

@@ -284,6 +284,14 @@ SQL_FORMATTING_ALLOWED = {
     "warehouse/load.py::_load_period":
         "target/staged come from PERIOD_TABLES (unknown names are refused first); columns from information_schema",
     "warehouse/migrations/versions/0004_publish_views.py::upgrade": "migration DDL: column lists from FIGURES",
+    "warehouse/migrations/versions/0009_analyst_views.py::upgrade": "migration DDL: column lists from FIGURES and the "
+        "module's constants (the quarter label's expression, the reform's date)",
+    "warehouse/migrations/versions/0009_analyst_views.py::downgrade": "migration DDL: the module's constants",
+    "warehouse/analyst_copy.py::refresh_analyst_copy":
+        "the two file paths are the pipeline's own (the warehouse URL's file, var/analyst with a uuid staging name), "
+        "quoted as literals because ATTACH takes no bind parameters; schemas are the module's constants; table and "
+        "column names come from DuckDB's catalog through quote_identifier; comments are the repository's data "
+        "dictionary's (COMMENT takes no bind parameters)",
 }
 
 
