@@ -135,7 +135,7 @@ def test_2_the_provinces_figures_one_row_per_quarter(analyst, truth):
 
 def test_3_a_new_communes_series_across_the_reform_its_predecessors_before(analyst, truth):
     query, _ = analyst
-    unit = query(f"""
+    unit = query("""
         SELECT o.unit_code FROM publish.bieu06_old_units_on_new_v1 o
         JOIN publish.bieu06_old_units_on_new_v1 a ON a.unit_code = o.unit_code AND a.figures_of = 'unit'
         WHERE o.conversion_status = 'whole' AND o.old_units > 1 AND o.period_end < DATE '2025-07-01'
