@@ -398,9 +398,10 @@ def successors(conversion: pd.DataFrame, units: pd.DataFrame, reform: date) -> d
     before = units_in_force(units, reform - timedelta(days=1))
     after = set(units_in_force(units, reform)["unit_code"])
     communes = before[before["level"] == "commune"]
+    old_communes = set(communes["unit_code"])
     taken: dict[str, list[str]] = {}
     for old, new in zip(conversion["old_code"], conversion["new_code"]):
-        if old in set(communes["unit_code"]) and new in after and new not in taken.get(old, []):
+        if old in old_communes and new in after and new not in taken.get(old, []):
             taken.setdefault(old, []).append(new)
     districts = set(before.loc[before["level"] == "district", "unit_code"])
     for district, seat in communes.groupby("parent_code", sort=False)["unit_code"].first().items():
