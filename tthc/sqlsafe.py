@@ -31,6 +31,12 @@ def quote_identifier(name: str, dialect=None, what: str = "identifier", plain: b
     return '"' + name.replace('"', '""') + '"'
 
 
+def quote_literal(text: object) -> str:
+    """A string literal for SQL that takes no bind parameters (ATTACH, COMMENT): only for text the
+    project itself made (its own paths, its data dictionary), never for configuration or data."""
+    return "'" + str(text).replace("'", "''") + "'"
+
+
 def quote_qualified(name: str, dialect=None, what: str = "table") -> str:
     """`schema.table` (or `table`), each part a plain identifier, quoted."""
     parts = name.split(".") if isinstance(name, str) else [name]

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import duckdb
 
-from tthc.sqlsafe import quote_identifier
+from tthc.sqlsafe import quote_identifier, quote_literal
 
 log = logging.getLogger(__name__)
 
@@ -39,8 +39,8 @@ def refresh_analyst_copy(warehouse: Path, copy: Path) -> Path:
     staging = copy.with_name(f".{copy.name}.{uuid.uuid4().hex[:8]}")
     con = duckdb.connect()
     try:
-        con.execute(f"ATTACH {_literal(warehouse)} AS source (READ_ONLY)")
-        con.execute(f"ATTACH {_literal(staging)} AS analyst (STORAGE_VERSION '{STORAGE_VERSION}')")
+        con.execute(f"ATTACH {quote_literal(warehouse)} AS source (READ_ONLY)")
+        con.execute(f"ATTACH {quote_literal(staging)} AS analyst (STORAGE_VERSION '{STORAGE_VERSION}')")
         relations = con.execute(
             "SELECT schema_name, table_name, comment FROM duckdb_tables() WHERE database_name = 'source' "
             "AND schema_name IN ('publish', 'quality') UNION ALL "
@@ -57,10 +57,10 @@ def refresh_analyst_copy(warehouse: Path, copy: Path) -> Path:
             target = f"analyst.{schema}.{_id(name)}"
             con.execute(f"CREATE TABLE {target} AS SELECT {select} FROM source.{schema}.{_id(name)}")
             if comment:
-                con.execute(f"COMMENT ON TABLE {target} IS {_literal(comment)}")
+                con.execute(f"COMMENT ON TABLE {target} IS {quote_literal(comment)}")
             for column, _, column_comment in columns:
                 if column_comment:
-                    con.execute(f"COMMENT ON COLUMN {target}.{_id(column)} IS {_literal(column_comment)}")
+                    con.execute(f"COMMENT ON COLUMN {target}.{_id(column)} IS {quote_literal(column_comment)}")
         con.execute("DETACH analyst")
     except BaseException:
         con.close()
@@ -74,7 +74,3 @@ def refresh_analyst_copy(warehouse: Path, copy: Path) -> Path:
 
 def _id(name: str) -> str:
     return quote_identifier(name, what="published column")
-
-
-def _literal(value) -> str:
-    return "'" + str(value).replace("'", "''") + "'"

@@ -7,15 +7,10 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from tthc import dictionary
-from tthc.sqlsafe import quote_identifier
+from tthc.sqlsafe import quote_identifier, quote_literal
 
 SCHEMAS = ("publish", "quality")
 MARK = " (từ điển dữ liệu sha256 "
-
-
-def _literal(text: str) -> str:
-    """A comment's text from the repository's dictionary (COMMENT takes no bind parameters)."""
-    return "'" + text.replace("'", "''") + "'"
 
 
 def _comment(conn: sa.Connection, statement: str) -> None:
@@ -32,6 +27,7 @@ def relations(conn: sa.Connection) -> list[tuple[str, str, str]]:
 
 
 def columns(conn: sa.Connection, schema: str, name: str) -> list[str]:
+    """A table's or view's columns in order (information_schema: duckdb-engine's inspector cannot list them)."""
     return list(conn.execute(sa.text(
         "SELECT column_name FROM information_schema.columns WHERE table_schema = :s AND table_name = :t "
         "ORDER BY ordinal_position"), {"s": schema, "t": name}).scalars())
@@ -48,17 +44,17 @@ def apply_dictionary(conn: sa.Connection, revision: str | None, *, force: bool =
         target = f"{schema}.{quote_identifier(name, what='published relation')}"
         comment = dictionary.relation_comment(relation)
         if comment:
-            _comment(conn, f"COMMENT ON {kind} {target} IS {_literal(comment)}")
+            _comment(conn, f"COMMENT ON {kind} {target} IS {quote_literal(comment)}")
         for column in columns(conn, schema, name):
             text = dictionary.column_comment(column, relation)
             if text:
-                _comment(conn,
-                         f"COMMENT ON COLUMN {target}.{quote_identifier(column, what='published column')} IS {_literal(text)}")
+                quoted = quote_identifier(column, what="published column")
+                _comment(conn, f"COMMENT ON COLUMN {target}.{quoted} IS {quote_literal(text)}")
     conn.execute(sa.text("DELETE FROM publish.code_labels"))
     conn.execute(sa.text("INSERT INTO publish.code_labels (kind, code, code_label) VALUES (:k, :c, :l)"),
                  [{"k": k, "c": c, "l": label} for k, c, label in dictionary.code_labels()])
     described = (dictionary.relation_comment("publish.code_labels") or "") + mark
-    _comment(conn, f"COMMENT ON TABLE publish.code_labels IS {_literal(described)}")
+    _comment(conn, f"COMMENT ON TABLE publish.code_labels IS {quote_literal(described)}")
     return True
 
 

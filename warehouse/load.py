@@ -12,6 +12,7 @@ import pyarrow as pa
 import sqlalchemy as sa
 
 from tthc.periods import Period
+from warehouse.comments import columns
 from warehouse.db import (Constant, ParquetRows, WarehouseLoadError, bulk_insert, connection_lost, lacks_privilege,
                           warehouse_lock)
 
@@ -56,12 +57,8 @@ def _replace_reference(conn: sa.Connection, table: str, data: pd.DataFrame) -> N
 
 
 def _columns(conn: sa.Connection, qualified: str) -> str:
-    """The table's columns in order (information_schema: duckdb-engine's inspector cannot list them)."""
-    schema, name = qualified.split(".")
-    names = conn.execute(sa.text(
-        "SELECT column_name FROM information_schema.columns WHERE table_schema = :s AND table_name = :t "
-        "ORDER BY ordinal_position"), {"s": schema, "t": name}).scalars().all()
-    return ", ".join(f'"{c}"' for c in names)
+    """The table's columns in order, quoted, for INSERT … SELECT."""
+    return ", ".join(f'"{c}"' for c in columns(conn, *qualified.split(".")))
 
 
 PARTITIONED_ON_POSTGRES = "core.fact_dossier"
