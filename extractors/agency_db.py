@@ -177,7 +177,7 @@ def landing_schema(source: Source) -> pa.Schema:
     return pa.schema([pa.field(key, pa.string()) for key in _landed_names(source)])
 
 
-_DATES = ("received_at", "due_at", "finished_at", "returned_at", "paused_at", "updated_at")
+_DATES = ("received_at", "due_at", "finished_at", "returned_at", "paused_at", "updated_at", "entered_at")
 _TRUE = "('1', 'true', 'True')"
 _NULL = "NULL::VARCHAR"
 

@@ -280,6 +280,7 @@ def canonical(source: Source) -> CanonicalSelect:
         "results_digitised": f"coalesce(list_contains(json_extract_string({col['results_digitised']}, "
                              f"'$[*].{DIGITISED_FIELD}'), '1'), false)",
         "paused_at": "NULL::TIMESTAMP_S",  # the sync shape has no pause date
+        "entered_at": "NULL::TIMESTAMP_S",  # nor when a record was entered
     }
     mapping = source.spec.get("mapping", {})
     return CanonicalSelect(values=values, raw={name: col[name] for name in RAW_COLUMNS},

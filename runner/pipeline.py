@@ -154,7 +154,7 @@ def canonicalize(ctx: RunContext) -> dict:
                                       plausible_from=ctx.settings.plausible_from)
     reported, f2 = self_reported_figures(landed, ctx.period, ctx.files.self_reported,
                                          totals_out=ctx.files.self_reported_totals)
-    findings = f1 + f2 + place_old_unit_codes(ctx) + [
+    findings = f1 + f2 + across_reform(ctx) + [
         finding("config.unit_repeated",
                 f"Mã đơn vị {dept['code']} ({dept.get('name')}) khai báo lại trong {ctx.settings.province_file.name}: "
                 "chỉ dùng dòng đầu tiên", ctx.period.start, ctx.period.end, unit_code=str(dept["code"]),
@@ -442,35 +442,76 @@ def _province_rows(ctx: RunContext, rows: pd.DataFrame) -> pd.DataFrame:
                                                                          [ctx.settings.province_code]))]
 
 
-def place_old_unit_codes(ctx: RunContext) -> list[Finding]:
-    """After the reform, records still under an old commune's or district's code (not a unit in force)
-    are put on the one successor that took its dossiers (tthc.units.successors), one info finding per
-    source and old code; a split's records, and a district's in the fields that went to the departments,
-    stay where they are (records.unit_unknown)."""
+def across_reform(ctx: RunContext) -> list[Finding]:
+    """The records of a quarter as the reform of the units leaves them (docs/reconciliation.md, "Across
+    the reform"). After it, records still under an old commune's or district's code are put on the unit
+    that took its dossiers (tthc.units.successors; a district's in a field given to a department on that
+    department; a split commune's on the successor `reform.split_records` names, else nowhere), one info
+    finding per source and old code; the old software's copy of a dossier that another software carries
+    on at its successor is left out. Before it, a record that the successor's software entered at the
+    hand-over is left out: the old unit's software reports it then."""
+    from datetime import datetime
+
     from tthc.units import ReferenceFiles, successors, units_in_force
-    from transforms.canonicalize import place_on_successors
+    from transforms.canonicalize import leave_out_handed_over, place_on_successors
 
     reform = ReferenceFiles.find(ctx.settings.reference_data).reform_date
+    to_departments = ctx.settings.district_fields_to_departments
+    before = units_in_force(ctx.units, reform - timedelta(days=1))
+    districts = set(before.loc[before["level"] == "district", "unit_code"])
+    taken = successors(_conversion(ctx), ctx.units, reform)
+    if ctx.period.end < reform:
+        after = units_in_force(ctx.units, reform)
+        new_units = set(after.loc[after["level"] == "commune", "unit_code"]) - set(before["unit_code"])
+        targets = {(dept, field) for field, dept in to_departments.items()} | {(unit, "") for unit in new_units}
+        left = leave_out_handed_over(ctx.files.dossiers, datetime.combine(reform, datetime.min.time()), targets)
+        return [finding(
+            "records.handed_over_later",
+            f"Nguồn {source_id}: {count} hồ sơ của đơn vị {unit} tiếp nhận trước {reform:%d/%m/%Y} nhưng được nhập "
+            f"vào phần mềm từ ngày đó (hồ sơ được bàn giao khi sắp xếp đơn vị hành chính): kỳ {ctx.period.label} "
+            "không tính cho đơn vị này, hồ sơ thuộc đơn vị cũ và do phần mềm của đơn vị cũ báo cáo",
+            ctx.period.start, ctx.period.end, source_id=source_id, unit_code=unit, observed=str(count),
+            location=f"{source_id}: entered_at ≥ {reform}, received_at < {reform}")
+            for (source_id, unit), count in sorted(left.items())]
     if ctx.period.start < reform:
         return []
-    before = units_in_force(ctx.units, reform - timedelta(days=1))
-    in_force = set(ctx.units_in_force["unit_code"])
-    taken = successors(_conversion(ctx), ctx.units, reform)
-    successor_of = {old: new[0] for old, new in taken.items() if len(new) == 1 and old not in in_force}
-    districts = set(before.loc[before["level"] == "district", "unit_code"])
-    to_departments = ctx.settings.district_fields_to_departments
-    moved = place_on_successors(ctx.files.dossiers, successor_of,
-                                {code: to_departments for code in successor_of if code in districts and to_departments})
+    in_force = ctx.units_in_force
+    in_force_codes = set(in_force["unit_code"])
+    level = dict(zip(in_force["unit_code"], in_force["level"]))
+    split = {old: new for old, new in taken.items() if len(new) > 1 and old not in in_force_codes}
+    chosen = {old: new for old, new in ctx.settings.split_records.items() if new in split.get(old, [])}
+    successor_of = {old: new[0] for old, new in taken.items() if len(new) == 1 and old not in in_force_codes} | chosen
+    field_successor = {(district, field): dept for district in districts - in_force_codes
+                       for field, dept in to_departments.items() if dept in in_force_codes}
+    targets = set(successor_of.values()) | set(field_successor.values())
+    elsewhere = {(source.id, unit) for source in ctx.settings.sources for unit in targets
+                 if source.coverage(unit, level.get(unit, ""), ctx.period) is None}
+    placed, unplaced = place_on_successors(ctx.files.dossiers, successor_of, field_successor, elsewhere,
+                                           set(split) - set(chosen))
     old_names = dict(zip(before["unit_code"], before["unit_name"]))
-    new_names = dict(zip(ctx.units_in_force["unit_code"], ctx.units_in_force["unit_name"]))
-    return [finding(
-        "records.old_unit_code",
-        f"Nguồn {source_id}: {count} hồ sơ của kỳ {ctx.period.label} còn ghi mã đơn vị cũ {old} "
-        f"({old_names.get(old, old)}, trước {reform:%d/%m/%Y}): đã tính cho đơn vị tiếp nhận {successor_of[old]} "
-        f"({new_names.get(successor_of[old], successor_of[old])}) theo bảng chuyển đổi",
-        ctx.period.start, ctx.period.end, source_id=source_id, unit_code=old, observed=str(count),
-        expected=successor_of[old], location=f"{source_id}: unit_code {old}")
-        for (source_id, old), count in sorted(moved.items())]
+    new_names = dict(zip(in_force["unit_code"], in_force["unit_name"]))
+    out = []
+    for (source_id, old, new), count in sorted(placed.items()):
+        head = (f"Nguồn {source_id}: {count} hồ sơ của kỳ {ctx.period.label} còn ghi mã đơn vị cũ {old} "
+                f"({old_names.get(old, old)}, trước {reform:%d/%m/%Y}), đơn vị tiếp nhận là {new} "
+                f"({new_names.get(new, new)})")
+        if (source_id, new) in elsewhere:
+            text = (f"{head}, đơn vị này dùng phần mềm khác: đây là bản ghi cũ của hồ sơ đã bàn giao, không tính từ "
+                    "nguồn này (phần mềm của đơn vị tiếp nhận báo cáo hồ sơ)")
+        else:
+            text = f"{head}: đã tính cho đơn vị tiếp nhận theo bảng chuyển đổi"
+        out.append(finding("records.old_unit_code", text, ctx.period.start, ctx.period.end, source_id=source_id,
+                           unit_code=old, observed=str(count), expected=new, location=f"{source_id}: unit_code {old}"))
+    for (source_id, old), count in sorted(unplaced.items()):
+        options = ", ".join(f"{u} ({new_names.get(u, u)})" for u in split[old])
+        out.append(finding(
+            "records.old_unit_split",
+            f"Nguồn {source_id}: {count} hồ sơ của kỳ {ctx.period.label} còn ghi mã đơn vị cũ {old} "
+            f"({old_names.get(old, old)}), đơn vị đã được chia cho {options}: không xác định được đơn vị tiếp nhận "
+            f"nên chưa tính cho đơn vị nào; khai báo đơn vị nhận hồ sơ trong reform.split_records "
+            f"({ctx.settings.province_file.name})", ctx.period.start, ctx.period.end, source_id=source_id,
+            unit_code=old, observed=str(count), location=f"{source_id}: unit_code {old}"))
+    return out
 
 
 def reference_findings(ctx: RunContext) -> list[Finding]:

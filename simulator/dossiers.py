@@ -165,7 +165,7 @@ def _quarter(world: World, index: int, period: Period, horizon: datetime, scale:
     # over, with their id and dates, to a successor on its first morning (docs/sample-sources.md)
     old = units["old"].to_numpy()[unit]
     reform = seconds(world.reform_date)
-    handed_to = _successors(world, unit, old & (finished >= reform))
+    handed_to = _successors(world, unit, field, old & (finished >= reform))
     handed = handed_to >= 0
     handed_at = np.where(handed, reform + MORNING_START + rng.integers(0, 3600, n), NEVER)
 
@@ -231,15 +231,20 @@ def _quarter(world: World, index: int, period: Period, horizon: datetime, scale:
     )
 
 
-def _successors(world: World, unit: np.ndarray, pending: np.ndarray) -> np.ndarray:
+def _successors(world: World, unit: np.ndarray, field: np.ndarray, pending: np.ndarray) -> np.ndarray:
     """The successor of each dossier pending at an old unit on the reform (-1 elsewhere, and where the
-    conversion gives the unit none); the dossiers of a split old commune go to its successors in turn."""
+    conversion gives the unit none); the dossiers of a split old commune go to its successors in turn, a
+    district's in a field the province gave to a department to that department."""
     handed_to = np.full(unit.size, -1, dtype=np.int64)
     for uid in np.unique(unit[pending]):
         options = world.successors[uid]
         if options.size:
             at = np.flatnonzero(pending & (unit == uid))
             handed_to[at] = options[np.arange(at.size) % options.size]
+    district = pending & (world.units["level"].to_numpy()[unit] == "district")
+    department = world.district_field_department[field]
+    to_department = district & (department >= 0)
+    handed_to[to_department] = department[to_department]
     return handed_to
 
 

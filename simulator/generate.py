@@ -16,6 +16,7 @@ import secrets
 import shutil
 import sqlite3
 import sys
+from dataclasses import replace
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
@@ -139,7 +140,8 @@ def _build(root: Path, seed: int, scale: float, settings: Settings) -> dict:
     # the workbooks take their worker processes while this one writes the record sources
     with ThreadPoolExecutor(max_workers=1) as background:
         workbooks = background.submit(write_workbooks, root, reported.workbooks)
-        _write_parquet(_portal_table(world, dossiers.take(portal), ids.take(pa.array(portal)), people.take(portal)),
+        _write_parquet(_portal_table(world, _as_left_at_handover(world, dossiers.take(portal)), ids.take(pa.array(portal)),
+                                     people.take(portal)),
                        root / "portal" / "dossiers.parquet", row_group_size=PORTAL_ROW_GROUP)
         _write_agency(root / "agency_db" / "agency.sqlite", world, dossiers.take(agency), ids.take(pa.array(agency)),
                       people.take(agency))
@@ -236,6 +238,20 @@ def _result_lists(world: World) -> np.ndarray:
     return table
 
 
+def _as_left_at_handover(world: World, d: Dossiers) -> Dossiers:
+    """A dossier handed over on the reform to a unit served by another software (a district's, in a field
+    the province gave to such a department) stays in the portal as it was at the hand-over: in progress,
+    under the old unit's code, last updated then; the successor's software carries it on."""
+    away = (d.handed_to >= 0) & (world.served_by[np.maximum(d.handed_to, 0)] != SERVED_BY.index(PORTAL))
+    if not away.any():
+        return d
+    return replace(d, status=np.where(away, np.int16(4), d.status).astype(np.int16),
+                   finished=np.where(away, NEVER, d.finished), returned=np.where(away, NEVER, d.returned),
+                   updated=np.where(away, d.handed_at, d.updated),
+                   result_documents=np.where(away, 0, d.result_documents).astype(np.int8),
+                   digitised=d.digitised & ~away)
+
+
 def _portal_table(world: World, d: Dossiers, ids: pa.Array, people: Applicants) -> pa.Table:
     procedures, fields = world.procedures, world.fields
     field_of = procedures["field"].to_numpy()[d.procedure]
@@ -285,14 +301,20 @@ def _truth_table(world: World, d: Dossiers, ids: pa.Array) -> pa.Table:
         "paid_online": d.paid_online,
         "results_digitised": d.digitised,
         "updated_at": _timestamps(d.updated),
+        "entered_at": pa.nulls(len(d.unit), pa.timestamp("s")),
     }
     handed = d.handed_to >= 0
     handed_to = pa.array(world.units["unit_code"].to_numpy()[np.where(handed, d.handed_to, 0)], pa.string(),
                          mask=~handed)
+    # the software that carries a handed-over dossier on: the successor's (another than the old unit's when
+    # a district's went to a department served by its own software)
+    handed_in = pa.array(np.array(SERVED_BY, dtype=object)[world.served_by[np.where(handed, d.handed_to, 0)]],
+                         pa.string(), mask=~handed)
     schema = (DOSSIER_SCHEMA.append(pa.field("served_by", pa.string(), nullable=False))
-              .append(pa.field("handed_over_to", pa.string())).append(pa.field("handed_over_at", pa.timestamp("s"))))
+              .append(pa.field("handed_over_to", pa.string())).append(pa.field("handed_over_at", pa.timestamp("s")))
+              .append(pa.field("handed_over_in", pa.string())))
     return pa.table({**columns, "served_by": served_by, "handed_over_to": handed_to,
-                     "handed_over_at": _timestamps(d.handed_at)}, schema=schema)
+                     "handed_over_at": _timestamps(d.handed_at), "handed_over_in": handed_in}, schema=schema)
 
 
 def _write_parquet(table: pa.Table, path: Path, row_group_size: int = 256 * 1024) -> None:

@@ -241,13 +241,21 @@ def write(root: Path, settings: Settings, world: World, d: Dossiers, ids: pa.Arr
     rows: dict[str, int] = {}
     personal: dict[str, np.ndarray] = {}
 
-    tandan = _positions(d, TANDAN)
-    if tandan.size:
-        out = _write_tandan(root / TANDAN_FILE, world, d, ids, people, tandan, tandan_rng)
+    tandan, handed = _positions(d, TANDAN), _handed_to_software(world, d, TANDAN)
+    if tandan.size or handed.size:
+        # a dossier handed over to a Tân Dân department is entered there under the department's own unit on
+        # the morning of the hand-over: Tân Dân rewrites the unit, the old unit's software keeps its copy
+        held = replace(d, unit=np.where(np.isin(np.arange(d.unit.size), handed), d.handed_to, d.unit))
+        rows_of = np.concatenate([tandan, handed])
+        rows_of = rows_of[np.argsort(d.received[rows_of], kind="stable")]
+        out = _write_tandan(root / TANDAN_FILE, world, held, ids, people, rows_of, tandan_rng, handed)
         rows |= out["rows"]
-        personal[TANDAN] = tandan
+        personal[TANDAN] = rows_of
         counted = np.setdiff1d(tandan, out["unresolved"])
         truth_rows += _figures(TANDAN, world, d, counted, d.unit[counted], unit_codes, periods)
+        # before the reform a handed-over dossier was its old unit's, reported by the old unit's software
+        truth_rows += _figures(TANDAN, world, d, handed, d.handed_to[handed], unit_codes,
+                               [p for p in periods if p.start >= world.reform_date], skip_first=False)
         exclusions += out["exclusions"]
         raw, lost = out["raw_unit_id"], out["unresolved"]
         by_label = {p.label: p for p in periods}
@@ -290,6 +298,14 @@ def write(root: Path, settings: Settings, world: World, d: Dossiers, ids: pa.Arr
     return VendorOutput(defects=defects, rows=rows, personal_rows=personal)
 
 
+def _handed_to_software(world: World, d: Dossiers, source_id: str) -> np.ndarray:
+    """The dossiers handed over on the reform to a unit that `source_id`'s software serves, while their
+    old unit was served by another (the portal)."""
+    code = SERVED_BY.index(source_id)
+    return np.flatnonzero((d.handed_to >= 0) & (world.served_by[np.maximum(d.handed_to, 0)] == code)
+                          & (d.served_by != code))
+
+
 def _positions(d: Dossiers, source_id: str) -> np.ndarray:
     rows = np.flatnonzero(d.served_by == SERVED_BY.index(source_id))
     return rows[np.argsort(d.received[rows], kind="stable")]
@@ -328,7 +344,9 @@ def _insert(connection: sqlite3.Connection, table: str, columns: tuple[str, ...]
 
 
 def _write_tandan(path: Path, world: World, d: Dossiers, ids: pa.Array, people: Applicants, rows: np.ndarray,
-                  rng: np.random.Generator) -> dict:
+                  rng: np.random.Generator, handed: np.ndarray) -> dict:
+    """`handed`: the dossiers of `rows` entered on the reform's hand-over (CreatedOn then); none of them
+    is among the seeded unresolved or soft-deleted copies."""
     units = world.units
     departments = sorted({int(u) for u in d.unit[rows]}, key=lambda u: units.at[u, "unit_code"])
     group_codes = dict(zip(departments, _guids(rng, len(departments), upper=False)))
@@ -337,11 +355,12 @@ def _write_tandan(path: Path, world: World, d: Dossiers, ids: pa.Array, people: 
     # under a group code no Groups row has
     busiest = max(departments, key=lambda u: int((d.unit[rows] == u).sum()))
     window = [seconds(date.fromisoformat(day)) for day in UNRESOLVED_WINDOW]
-    of_busiest = rows[(d.unit[rows] == busiest) & (d.received[rows] >= window[0]) & (d.received[rows] < window[1])]
+    own = np.setdiff1d(rows, handed)
+    of_busiest = own[(d.unit[own] == busiest) & (d.received[own] >= window[0]) & (d.received[own] < window[1])]
     n_unresolved = min(of_busiest.size, max(UNRESOLVED_MIN, round(UNRESOLVED_SHARE * of_busiest.size)))
     unresolved = np.sort(rng.choice(of_busiest, n_unresolved, replace=False))
     # the copies entered by mistake, soft-deleted later
-    eligible = np.setdiff1d(rows, unresolved)
+    eligible = np.setdiff1d(own, unresolved)
     clones = np.sort(rng.choice(eligible, min(eligible.size, max(1, round(SOFT_DELETED_SHARE * rows.size))), replace=False))
 
     order = np.concatenate([rows, clones])
@@ -360,10 +379,13 @@ def _write_tandan(path: Path, world: World, d: Dossiers, ids: pa.Array, people: 
 
     submitted = np.where(x.channel == ONLINE, x.received - rng.integers(60, 36 * 3600, n), x.received)
     created = submitted.copy()
+    entered_on_handover = np.isin(order[:n_rows], handed)
+    created[:n_rows][entered_on_handover] = x.handed_at[:n_rows][entered_on_handover]
     created[n_rows:] = x.received[n_rows:] + rng.integers(60, 1800, n - n_rows)
     deleted_local = np.full(n, NEVER, dtype=np.int64)
     deleted_local[n_rows:] = created[n_rows:] + rng.integers(300, 3 * DAY, n - n_rows)
     modified = np.where(deleted_local != NEVER, deleted_local, x.updated)
+    modified[:n_rows][entered_on_handover] = np.maximum(modified[:n_rows], created[:n_rows])[entered_on_handover]
     # a copy deleted before its dossier finished stayed received ('2'), without the later dates
     still_open = (deleted_local < x.finished) & (np.arange(n) >= n_rows)
     x.status[still_open] = 2
@@ -553,8 +575,9 @@ def _write_opencps(path: Path, settings: Settings, world: World, d: Dossiers, id
 
 
 def _figures(source_id: str, world: World, d: Dossiers, rows: np.ndarray, keys: np.ndarray, key_names: np.ndarray,
-             periods: list[Period], by_field: bool = True) -> list[dict]:
-    """Biểu 06 rows (nonzero only) of the dossiers `rows`, per key (× field) and reporting quarter."""
+             periods: list[Period], by_field: bool = True, skip_first: bool = True) -> list[dict]:
+    """Biểu 06 rows (nonzero only) of the dossiers `rows`, per key (× field) and reporting quarter (the
+    sample's quarters but its first, unless `skip_first` is false)."""
     if rows.size == 0:
         return []
     x = d.take(rows)
@@ -562,7 +585,7 @@ def _figures(source_id: str, world: World, d: Dossiers, rows: np.ndarray, keys: 
     key = keys.astype(np.int64) * n_fields + (x.field if by_field else 0)
     n_keys = len(key_names) * n_fields
     out = []
-    for period in periods[1:]:
+    for period in periods[1:] if skip_first else periods:
         figures = derive(x.received, x.due, x.finished, x.status, x.channel == ONLINE, key, n_keys, period)
         for k in np.flatnonzero(figures.any(axis=1)):
             out.append({"source_id": source_id, "unit_code": key_names[k // n_fields],

@@ -54,6 +54,9 @@ class World:
     # per unit: the new communes that take over an old commune's or district's pending dossiers on the
     # reform (empty for the other units), as tthc.units.successors reads the corrected conversion
     successors: list[np.ndarray]
+    # per field: the department that took over the districts' pending dossiers of the field on the reform
+    # (reform.district_fields_to_departments), -1 where they went to the seat's new commune
+    district_field_department: np.ndarray
 
     @property
     def commune_fields(self) -> np.ndarray:
@@ -103,6 +106,11 @@ def build_world(settings: Settings, rng: np.random.Generator) -> World:
     successor_ids = [np.array([new_ids[c] for c in taken.get(units.at[i, "unit_code"], []) if c in new_ids], dtype=np.int64)
                      if i in old_ids else np.array([], dtype=np.int64) for i in range(n_units)]
 
+    unit_ids = {code: i for i, code in units["unit_code"].items()}
+    to_departments = settings.district_fields_to_departments
+    field_department = np.array([unit_ids.get(to_departments.get(code, ""), -1) for code in fields["code"]],
+                                dtype=np.int64)
+
     return World(
         province_code=settings.province_code,
         province_name=str(settings.province.get("name", settings.province_code)),
@@ -121,6 +129,7 @@ def build_world(settings: Settings, rng: np.random.Generator) -> World:
         digitised_share=rng.uniform(0.40, 0.95, n_units),
         formula_totals=rng.random(n_units) >= 1 / 3,
         successors=successor_ids,
+        district_field_department=field_department,
     )
 
 

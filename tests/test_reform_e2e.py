@@ -124,6 +124,7 @@ def truth_by_unit(truth: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp) -
     d = truth[~truth["status"].isin([1, 3])].copy()
     if start >= REFORM:
         d["unit_code"] = d["handed_over_to"].fillna(d["unit_code"])
+        d["source_id"] = d["handed_over_in"].fillna(d["source_id"])
     after = end + pd.Timedelta(days=1)
     finished_kind = d["status"].isin([7, 8, 9, 10]) & d["finished_at"].notna()
     done_before = lambda t: finished_kind & (d["finished_at"] < t)  # noqa: E731

@@ -18,9 +18,9 @@ def province():
     units = units_for_province(settings)
     units = units[units["level"] != "province"]
     before, after = units_in_force(units, date(2025, 6, 30)), units_in_force(units, REFORM)
-    fields = ["HT", "XD"]  # XD: a field whose district dossiers go to the departments here
-    groups = successor_groups(successors(checked_conversion(settings).table, units, REFORM), before, after, {"XD"},
-                              fields)
+    fields = ["HT", "XD"]  # XD: a field whose district dossiers go to Sở Xây dựng here
+    groups = successor_groups(successors(checked_conversion(settings).table, units, REFORM), before, after,
+                              {"XD": "000.00.07.H04"}, fields)
     names = {**{("old", u): n for u, n in zip(before["unit_code"], before["unit_name"])},
              **{("new", u): n for u, n in zip(after["unit_code"], after["unit_name"])}}
     return settings, before, after, groups, names
@@ -61,7 +61,8 @@ def test_successor_groups_follow_the_conversion(province):
     xd = groups[groups["field_code"] == "XD"]
     districts = set(before.loc[before["level"] == "district", "unit_code"])
     dept_group = set(xd.loc[xd["unit_code"] == "000.00.07.H04", "group"])
-    assert set(xd.loc[xd["unit_code"].isin(districts), "group"]) == dept_group  # XD goes to the departments
+    assert set(xd.loc[xd["unit_code"].isin(districts), "group"]) == dept_group  # XD goes to Sở Xây dựng
+    assert set(xd.loc[xd["group"].isin(dept_group), "unit_code"]) == districts | {"000.00.07.H04"}
 
 
 def test_a_balanced_hand_over_has_no_finding(province):
@@ -105,7 +106,7 @@ def test_without_the_correction_my_hung_has_no_successor_and_its_pending_is_lost
     uncorrected = load_settings()
     uncorrected.province_doc.pop("conversion_corrections")
     groups = successor_groups(successors(checked_conversion(uncorrected).table, units_for_province(uncorrected), REFORM),
-                              before, after, set(), ["HT"])
+                              before, after, {}, ["HT"])
     alone = groups[groups["group"] == groups.loc[groups["unit_code"] == "01651", "group"].iloc[0]]
     assert alone["unit_code"].tolist() == ["01651"]
     pending = pd.DataFrame([{"unit_code": "01651", "field_code": "HT", "pending_total": 4}])

@@ -127,6 +127,7 @@ def _select(view: str, select: CanonicalSelect) -> str:
                                  THEN (SELECT any_value(canonical) FROM {view}_channel WHERE raw IS NULL) END)
                        AS channel,
                    {', '.join(f'{value[c]} AS {c}' for c in DATE_COLUMNS)}, {value['paused_at']} AS paused_at,
+                   {value['entered_at']} AS entered_at,
                    {coded('status')}::SMALLINT AS status,
                    {value['fee_amount']} AS fee_amount,
                    {value['paid_online']} AS paid_online, {value['results_digitised']} AS results_digitised,
@@ -398,38 +399,98 @@ def self_reported_figures(landed: list[LandedSource], period: Period, out: Path,
     return table.num_rows, findings
 
 
-def place_on_successors(path: Path, successor_of: dict[str, str], excluded_fields: dict[str, set[str]]
-                        ) -> dict[tuple[str, str], int]:
-    """Records of a quarter after the reform that still carry an old unit's code (a vendor keeps it on its
-    records for a while) are put on the successor that took the unit's dossiers over: `successor_of` maps
-    old code → successor code, `excluded_fields` the fields of an old code that went elsewhere (left as they
-    are). The file is rewritten batch by batch, in order; returns the records moved per (source, old code)."""
-    if not successor_of or not path.exists():
-        return {}
+def _rewrite(path: Path, change) -> bool:
+    """Rewrite the canonical dossiers file batch by batch, in order: `change(batch)` gives the batch to
+    write, or None when it stays as it is. The file is replaced only when a batch changed."""
     source = pq.ParquetFile(path)
-    moved: dict[tuple[str, str], int] = {}
-    target = path.with_name(path.name + ".placing")
+    target = path.with_name(path.name + ".rewriting")
+    changed = False
     with pq.ParquetWriter(target, source.schema_arrow) as writer:
-        olds = pa.array(list(successor_of), pa.string())
-        news = pa.array(list(successor_of.values()), pa.string())
         for batch in source.iter_batches():
-            codes, fields = batch.column("unit_code"), batch.column("field_code")
-            at = pc.index_in(codes, value_set=olds)
-            for code, excluded in excluded_fields.items():
-                kept = pc.and_(pc.equal(codes, code), pc.is_in(fields, value_set=pa.array(sorted(excluded), pa.string())))
-                at = pc.if_else(pc.fill_null(kept, False), pa.scalar(None, at.type), at)
-            placed = pc.is_valid(at)
-            if pc.any(placed).as_py():
-                counts = pa.table({"source_id": batch.column("source_id"), "unit_code": codes}).filter(placed) \
-                    .group_by(["source_id", "unit_code"]).aggregate([([], "count_all")])
-                for source_id, code, n in zip(*(counts.column(c).to_pylist() for c in ("source_id", "unit_code",
-                                                                                         "count_all"))):
-                    moved[(source_id, code)] = moved.get((source_id, code), 0) + n
-                codes = pc.if_else(placed, pc.take(news, at), codes)
-            index = batch.schema.get_field_index("unit_code")
-            writer.write_batch(batch.set_column(index, batch.schema.field(index), codes))
-    if moved:
+            new = change(batch)
+            changed |= new is not None
+            writer.write_batch(batch if new is None else new)
+    if changed:
         target.replace(path)
     else:
         target.unlink()
-    return moved
+    return changed
+
+
+def _pairs(first: pa.ChunkedArray | pa.Array, second: pa.ChunkedArray | pa.Array) -> pa.Array:
+    return pc.binary_join_element_wise(pc.fill_null(first, ""), pc.fill_null(second, ""), "\x00")
+
+
+def _count_by(columns: dict[str, pa.Array], mask: pa.Array, into: dict[tuple, int]) -> None:
+    counts = pa.table(columns).filter(mask).group_by(list(columns)).aggregate([([], "count_all")])
+    for *key, n in zip(*(counts.column(c).to_pylist() for c in [*columns, "count_all"])):
+        into[tuple(key)] = into.get(tuple(key), 0) + n
+
+
+def place_on_successors(path: Path, successor_of: dict[str, str], field_successor: dict[tuple[str, str], str],
+                        elsewhere: set[tuple[str, str]] = frozenset(), unplaceable: set[str] = frozenset()
+                        ) -> tuple[dict[tuple[str, str, str], int], dict[tuple[str, str], int]]:
+    """Records of a quarter after the reform that still carry an old unit's code (a vendor keeps it on its
+    records for a while) are put on the successor that took the unit's dossiers over: `field_successor`
+    (old code, field) → successor first, else `successor_of` old code → successor. A record whose source
+    does not serve its successor (`elsewhere`: (source, successor)) is the old software's copy of a dossier
+    the successor's own software carries on: left out. Returns the records placed per (source, old code,
+    successor), and the records under an `unplaceable` old code (a split's) per (source, old code), left
+    as they are."""
+    placed_counts: dict[tuple[str, str, str], int] = {}
+    unplaced_counts: dict[tuple[str, str], int] = {}
+    if not (successor_of or field_successor or unplaceable) or not path.exists():
+        return placed_counts, unplaced_counts
+    by_code = (pa.array(list(successor_of), pa.string()), pa.array(list(successor_of.values()), pa.string()))
+    by_field = (pa.array(["\x00".join(k) for k in field_successor], pa.string()),
+                pa.array(list(field_successor.values()), pa.string()))
+    away = pa.array(sorted("\x00".join(k) for k in elsewhere), pa.string())
+    stuck = pa.array(sorted(unplaceable), pa.string())
+
+    def change(batch: pa.RecordBatch) -> pa.RecordBatch | None:
+        codes, sources = batch.column("unit_code"), batch.column("source_id")
+        if len(stuck):
+            _count_by({"source_id": sources, "unit_code": codes}, pc.is_in(codes, value_set=stuck), unplaced_counts)
+        successor = pc.coalesce(pc.take(by_field[1], pc.index_in(_pairs(codes, batch.column("field_code")),
+                                                                  value_set=by_field[0])),
+                                pc.take(by_code[1], pc.index_in(codes, value_set=by_code[0])))
+        placed = pc.is_valid(successor)
+        if not pc.any(placed).as_py():
+            return None
+        _count_by({"source_id": sources, "unit_code": codes, "successor": successor}, placed, placed_counts)
+        index = batch.schema.get_field_index("unit_code")
+        batch = batch.set_column(index, batch.schema.field(index), pc.if_else(placed, successor, codes))
+        left_out = pc.fill_null(pc.is_in(_pairs(sources, successor), value_set=away), False)
+        return batch.filter(pc.invert(left_out)) if pc.any(left_out).as_py() else batch
+
+    _rewrite(path, change)
+    return placed_counts, unplaced_counts
+
+
+def leave_out_handed_over(path: Path, reform: datetime, taken_over: set[tuple[str, str]]) -> dict[tuple[str, str], int]:
+    """In a quarter before the reform: a record that a unit's software entered on or after the reform for a
+    dossier received before it, where the unit took over that field's dossiers (`taken_over`: (unit, field),
+    field "" for every field), is a dossier handed over to it on the reform; then it was its old unit's,
+    which reports it. Left out; returns how many per (source, unit)."""
+    counts: dict[tuple[str, str], int] = {}
+    if not taken_over or not path.exists():
+        return counts
+    pairs = pa.array(sorted("\x00".join(k) for k in taken_over), pa.string())
+    units = pa.array(sorted(u for u, f in taken_over if not f), pa.string())
+    moment = pa.scalar(reform, pa.timestamp("s"))
+
+    def change(batch: pa.RecordBatch) -> pa.RecordBatch | None:
+        entered, codes = batch.column("entered_at"), batch.column("unit_code")
+        if entered.null_count == len(entered):
+            return None
+        later = pc.and_(pc.less(batch.column("received_at"), moment), pc.greater_equal(entered, moment))
+        target = pc.or_(pc.is_in(_pairs(codes, batch.column("field_code")), value_set=pairs),
+                        pc.is_in(codes, value_set=units))
+        handed = pc.fill_null(pc.and_(later, target), False)
+        if not pc.any(handed).as_py():
+            return None
+        _count_by({"source_id": batch.column("source_id"), "unit_code": codes}, handed, counts)
+        return batch.filter(pc.invert(handed))
+
+    _rewrite(path, change)
+    return counts

@@ -117,7 +117,14 @@ _CHECKS = [
           "chưa chuyển đổi): không tính được cho đơn vị nào"),
     Check("records.old_unit_code", "info",
           "Hồ sơ của kỳ sau sắp xếp đơn vị hành chính còn ghi mã đơn vị cũ: đã tính cho đơn vị tiếp nhận theo bảng "
-          "chuyển đổi (không bỏ, không coi là đơn vị mới)"),
+          "chuyển đổi (không bỏ, không coi là đơn vị mới), hoặc là bản ghi cũ của hồ sơ mà phần mềm của đơn vị "
+          "tiếp nhận đã báo cáo"),
+    Check("records.old_unit_split", "warning",
+          "Hồ sơ của kỳ sau sắp xếp đơn vị hành chính còn ghi mã của xã cũ đã chia cho nhiều xã mới: không xác định "
+          "được đơn vị tiếp nhận (khai báo reform.split_records)"),
+    Check("records.handed_over_later", "info",
+          "Hồ sơ tiếp nhận trước sắp xếp đơn vị hành chính, được nhập vào phần mềm của đơn vị tiếp nhận khi bàn "
+          "giao: kỳ trước sắp xếp không tính cho đơn vị tiếp nhận (đơn vị cũ báo cáo)"),
     Check("records.unknown_procedure", "warning", "Hồ sơ thiếu mã thủ tục hoặc mã thủ tục không đúng dạng của CSDL quốc gia"),
     # completeness
     Check("completeness.no_dossiers", "info", "Đơn vị không có hồ sơ nào trong kỳ (đã báo cáo, số liệu bằng 0)"),

@@ -259,15 +259,28 @@ class Settings:
         return self.province_doc.get("fields", [])
 
     @property
-    def district_fields_to_departments(self) -> set[str]:
-        """Fields whose dossiers pending at a district on the reform went to the provincial departments;
-        the other fields' went to the new commune of the district's seat (`reform:` in the province file)."""
-        value = (self.province_doc.get("reform") or {}).get("district_fields_to_departments") or []
+    def district_fields_to_departments(self) -> dict[str, str]:
+        """Field → the provincial department that took over the districts' dossiers of that field on the
+        reform; the other fields' went to the new commune of the district's seat (`reform:` in the
+        province file)."""
+        value = (self.province_doc.get("reform") or {}).get("district_fields_to_departments") or {}
         known = {str(f["code"]) for f in self.fields}
-        if not isinstance(value, list) or not set(map(str, value)) <= known:
-            raise ConfigError(f"{self.province_file}: reform.district_fields_to_departments {value!r} must be a list "
-                              f"of configured field codes ({sorted(known)})")
-        return set(map(str, value))
+        departments = {str(d["code"]) for d in self.departments}
+        if not isinstance(value, dict) or not {str(k) for k in value} <= known \
+                or not {str(v) for v in value.values()} <= departments:
+            raise ConfigError(f"{self.province_file}: reform.district_fields_to_departments {value!r} must map "
+                              f"configured field codes ({sorted(known)}) to the code of a department of `departments:`")
+        return {str(k): str(v) for k, v in value.items()}
+
+    @property
+    def split_records(self) -> dict[str, str]:
+        """Old commune split by the reform → the successor that took over its records in the software
+        (`reform.split_records`): where a vendor keeps a split commune's code, its records go there."""
+        value = (self.province_doc.get("reform") or {}).get("split_records") or {}
+        if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
+            raise ConfigError(f"{self.province_file}: reform.split_records {value!r} must map old commune codes "
+                              "(text, quoted) to the code of one of their successors")
+        return dict(value)
 
     @property
     def reconciliation(self) -> dict[str, Any]:

@@ -49,6 +49,9 @@ DOSSIER_SCHEMA = pa.schema(
         pa.field("paid_online", pa.bool_()),
         pa.field("results_digitised", pa.bool_()),
         pa.field("updated_at", pa.timestamp("s")),
+        # when the record was entered in this software (NULL when the source does not say): a dossier
+        # received before the reform and entered after it was handed over to its unit then
+        pa.field("entered_at", pa.timestamp("s")),
     ]
 )
 DOSSIER_COLUMNS = DOSSIER_SCHEMA.names

@@ -6,8 +6,8 @@ counted twice.
 
 Successors (docs/reconciliation.md, "Across the reform"): an old commune's are the new communes the
 official conversion (with the province's corrections) puts it in, all of them for a split; a district's,
-the successor of its seat (tthc.units.successors), except for the fields the province says went to the
-departments (`reform.district_fields_to_departments`), whose successors are the departments; a department
+the successor of its seat (tthc.units.successors), except for the fields the province gave to a department
+(`reform.district_fields_to_departments`), whose successor is that department; a department
 is its own successor. Groups are the connected units of these links, so a split joins its successors.
 """
 from __future__ import annotations
@@ -28,11 +28,11 @@ GROUP_COLUMNS = ["field_code", "group", "unit_code", "side"]
 
 
 def successor_groups(taken_over_by: dict[str, list[str]], before: pd.DataFrame, after: pd.DataFrame,
-                     department_fields: set[str], fields: list[str]) -> pd.DataFrame:
+                     department_fields: dict[str, str], fields: list[str]) -> pd.DataFrame:
     """(field_code, group, unit_code, side) with side `old` (reports pending before the reform) or `new`
     (reports carried-over after it); a department is on both sides. `taken_over_by`: old commune or
-    district → the units that took its dossiers (tthc.units.successors); `department_fields`: fields whose
-    district dossiers went to the departments instead; `before` / `after`: the units in force on either
+    district → the units that took its dossiers (tthc.units.successors); `department_fields`: field → the
+    department that took the districts' dossiers of that field instead; `before` / `after`: the units in force on either
     side of the reform (unit_code, level)."""
     level_before = dict(zip(before["unit_code"], before["level"]))
     new_units = set(after.loc[after["level"].isin(["commune", "department"]), "unit_code"])
@@ -46,7 +46,8 @@ def successor_groups(taken_over_by: dict[str, list[str]], before: pd.DataFrame, 
             if level == "commune" or (level == "district" and field not in department_fields):
                 edges += [(("old", unit), ("new", new)) for new in successors.get(unit, ())] or [(("old", unit),) * 2]
             elif level == "district":
-                edges += [(("old", unit), ("new", dept)) for dept in departments] or [(("old", unit),) * 2]
+                dept = department_fields[field]
+                edges += [(("old", unit), ("new", dept))] if dept in departments else [(("old", unit),) * 2]
         edges += [(("old", dept), ("new", dept)) for dept in departments]
         edges += [(("new", new),) * 2 for new in sorted(new_units - set(departments))]
         rows += [{"field_code": field, **member} for member in _components(edges)]
