@@ -480,6 +480,13 @@ def across_reform(ctx: RunContext) -> list[Finding]:
     level = dict(zip(in_force["unit_code"], in_force["level"]))
     split = {old: new for old, new in taken.items() if len(new) > 1 and old not in in_force_codes}
     chosen = {old: new for old, new in ctx.settings.split_records.items() if new in split.get(old, [])}
+    refused = [finding(
+        "config.split_records",
+        f"reform.split_records ({ctx.settings.province_file.name}): {old} → {new} không dùng được: "
+        + (f"{old} không phải xã cũ được chia cho nhiều đơn vị theo bảng chuyển đổi" if old not in split else
+           f"{new} không phải đơn vị tiếp nhận của {old} (các đơn vị tiếp nhận: {', '.join(split[old])})"),
+        ctx.period.start, ctx.period.end, unit_code=old, location=str(ctx.settings.province_file))
+        for old, new in sorted(ctx.settings.split_records.items()) if old not in chosen]
     successor_of = {old: new[0] for old, new in taken.items() if len(new) == 1 and old not in in_force_codes} | chosen
     field_successor = {(district, field): dept for district in districts - in_force_codes
                        for field, dept in to_departments.items() if dept in in_force_codes}
@@ -490,7 +497,7 @@ def across_reform(ctx: RunContext) -> list[Finding]:
                                            set(split) - set(chosen))
     old_names = dict(zip(before["unit_code"], before["unit_name"]))
     new_names = dict(zip(in_force["unit_code"], in_force["unit_name"]))
-    out = []
+    out = refused
     for (source_id, old, new), count in sorted(placed.items()):
         head = (f"Nguồn {source_id}: {count} hồ sơ của kỳ {ctx.period.label} còn ghi mã đơn vị cũ {old} "
                 f"({old_names.get(old, old)}, trước {reform:%d/%m/%Y}), đơn vị tiếp nhận là {new} "

@@ -251,11 +251,10 @@ def write(root: Path, settings: Settings, world: World, d: Dossiers, ids: pa.Arr
         out = _write_tandan(root / TANDAN_FILE, world, held, ids, people, rows_of, tandan_rng, handed)
         rows |= out["rows"]
         personal[TANDAN] = rows_of
-        counted = np.setdiff1d(tandan, out["unresolved"])
-        truth_rows += _figures(TANDAN, world, d, counted, d.unit[counted], unit_codes, periods)
+        counted = np.concatenate([np.setdiff1d(tandan, out["unresolved"]), handed])
         # before the reform a handed-over dossier was its old unit's, reported by the old unit's software
-        truth_rows += _figures(TANDAN, world, d, handed, d.handed_to[handed], unit_codes,
-                               [p for p in periods if p.start >= world.reform_date], skip_first=False)
+        truth_rows += _figures(TANDAN, world, d, counted, held.unit[counted], unit_codes, periods,
+                               counts_from=np.where(np.isin(counted, handed), seconds(world.reform_date), 0))
         exclusions += out["exclusions"]
         raw, lost = out["raw_unit_id"], out["unresolved"]
         by_label = {p.label: p for p in periods}
@@ -575,9 +574,9 @@ def _write_opencps(path: Path, settings: Settings, world: World, d: Dossiers, id
 
 
 def _figures(source_id: str, world: World, d: Dossiers, rows: np.ndarray, keys: np.ndarray, key_names: np.ndarray,
-             periods: list[Period], by_field: bool = True, skip_first: bool = True) -> list[dict]:
-    """Biểu 06 rows (nonzero only) of the dossiers `rows`, per key (× field) and reporting quarter (the
-    sample's quarters but its first, unless `skip_first` is false)."""
+             periods: list[Period], by_field: bool = True, counts_from: np.ndarray | None = None) -> list[dict]:
+    """Biểu 06 rows (nonzero only) of the dossiers `rows`, per key (× field) and reporting quarter;
+    `counts_from`: per row, the moment from which its quarters count it (a dossier handed over)."""
     if rows.size == 0:
         return []
     x = d.take(rows)
@@ -585,8 +584,12 @@ def _figures(source_id: str, world: World, d: Dossiers, rows: np.ndarray, keys: 
     key = keys.astype(np.int64) * n_fields + (x.field if by_field else 0)
     n_keys = len(key_names) * n_fields
     out = []
-    for period in periods[1:] if skip_first else periods:
-        figures = derive(x.received, x.due, x.finished, x.status, x.channel == ONLINE, key, n_keys, period)
+    for period in periods[1:]:
+        y, k = x, key
+        if counts_from is not None:
+            now = counts_from <= seconds(period.start)
+            y, k = x.take(now), key[now]
+        figures = derive(y.received, y.due, y.finished, y.status, y.channel == ONLINE, k, n_keys, period)
         for k in np.flatnonzero(figures.any(axis=1)):
             out.append({"source_id": source_id, "unit_code": key_names[k // n_fields],
                         **({"field_code": world.fields.at[int(k % n_fields), "code"]} if by_field else {}),

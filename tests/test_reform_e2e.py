@@ -182,14 +182,26 @@ def test_the_hand_over_balances_and_records_under_old_codes_are_placed(runs, tru
     placed = findings[findings["check_id"] == "records.old_unit_code"]
     assert len(placed) > 20 and set(placed["source_id"]) == {"portal_dvc"}
     assert not (findings["check_id"] == "records.unit_unknown").any()
-    # every successor group balances in the ground truth, whatever was withheld
-    groups = province_groups(["total"])
-    q2 = truth_by_unit(truth, pd.Timestamp("2025-04-01"), pd.Timestamp("2025-06-30")).groupby("unit_code").sum()
-    q3 = truth_by_unit(truth, REFORM, pd.Timestamp("2025-09-30")).groupby("unit_code").sum()
-    for _, members in groups.groupby("group"):
-        old = members.loc[members["side"] == "old", "unit_code"]
-        new = members.loc[members["side"] == "new", "unit_code"]
-        assert q2["pending_total"].reindex(old, fill_value=0).sum() == q3["carried_over"].reindex(new, fill_value=0).sum()
+    # the old software's copies of the dossiers handed to a department served by another software are not counted
+    copies = placed[placed["message"].str.contains("dùng phần mềm khác")]
+    handed_away = truth[truth["handed_over_in"].notna() & (truth["handed_over_in"] != truth["served_by"])]
+    assert len(handed_away) > 0 and set(copies["expected"]) == set(handed_away["handed_over_to"])
+    assert (findings["check_id"] == "records.handed_over_later").sum() == 0
+    q2_found = runs["findings"]["2025-Q2"]
+    later = q2_found[q2_found["check_id"] == "records.handed_over_later"]
+    assert later["observed"].astype(int).sum() == len(handed_away) and set(later["source_id"]) == {"tandan_departments"}
+    # every successor group balances in the ground truth, field by field, whatever was withheld
+    fields = sorted(truth["field_code"].dropna().unique())
+    groups = province_groups(fields)
+    for field in fields:
+        of_field = truth[truth["field_code"] == field]
+        q2 = truth_by_unit(of_field, pd.Timestamp("2025-04-01"), pd.Timestamp("2025-06-30")).groupby("unit_code").sum()
+        q3 = truth_by_unit(of_field, REFORM, pd.Timestamp("2025-09-30")).groupby("unit_code").sum()
+        for _, members in groups[groups["field_code"] == field].groupby("group"):
+            old = members.loc[members["side"] == "old", "unit_code"]
+            new = members.loc[members["side"] == "new", "unit_code"]
+            assert (q2["pending_total"].reindex(old, fill_value=0).sum()
+                    == q3["carried_over"].reindex(new, fill_value=0).sum()), (field, list(old), list(new))
 
 
 def test_a_lost_and_a_double_counted_hand_over_are_found_and_named(small_sample, tmp_path_factory):

@@ -113,3 +113,93 @@ def test_without_the_correction_my_hung_has_no_successor_and_its_pending_is_lost
     found = handover_findings(alone, pending, pd.DataFrame(columns=["unit_code", "field_code", "carried_over"]),
                               {"01651"}, set(), names, settings.period("2025-Q2"), settings.period("2025-Q3"), REFORM)
     assert len(found) == 1 and "thiếu 4 hồ sơ" in found[0].message and "không có đơn vị nào" in found[0].message
+
+
+# ------------------------------------------------------------------ records across the reform
+
+def _canonical(path, records):
+    """A canonical dossiers file of `records` (dicts of some DOSSIER_SCHEMA columns)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from tthc.model import KEYED_DOSSIER_SCHEMA
+
+    columns = {f.name: [r.get(f.name) for r in records] for f in KEYED_DOSSIER_SCHEMA}
+    pq.write_table(pa.table(columns, schema=KEYED_DOSSIER_SCHEMA), path)
+    return path
+
+
+def _record(dossier_id, unit, field="HT", source="portal_dvc", received=None, entered=None):
+    from datetime import datetime
+
+    return {"source_id": source, "dossier_id": dossier_id, "unit_code": unit, "field_code": field,
+            "received_at": received or datetime(2025, 6, 20, 9), "entered_at": entered}
+
+
+def test_records_under_old_codes_go_to_the_successor_of_their_field_and_old_copies_are_left_out(tmp_path):
+    import pandas as pd
+
+    from transforms.canonicalize import place_on_successors
+
+    path = _canonical(tmp_path / "dossiers.parquet", [
+        _record("A1", "01627"),                      # an old commune merged whole into 01648
+        _record("A2", "040", field="HT"),            # a district, a field that went to its seat's commune
+        _record("A3", "040", field="GD"),            # a district, a field given to Sở Giáo dục (another software)
+        _record("A4", "040", field="CTH"),           # a district, a field given to Sở Công Thương (the portal's)
+        _record("A5", "09999"),                      # a split commune without a chosen successor
+        _record("A6", "01648"),                      # a unit in force
+        _record("T1", "000.00.13.H04", field="GD", source="tandan_departments"),
+    ])
+    placed, unplaced = place_on_successors(
+        path, {"01627": "01648", "040": "01273"},
+        {("040", "GD"): "000.00.13.H04", ("040", "CTH"): "000.00.04.H04"},
+        elsewhere={("portal_dvc", "000.00.13.H04")}, unplaceable={"09999"})
+    assert placed == {("portal_dvc", "01627", "01648"): 1, ("portal_dvc", "040", "01273"): 1,
+                      ("portal_dvc", "040", "000.00.13.H04"): 1, ("portal_dvc", "040", "000.00.04.H04"): 1}
+    assert unplaced == {("portal_dvc", "09999"): 1}
+    after = pd.read_parquet(path).set_index("dossier_id")["unit_code"].to_dict()
+    assert after == {"A1": "01648", "A2": "01273", "A4": "000.00.04.H04", "A5": "09999", "A6": "01648",
+                     "T1": "000.00.13.H04"}  # A3: the portal's copy of a dossier Tân Dân carries on
+
+
+def test_before_the_reform_a_record_entered_at_the_hand_over_is_left_to_the_old_unit(tmp_path):
+    from datetime import datetime
+
+    import pandas as pd
+
+    from transforms.canonicalize import leave_out_handed_over
+
+    reform = datetime(2025, 7, 1)
+    handed, later = datetime(2025, 7, 1, 7, 45), datetime(2025, 7, 3, 9)
+    path = _canonical(tmp_path / "dossiers.parquet", [
+        _record("T1", "000.00.13.H04", field="GD", source="tandan_departments", entered=handed),
+        _record("T2", "000.00.13.H04", field="GD", source="tandan_departments", entered=datetime(2025, 6, 20, 9)),
+        _record("T3", "000.00.13.H04", field="YT", source="tandan_departments", entered=later),  # not taken over
+        _record("T4", "000.00.13.H04", field="GD", source="tandan_departments",
+                received=datetime(2025, 7, 2, 9), entered=later),                               # received after
+        _record("P1", "01648", entered=handed),                                                 # a new commune
+        _record("P2", "040", field="GD"),                                                       # no entry moment
+    ])
+    left = leave_out_handed_over(path, reform, {("000.00.13.H04", "GD"), ("01648", "")})
+    assert left == {("tandan_departments", "000.00.13.H04"): 1, ("portal_dvc", "01648"): 1}
+    assert sorted(pd.read_parquet(path)["dossier_id"]) == ["P2", "T2", "T3", "T4"]
+
+
+def test_the_reform_settings_are_checked(tmp_path):
+    import yaml
+
+    from tthc.config import ConfigError, Settings
+
+    settings = load_settings()
+    assert settings.district_fields_to_departments == {"GD": "000.00.13.H04", "CTH": "000.00.04.H04"}
+    assert settings.split_records == {}
+    for wrong in ({"district_fields_to_departments": ["GD"]},
+                  {"district_fields_to_departments": {"GD": "000.00.99.H04"}},
+                  {"district_fields_to_departments": {"ZZ": "000.00.13.H04"}},
+                  {"split_records": {"01615": 1648}}):
+        doc = {**settings.province_doc, "reform": wrong}
+        province = tmp_path / "province.yaml"
+        province.write_text(yaml.safe_dump(doc, allow_unicode=True), encoding="utf-8")
+        broken = Settings(province, settings.sources_file)
+        with pytest.raises(ConfigError, match="reform"):
+            broken.district_fields_to_departments, broken.split_records

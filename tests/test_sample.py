@@ -311,16 +311,29 @@ def test_old_units_hand_their_pending_dossiers_over_to_their_successors(truth, p
     handed = truth[truth["handed_over_to"].notna()]
     assert len(handed) > 0 and set(handed["dossier_id"]) == set(old.loc[open_at_reform, "dossier_id"])
     assert (handed["handed_over_at"].dt.normalize() == reform).all()
-    assert handed["handed_over_to"].str.fullmatch(r"\d{5}").all()  # to new communes (no field goes to departments)
+    # to new communes, but a district's in the fields the province gave to a department (config/province.yaml)
+    to_departments = {"GD": "000.00.13.H04", "CTH": "000.00.04.H04"}
+    expected_department = handed["field_code"].map(to_departments).where(handed["unit_code"].str.len() == 3)
+    to_department = expected_department.notna()
+    assert (handed.loc[to_department, "handed_over_to"] == expected_department[to_department]).all()
+    assert handed.loc[~to_department, "handed_over_to"].str.fullmatch(r"\d{5}").all()
     assert (handed["served_by"] == "portal_dvc").all()  # a paper one is entered by its successor
-    # the portal keeps the old unit's code and the dossier's id and dates
+    # Sở Giáo dục's dossiers are in Tân Dân: the dossier moves to that software, the others stay in the portal
+    moved = handed["handed_over_in"] == "tandan_departments"
+    assert (moved == (handed["handed_over_to"] == "000.00.13.H04")).all()
+    assert (handed.loc[~moved, "handed_over_in"] == "portal_dvc").all()
+    # the portal keeps the old unit's code and the dossier's id and dates; a dossier gone to another software
+    # stays there as it was at the hand-over, in progress
     wire = portal.set_index("MaHoSo").loc[handed["dossier_id"]]
     assert (wire["MaCoQuan"].to_numpy() == handed["unit_code"].to_numpy()).all()
+    left = wire[moved.to_numpy()]
+    assert (left["TrangThaiHoSo"] == 4).all() and left["NgayKetThucXuLy"].isna().all()
     # communes' pending at the end of 2025-Q2 and their successors' carried-over at the start of 2025-Q3
     q2, q3 = figures[figures["period"] == "2025-Q2"], figures[figures["period"] == "2025-Q3"]
     from_communes = handed[handed["unit_code"].str.len() == 5]
     assert q2["true_pending_total"].sum() == len(from_communes)
-    from_districts = handed[(handed["unit_code"].str.len() == 3) & handed["field_code"].isin(set(q3["field_code"]))]
+    from_districts = handed[(handed["unit_code"].str.len() == 3) & handed["field_code"].isin(set(q3["field_code"]))
+                            & ~to_department]
     assert q3["true_carried_over"].sum() == len(from_communes) + len(from_districts)
     departments = truth[truth["unit_code"].str.contains(".", regex=False)]
     open_at_reform = departments["finished_at"].isna() | (departments["finished_at"] >= reform)

@@ -27,6 +27,8 @@ _CHECKS = [
     # extraction (what the sources sent)
     Check("config.unit_repeated", "warning",
           "Mã đơn vị khai báo nhiều lần trong tệp cấu hình của tỉnh: chỉ dùng dòng đầu tiên"),
+    Check("config.split_records", "warning",
+          "Khai báo đơn vị nhận hồ sơ của xã cũ bị chia (reform.split_records) không khớp bảng chuyển đổi: không dùng"),
     Check("extract.source_missing", "warning", "Nguồn số liệu không lấy được trong kỳ (lỗi khi trích xuất hoặc chưa trích xuất)"),
     Check("extract.stale_landing", "warning",
           "Nguồn số liệu lỗi khi trích xuất lại: dùng lần trích xuất thành công gần nhất của kỳ (số liệu có thể "

@@ -21,18 +21,24 @@ def _read(path: Path, sql: str) -> pd.DataFrame:
         return pd.read_sql(sql, db)
 
 
+REFORM = "2025-07-01"
+
+
 def tandan_report(db: Path, period: Period, null_channel_in_neither: bool = True,
-                  stopped_before_the_period: bool = True) -> pd.DataFrame:
+                  stopped_before_the_period: bool = True, handed_over_later: bool = True) -> pd.DataFrame:
     """BaoCaoSo06aHandler: calendar days; rows in DangXuLy ∪ DaXuLy ∪ BoSung ∪ TraLai, joined with
     Catalog.ThuTucs and Catalog.Groups (unit = Groups.MaDinhDanh); per unit. Without
     `stopped_before_the_period`, the dossiers stopped (8) before the period, which no landing
-    window holds, are left out."""
+    window holds, are left out; without `handed_over_later`, in a period before the reform, the
+    dossiers received before it that the department took over on it (created then)."""
     rows = _read(db, """
         SELECT g.MaDinhDanh AS unit_code, h.KenhThucHien AS channel, h.TrangThaiHoSoId AS status,
                date(h.NgayTiepNhan) AS received, date(h.NgayHenTra) AS due, date(h.NgayKetThucXuLy) AS ended,
-               date(h.NgayYeuCauBoSung) AS supplement
+               date(h.NgayYeuCauBoSung) AS supplement, date(h.CreatedOn) AS created
         FROM HoSos h JOIN ThuTucs t ON t.MaTTHC = h.MaTTHC JOIN Groups g ON h.DonViId = g.GroupCode
         WHERE h.DeletedOn IS NULL AND h.TrangThaiHoSoId NOT IN ('1', '3')""")
+    if not handed_over_later and period.end.isoformat() < REFORM:
+        rows = rows[~((rows["received"] < REFORM) & (rows["created"] >= REFORM))]
     t, d = period.start.isoformat(), period.end.isoformat()
     s, rec, due, end, sup = rows["status"], rows["received"], rows["due"], rows["ended"], rows["supplement"]
     ended_in = end.notna() & (end >= t) & (end <= d)
