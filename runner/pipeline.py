@@ -491,10 +491,15 @@ def across_reform(ctx: RunContext) -> list[Finding]:
     field_successor = {(district, field): dept for district in districts - in_force_codes
                        for field, dept in to_departments.items() if dept in in_force_codes}
     targets = set(successor_of.values()) | set(field_successor.values())
+    # a code the reform gave to a new unit while its old commune went into another one
+    reused = {old: new[0] for old, new in taken.items()
+              if old in in_force_codes and level.get(old) == "commune" and len(new) == 1 and new[0] != old}
+    targets |= set(reused.values())
     elsewhere = {(source.id, unit) for source in ctx.settings.sources for unit in targets
                  if source.coverage(unit, level.get(unit, ""), ctx.period) is None}
     placed, unplaced = place_on_successors(ctx.files.dossiers, successor_of, field_successor, elsewhere,
-                                           set(split) - set(chosen))
+                                           set(split) - set(chosen), reused,
+                                           datetime.combine(reform, datetime.min.time()))
     old_names = dict(zip(before["unit_code"], before["unit_name"]))
     new_names = dict(zip(in_force["unit_code"], in_force["unit_name"]))
     out = refused
@@ -502,6 +507,11 @@ def across_reform(ctx: RunContext) -> list[Finding]:
         head = (f"Nguồn {source_id}: {count} hồ sơ của kỳ {ctx.period.label} còn ghi mã đơn vị cũ {old} "
                 f"({old_names.get(old, old)}, trước {reform:%d/%m/%Y}), đơn vị tiếp nhận là {new} "
                 f"({new_names.get(new, new)})")
+        if old in reused:
+            head = (f"Nguồn {source_id}: {count} hồ sơ của kỳ {ctx.period.label} tiếp nhận trước {reform:%d/%m/%Y} "
+                    f"ghi mã {old}: từ ngày đó mã này là của {new_names.get(old, old)}, nhưng hồ sơ tiếp nhận trước "
+                    f"đó là của {old_names.get(old, old)} (đơn vị cũ), đơn vị tiếp nhận là {new} "
+                    f"({new_names.get(new, new)})")
         if (source_id, new) in elsewhere:
             text = (f"{head}, đơn vị này dùng phần mềm khác: đây là bản ghi cũ của hồ sơ đã bàn giao, không tính từ "
                     "nguồn này (phần mềm của đơn vị tiếp nhận báo cáo hồ sơ)")

@@ -203,3 +203,37 @@ def test_the_reform_settings_are_checked(tmp_path):
         broken = Settings(province, settings.sources_file)
         with pytest.raises(ConfigError, match="reform"):
             broken.district_fields_to_departments, broken.split_records
+
+
+def test_a_reused_code_on_a_record_received_before_the_reform_is_the_old_communes(tmp_path):
+    """Code 01700 is a new commune's since the reform while the old commune 01700 went into 01648: a record
+    received before the reform under 01700 is the old commune's (the new one did not exist yet), unless
+    the software that took it over entered it then under the new unit."""
+    from datetime import datetime
+
+    import pandas as pd
+
+    from transforms.canonicalize import place_on_successors
+
+    reform = datetime(2025, 7, 1)
+    path = _canonical(tmp_path / "dossiers.parquet", [
+        _record("K1", "01700", received=datetime(2025, 6, 10, 9)),                                  # kept old code
+        _record("K2", "01700", received=datetime(2025, 7, 10, 9)),                                  # the new unit's
+        _record("K3", "01700", received=datetime(2025, 6, 10, 9), entered=datetime(2025, 7, 1, 8)),  # rewritten
+    ])
+    placed, _ = place_on_successors(path, {}, {}, reused={"01700": "01648"}, reform=reform)
+    assert placed == {("portal_dvc", "01700", "01648"): 1}
+    after = pd.read_parquet(path).set_index("dossier_id")["unit_code"].to_dict()
+    assert after == {"K1": "01648", "K2": "01700", "K3": "01700"}
+
+
+def test_in_cao_bang_every_reused_code_keeps_its_old_commune():
+    """Why the rule above never fires on the sample: each new commune's code was an old commune's that went
+    into that same new commune (docs/reconciliation.md §11)."""
+    settings = load_settings()
+    units = units_for_province(settings)
+    after = set(units_in_force(units, REFORM).query("level == 'commune'")["unit_code"])
+    taken = successors(checked_conversion(settings).table, units, REFORM)
+    reused = {old: new for old, new in taken.items() if old in after}
+    assert len(reused) == len(after) == 56
+    assert all(new == [old] for old, new in reused.items())

@@ -428,20 +428,27 @@ def _count_by(columns: dict[str, pa.Array], mask: pa.Array, into: dict[tuple, in
 
 
 def place_on_successors(path: Path, successor_of: dict[str, str], field_successor: dict[tuple[str, str], str],
-                        elsewhere: set[tuple[str, str]] = frozenset(), unplaceable: set[str] = frozenset()
+                        elsewhere: set[tuple[str, str]] = frozenset(), unplaceable: set[str] = frozenset(),
+                        reused: dict[str, str] | None = None, reform: datetime | None = None
                         ) -> tuple[dict[tuple[str, str, str], int], dict[tuple[str, str], int]]:
     """Records of a quarter after the reform that still carry an old unit's code (a vendor keeps it on its
     records for a while) are put on the successor that took the unit's dossiers over: `field_successor`
-    (old code, field) → successor first, else `successor_of` old code → successor. A record whose source
-    does not serve its successor (`elsewhere`: (source, successor)) is the old software's copy of a dossier
-    the successor's own software carries on: left out. Returns the records placed per (source, old code,
-    successor), and the records under an `unplaceable` old code (a split's) per (source, old code), left
-    as they are."""
+    (old code, field) → successor first, else `successor_of` old code → successor. A code the reform gave
+    to a new unit while its old commune went into another (`reused`: code → that other) is the new unit's,
+    but on a record received before `reform`, which the new unit did not exist to receive (and not entered
+    after it, under the new unit's code by the software that took it over): that record is the old
+    commune's, put on its successor. A record whose source does not serve its successor
+    (`elsewhere`: (source, successor)) is the old software's copy of a dossier the successor's own software
+    carries on: left out. Returns the records placed per (source, old code, successor), and the records
+    under an `unplaceable` old code (a split's) per (source, old code), left as they are."""
     placed_counts: dict[tuple[str, str, str], int] = {}
     unplaced_counts: dict[tuple[str, str], int] = {}
-    if not (successor_of or field_successor or unplaceable) or not path.exists():
+    reused = reused if reused and reform is not None else {}
+    if not (successor_of or field_successor or unplaceable or reused) or not path.exists():
         return placed_counts, unplaced_counts
     by_code = (pa.array(list(successor_of), pa.string()), pa.array(list(successor_of.values()), pa.string()))
+    by_old_meaning = (pa.array(list(reused), pa.string()), pa.array(list(reused.values()), pa.string()))
+    moment = pa.scalar(reform, pa.timestamp("s")) if reform is not None else None
     by_field = (pa.array(["\x00".join(k) for k in field_successor], pa.string()),
                 pa.array(list(field_successor.values()), pa.string()))
     away = pa.array(sorted("\x00".join(k) for k in elsewhere), pa.string())
@@ -454,6 +461,13 @@ def place_on_successors(path: Path, successor_of: dict[str, str], field_successo
         successor = pc.coalesce(pc.take(by_field[1], pc.index_in(_pairs(codes, batch.column("field_code")),
                                                                   value_set=by_field[0])),
                                 pc.take(by_code[1], pc.index_in(codes, value_set=by_code[0])))
+        if len(by_old_meaning[0]):
+            old_meaning = pc.take(by_old_meaning[1], pc.index_in(codes, value_set=by_old_meaning[0]))
+            received_before = pc.fill_null(pc.and_(
+                pc.less(batch.column("received_at"), moment),
+                pc.invert(pc.fill_null(pc.greater_equal(batch.column("entered_at"), moment), False))), False)
+            successor = pc.coalesce(successor, pc.if_else(received_before, old_meaning,
+                                                          pa.scalar(None, pa.string())))
         placed = pc.is_valid(successor)
         if not pc.any(placed).as_py():
             return None
