@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from functools import cached_property
 from pathlib import Path
+from typing import Callable
 from zoneinfo import ZoneInfo
 
 import duckdb
@@ -149,12 +150,13 @@ def canonicalize(ctx: RunContext) -> dict:
     from transforms.canonicalize import canonical_dossiers, self_reported_figures
 
     landed, missing = landed_sources(ctx.settings, ctx.period, ctx.var)
+    reshape, reform_findings = across_reform(ctx)
     dossiers, f1 = canonical_dossiers(landed, ctx.period, ctx.files.dossiers,
                                       several_units_out=ctx.files.ids_under_several_units,
-                                      plausible_from=ctx.settings.plausible_from)
+                                      plausible_from=ctx.settings.plausible_from, reshape=reshape)
     reported, f2 = self_reported_figures(landed, ctx.period, ctx.files.self_reported,
                                          totals_out=ctx.files.self_reported_totals)
-    findings = f1 + f2 + across_reform(ctx) + [
+    findings = f1 + f2 + reform_findings() + [
         finding("config.unit_repeated",
                 f"Mã đơn vị {dept['code']} ({dept.get('name')}) khai báo lại trong {ctx.settings.province_file.name}: "
                 "chỉ dùng dòng đầu tiên", ctx.period.start, ctx.period.end, unit_code=str(dept["code"]),
@@ -442,18 +444,17 @@ def _province_rows(ctx: RunContext, rows: pd.DataFrame) -> pd.DataFrame:
                                                                          [ctx.settings.province_code]))]
 
 
-def across_reform(ctx: RunContext) -> list[Finding]:
+def across_reform(ctx: RunContext) -> tuple[Callable | None, Callable[[], list[Finding]]]:
     """The records of a quarter as the reform of the units leaves them (docs/reconciliation.md, "Across
-    the reform"). After it, records still under an old commune's or district's code are put on the unit
-    that took its dossiers (tthc.units.successors; a district's in a field given to a department on that
-    department; a split commune's on the successor `reform.split_records` names, else nowhere), one info
-    finding per source and old code; the old software's copy of a dossier that another software carries
-    on at its successor is left out. Before it, a record that the successor's software entered at the
-    hand-over is left out: the old unit's software reports it then."""
-    from datetime import datetime
-
+    the reform"): what canonicalize passes its records through as it writes them, and the findings of what
+    that did, once it is done. After the reform, records still under an old commune's or district's code
+    are put on the unit that took its dossiers (tthc.units.successors; a district's in a field given to a
+    department on that department; a split commune's on the successor `reform.split_records` names, else
+    nowhere), one info finding per source and old code; the old software's copy of a dossier that another
+    software carries on at its successor is left out. Before it, a record that the successor's software
+    entered at the hand-over is left out: the old unit's software reports it then."""
     from tthc.units import ReferenceFiles, successors, units_in_force
-    from transforms.canonicalize import leave_out_handed_over, place_on_successors
+    from transforms.canonicalize import HandedOverLater, SuccessorPlacement
 
     reform = ReferenceFiles.find(ctx.settings.reference_data).reform_date
     to_departments = ctx.settings.district_fields_to_departments
@@ -464,17 +465,17 @@ def across_reform(ctx: RunContext) -> list[Finding]:
         after = units_in_force(ctx.units, reform)
         new_units = set(after.loc[after["level"] == "commune", "unit_code"]) - set(before["unit_code"])
         targets = {(dept, field) for field, dept in to_departments.items()} | {(unit, "") for unit in new_units}
-        left = leave_out_handed_over(ctx.files.dossiers, datetime.combine(reform, datetime.min.time()), targets)
-        return [finding(
+        leaving = HandedOverLater(datetime.combine(reform, datetime.min.time()), targets)
+        return leaving, lambda: [finding(
             "records.handed_over_later",
             f"Nguồn {source_id}: {count} hồ sơ của đơn vị {unit} tiếp nhận trước {reform:%d/%m/%Y} nhưng được nhập "
             f"vào phần mềm từ ngày đó (hồ sơ được bàn giao khi sắp xếp đơn vị hành chính): kỳ {ctx.period.label} "
             "không tính cho đơn vị này, hồ sơ thuộc đơn vị cũ và do phần mềm của đơn vị cũ báo cáo",
             ctx.period.start, ctx.period.end, source_id=source_id, unit_code=unit, observed=str(count),
             location=f"{source_id}: entered_at ≥ {reform}, received_at < {reform}")
-            for (source_id, unit), count in sorted(left.items())]
+            for (source_id, unit), count in sorted(leaving.left.items())]
     if ctx.period.start < reform:
-        return []
+        return None, list
     in_force = ctx.units_in_force
     in_force_codes = set(in_force["unit_code"])
     level = dict(zip(in_force["unit_code"], in_force["level"]))
@@ -497,12 +498,20 @@ def across_reform(ctx: RunContext) -> list[Finding]:
     targets |= set(reused.values())
     elsewhere = {(source.id, unit) for source in ctx.settings.sources for unit in targets
                  if source.coverage(unit, level.get(unit, ""), ctx.period) is None}
-    placed, unplaced = place_on_successors(ctx.files.dossiers, successor_of, field_successor, elsewhere,
-                                           set(split) - set(chosen), reused,
-                                           datetime.combine(reform, datetime.min.time()))
+    placement = SuccessorPlacement(successor_of, field_successor, elsewhere, set(split) - set(chosen), reused,
+                                   datetime.combine(reform, datetime.min.time()))
+    return placement, lambda: refused + _placement_findings(ctx, placement, before, split, reused, elsewhere, reform)
+
+
+def _placement_findings(ctx: RunContext, placement, before: pd.DataFrame, split: dict[str, list[str]],
+                        reused: dict[str, str], elsewhere: set[tuple[str, str]], reform) -> list[Finding]:
+    """What SuccessorPlacement did: one finding per source, old code and successor; one per split code
+    whose records could not be placed."""
+    in_force = ctx.units_in_force
+    placed, unplaced = placement.placed, placement.unplaced
     old_names = dict(zip(before["unit_code"], before["unit_name"]))
     new_names = dict(zip(in_force["unit_code"], in_force["unit_name"]))
-    out = refused
+    out = []
     for (source_id, old, new), count in sorted(placed.items()):
         head = (f"Nguồn {source_id}: {count} hồ sơ của kỳ {ctx.period.label} còn ghi mã đơn vị cũ {old} "
                 f"({old_names.get(old, old)}, trước {reform:%d/%m/%Y}), đơn vị tiếp nhận là {new} "

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 from zoneinfo import ZoneInfo
 
 import duckdb
@@ -34,14 +34,16 @@ EXAMPLES = 5
 
 
 def canonical_dossiers(landed: list[LandedSource], period: Period, out: Path, now: datetime | None = None,
-                       several_units_out: Path | None = None,
-                       plausible_from: date = PLAUSIBLE_FROM) -> tuple[int, list[Finding]]:
+                       several_units_out: Path | None = None, plausible_from: date = PLAUSIBLE_FROM,
+                       reshape: Callable[[pa.Table], pa.Table | None] | None = None) -> tuple[int, list[Finding]]:
     """Write the canonical dossiers of every landed source with a canonical select (records
     sources) to `out`; returns the row count and findings. `now` (local time; the current time
     by default) is when a date becomes a date in the future. `several_units_out` receives the
     (source_id, dossier_id) that a source lists under more than one unit: de-duplication keeps
     one of them, so validation could not see it afterwards. A date before `plausible_from` is
-    implausible (records.date_implausible): the record is kept and counted by its dates."""
+    implausible (records.date_implausible): the record is kept and counted by its dates. `reshape`
+    (SuccessorPlacement, HandedOverLater) is given the records as they are written, in order, and
+    returns them changed (None: unchanged); the row count returned is of the records written."""
     con = duck.connect()
     findings: list[Finding] = []
     views: list[tuple[str, str]] = []
@@ -78,7 +80,7 @@ def canonical_dossiers(landed: list[LandedSource], period: Period, out: Path, no
         f"SELECT {', '.join(DOSSIER_COLUMNS)}, {_flags_sql(checks)} FROM {name}" for name, _ in views)
     tally = _Tally(len(checks))
     several: list[tuple[str, str]] = []
-    rows = _write_in_order(con.sql(flagged), out, tally, several)
+    rows = _write_in_order(con.sql(flagged), out, tally, several, reshape)
     if rows is not None:
         for _, source_id in views:
             findings += _findings(checks, tally.counts(source_id), tally.examples(source_id), source_id, period, now)
@@ -91,6 +93,8 @@ def canonical_dossiers(landed: list[LandedSource], period: Period, out: Path, no
             QUALIFY row_number() OVER (PARTITION BY source_id, dossier_id ORDER BY updated_at DESC NULLS LAST) = 1
             ORDER BY source_id, dossier_id
         """), out, KEYED_DOSSIER_SCHEMA, compression="zstd")
+        if reshape is not None and _rewrite(out, reshape):
+            rows = pq.ParquetFile(out).metadata.num_rows
         several = con.sql(f"""
             SELECT source_id, dossier_id FROM ({union}) GROUP BY ALL HAVING min(unit_code) <> max(unit_code)
             ORDER BY ALL
@@ -212,16 +216,22 @@ def _latest_in_order(reader: pa.RecordBatchReader, tally: "_Tally",
         yield _latest_of_runs(carry, np.ones(carry.num_rows - 1, dtype=bool), several)
 
 
-def _write_in_order(relation, out: Path, tally: "_Tally", several: list[tuple[str, str]]) -> int | None:
+def _write_in_order(relation, out: Path, tally: "_Tally", several: list[tuple[str, str]],
+                    reshape: Callable[[pa.Table], pa.Table | None] | None = None) -> int | None:
     """Streams the records to `out` if they come ordered by (source_id, dossier_id), keeping the
-    latest update of a repeated id; None (and nothing written or counted) if they do not."""
+    latest update of a repeated id, each piece through `reshape`; None (and nothing written or counted)
+    if they do not."""
+    pieces = _latest_in_order(relation.to_arrow_reader(100_000), tally, several)
+    if reshape is not None:
+        pieces = (piece if (changed := reshape(piece)) is None else changed for piece in pieces)
     try:
-        return write_tables(_latest_in_order(relation.to_arrow_reader(100_000), tally, several), out,
-                            KEYED_DOSSIER_SCHEMA, compression="zstd")
+        return write_tables(pieces, out, KEYED_DOSSIER_SCHEMA, compression="zstd")
     except _OutOfOrder:
         out.unlink(missing_ok=True)
         tally.clear()
         several.clear()
+        if reshape is not None and hasattr(reshape, "reset"):
+            reshape.reset()
         return None
 
 
@@ -400,16 +410,17 @@ def self_reported_figures(landed: list[LandedSource], period: Period, out: Path,
 
 
 def _rewrite(path: Path, change) -> bool:
-    """Rewrite the canonical dossiers file batch by batch, in order: `change(batch)` gives the batch to
+    """Rewrite the canonical dossiers file batch by batch, in order: `change(table)` gives the table to
     write, or None when it stays as it is. The file is replaced only when a batch changed."""
     source = pq.ParquetFile(path)
     target = path.with_name(path.name + ".rewriting")
     changed = False
     with pq.ParquetWriter(target, source.schema_arrow) as writer:
         for batch in source.iter_batches():
-            new = change(batch)
+            table = pa.Table.from_batches([batch])
+            new = change(table)
             changed |= new is not None
-            writer.write_batch(batch if new is None else new)
+            writer.write_table(table if new is None else new)
     if changed:
         target.replace(path)
     else:
@@ -417,94 +428,115 @@ def _rewrite(path: Path, change) -> bool:
     return changed
 
 
-def _pairs(first: pa.ChunkedArray | pa.Array, second: pa.ChunkedArray | pa.Array) -> pa.Array:
+def _pairs(first: pa.ChunkedArray | pa.Array, second: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray | pa.Array:
     return pc.binary_join_element_wise(pc.fill_null(first, ""), pc.fill_null(second, ""), "\x00")
 
 
-def _count_by(columns: dict[str, pa.Array], mask: pa.Array, into: dict[tuple, int]) -> None:
+def _count_by(columns: dict[str, pa.Array], mask, into: dict[tuple, int]) -> None:
     counts = pa.table(columns).filter(mask).group_by(list(columns)).aggregate([([], "count_all")])
     for *key, n in zip(*(counts.column(c).to_pylist() for c in [*columns, "count_all"])):
         into[tuple(key)] = into.get(tuple(key), 0) + n
 
 
-def place_on_successors(path: Path, successor_of: dict[str, str], field_successor: dict[tuple[str, str], str],
-                        elsewhere: set[tuple[str, str]] = frozenset(), unplaceable: set[str] = frozenset(),
-                        reused: dict[str, str] | None = None, reform: datetime | None = None
-                        ) -> tuple[dict[tuple[str, str, str], int], dict[tuple[str, str], int]]:
+class SuccessorPlacement:
     """Records of a quarter after the reform that still carry an old unit's code (a vendor keeps it on its
     records for a while) are put on the successor that took the unit's dossiers over: `field_successor`
     (old code, field) → successor first, else `successor_of` old code → successor. A code the reform gave
     to a new unit while its old commune went into another (`reused`: code → that other) is the new unit's,
     but on a record received before `reform`, which the new unit did not exist to receive (and not entered
     after it, under the new unit's code by the software that took it over): that record is the old
-    commune's, put on its successor. A record whose source does not serve its successor
-    (`elsewhere`: (source, successor)) is the old software's copy of a dossier the successor's own software
-    carries on: left out. Returns the records placed per (source, old code, successor), and the records
-    under an `unplaceable` old code (a split's) per (source, old code), left as they are."""
-    placed_counts: dict[tuple[str, str, str], int] = {}
-    unplaced_counts: dict[tuple[str, str], int] = {}
-    reused = reused if reused and reform is not None else {}
-    if not (successor_of or field_successor or unplaceable or reused) or not path.exists():
-        return placed_counts, unplaced_counts
-    by_code = (pa.array(list(successor_of), pa.string()), pa.array(list(successor_of.values()), pa.string()))
-    by_old_meaning = (pa.array(list(reused), pa.string()), pa.array(list(reused.values()), pa.string()))
-    moment = pa.scalar(reform, pa.timestamp("s")) if reform is not None else None
-    by_field = (pa.array(["\x00".join(k) for k in field_successor], pa.string()),
-                pa.array(list(field_successor.values()), pa.string()))
-    away = pa.array(sorted("\x00".join(k) for k in elsewhere), pa.string())
-    stuck = pa.array(sorted(unplaceable), pa.string())
+    commune's, put on its successor. A record whose source does not serve its successor (`elsewhere`:
+    (source, successor)) is the old software's copy of a dossier the successor's own software carries on:
+    left out. Called on the canonical records piece by piece, in order; counts the records placed per
+    (source, old code, successor) in `placed`, and those under an `unplaceable` old code (a split's), left
+    as they are, per (source, old code) in `unplaced`."""
 
-    def change(batch: pa.RecordBatch) -> pa.RecordBatch | None:
-        codes, sources = batch.column("unit_code"), batch.column("source_id")
-        if len(stuck):
-            _count_by({"source_id": sources, "unit_code": codes}, pc.is_in(codes, value_set=stuck), unplaced_counts)
-        successor = pc.coalesce(pc.take(by_field[1], pc.index_in(_pairs(codes, batch.column("field_code")),
-                                                                  value_set=by_field[0])),
-                                pc.take(by_code[1], pc.index_in(codes, value_set=by_code[0])))
-        if len(by_old_meaning[0]):
-            old_meaning = pc.take(by_old_meaning[1], pc.index_in(codes, value_set=by_old_meaning[0]))
+    def __init__(self, successor_of: dict[str, str], field_successor: dict[tuple[str, str], str],
+                 elsewhere: set[tuple[str, str]] = frozenset(), unplaceable: set[str] = frozenset(),
+                 reused: dict[str, str] | None = None, reform: datetime | None = None):
+        reused = reused if reused and reform is not None else {}
+        self.placed: dict[tuple[str, str, str], int] = {}
+        self.unplaced: dict[tuple[str, str], int] = {}
+        self.active = bool(successor_of or field_successor or unplaceable or reused)
+        self._by_code = (pa.array(list(successor_of), pa.string()), pa.array(list(successor_of.values()), pa.string()))
+        self._by_field = (pa.array(["\x00".join(k) for k in field_successor], pa.string()),
+                          pa.array(list(field_successor.values()), pa.string()))
+        self._by_old_meaning = (pa.array(list(reused), pa.string()), pa.array(list(reused.values()), pa.string()))
+        self._moment = pa.scalar(reform, pa.timestamp("s")) if reform is not None else None
+        self._away = pa.array(sorted("\x00".join(k) for k in elsewhere), pa.string())
+        self._stuck = pa.array(sorted(unplaceable), pa.string())
+
+    def reset(self) -> None:
+        self.placed, self.unplaced = {}, {}
+
+    def __call__(self, table: pa.Table) -> pa.Table | None:
+        if not self.active or not table.num_rows:
+            return None
+        codes, sources = table.column("unit_code"), table.column("source_id")
+        if len(self._stuck):
+            _count_by({"source_id": sources, "unit_code": codes}, pc.is_in(codes, value_set=self._stuck), self.unplaced)
+        successor = pc.coalesce(
+            pc.take(self._by_field[1], pc.index_in(_pairs(codes, table.column("field_code")), value_set=self._by_field[0])),
+            pc.take(self._by_code[1], pc.index_in(codes, value_set=self._by_code[0])))
+        if len(self._by_old_meaning[0]):
+            old_meaning = pc.take(self._by_old_meaning[1], pc.index_in(codes, value_set=self._by_old_meaning[0]))
             received_before = pc.fill_null(pc.and_(
-                pc.less(batch.column("received_at"), moment),
-                pc.invert(pc.fill_null(pc.greater_equal(batch.column("entered_at"), moment), False))), False)
-            successor = pc.coalesce(successor, pc.if_else(received_before, old_meaning,
-                                                          pa.scalar(None, pa.string())))
+                pc.less(table.column("received_at"), self._moment),
+                pc.invert(pc.fill_null(pc.greater_equal(table.column("entered_at"), self._moment), False))), False)
+            successor = pc.coalesce(successor, pc.if_else(received_before, old_meaning, pa.scalar(None, pa.string())))
         placed = pc.is_valid(successor)
         if not pc.any(placed).as_py():
             return None
-        _count_by({"source_id": sources, "unit_code": codes, "successor": successor}, placed, placed_counts)
-        index = batch.schema.get_field_index("unit_code")
-        batch = batch.set_column(index, batch.schema.field(index), pc.if_else(placed, successor, codes))
-        left_out = pc.fill_null(pc.is_in(_pairs(sources, successor), value_set=away), False)
-        return batch.filter(pc.invert(left_out)) if pc.any(left_out).as_py() else batch
-
-    _rewrite(path, change)
-    return placed_counts, unplaced_counts
+        _count_by({"source_id": sources, "unit_code": codes, "successor": successor}, placed, self.placed)
+        index = table.schema.get_field_index("unit_code")
+        table = table.set_column(index, table.schema.field(index), pc.if_else(placed, successor, codes))
+        left_out = pc.fill_null(pc.is_in(_pairs(sources, successor), value_set=self._away), False)
+        return table.filter(pc.invert(left_out)) if pc.any(left_out).as_py() else table
 
 
-def leave_out_handed_over(path: Path, reform: datetime, taken_over: set[tuple[str, str]]) -> dict[tuple[str, str], int]:
+class HandedOverLater:
     """In a quarter before the reform: a record that a unit's software entered on or after the reform for a
     dossier received before it, where the unit took over that field's dossiers (`taken_over`: (unit, field),
     field "" for every field), is a dossier handed over to it on the reform; then it was its old unit's,
-    which reports it. Left out; returns how many per (source, unit)."""
-    counts: dict[tuple[str, str], int] = {}
-    if not taken_over or not path.exists():
-        return counts
-    pairs = pa.array(sorted("\x00".join(k) for k in taken_over), pa.string())
-    units = pa.array(sorted(u for u, f in taken_over if not f), pa.string())
-    moment = pa.scalar(reform, pa.timestamp("s"))
+    which reports it. Left out; `left` counts them per (source, unit)."""
 
-    def change(batch: pa.RecordBatch) -> pa.RecordBatch | None:
-        entered, codes = batch.column("entered_at"), batch.column("unit_code")
-        if entered.null_count == len(entered):
+    def __init__(self, reform: datetime, taken_over: set[tuple[str, str]]):
+        self.left: dict[tuple[str, str], int] = {}
+        self.active = bool(taken_over)
+        self._pairs = pa.array(sorted("\x00".join(k) for k in taken_over), pa.string())
+        self._units = pa.array(sorted(u for u, f in taken_over if not f), pa.string())
+        self._moment = pa.scalar(reform, pa.timestamp("s"))
+
+    def reset(self) -> None:
+        self.left = {}
+
+    def __call__(self, table: pa.Table) -> pa.Table | None:
+        entered = table.column("entered_at")
+        if not self.active or entered.null_count == len(entered):
             return None
-        later = pc.and_(pc.less(batch.column("received_at"), moment), pc.greater_equal(entered, moment))
-        target = pc.or_(pc.is_in(_pairs(codes, batch.column("field_code")), value_set=pairs),
-                        pc.is_in(codes, value_set=units))
+        codes = table.column("unit_code")
+        later = pc.and_(pc.less(table.column("received_at"), self._moment), pc.greater_equal(entered, self._moment))
+        target = pc.or_(pc.is_in(_pairs(codes, table.column("field_code")), value_set=self._pairs),
+                        pc.is_in(codes, value_set=self._units))
         handed = pc.fill_null(pc.and_(later, target), False)
         if not pc.any(handed).as_py():
             return None
-        _count_by({"source_id": batch.column("source_id"), "unit_code": codes}, handed, counts)
-        return batch.filter(pc.invert(handed))
+        _count_by({"source_id": table.column("source_id"), "unit_code": codes}, handed, self.left)
+        return table.filter(pc.invert(handed))
 
-    _rewrite(path, change)
-    return counts
+
+def place_on_successors(path: Path, *args, **kwargs
+                        ) -> tuple[dict[tuple[str, str, str], int], dict[tuple[str, str], int]]:
+    """SuccessorPlacement on a canonical dossiers file, rewritten in place."""
+    placement = SuccessorPlacement(*args, **kwargs)
+    if placement.active and path.exists():
+        _rewrite(path, placement)
+    return placement.placed, placement.unplaced
+
+
+def leave_out_handed_over(path: Path, reform: datetime, taken_over: set[tuple[str, str]]) -> dict[tuple[str, str], int]:
+    """HandedOverLater on a canonical dossiers file, rewritten in place."""
+    leaving = HandedOverLater(reform, taken_over)
+    if leaving.active and path.exists():
+        _rewrite(path, leaving)
+    return leaving.left
