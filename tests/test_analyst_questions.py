@@ -80,8 +80,10 @@ def truth(small_sample) -> dict[str, pd.DataFrame]:
     out = {}
     for quarter in QUARTERS:
         start = pd.Timestamp(_start(quarter))
-        held = dossiers.assign(unit_code=dossiers["handed_over_to"].fillna(dossiers["unit_code"])) \
-            if start >= pd.Timestamp("2025-07-01") else dossiers  # each dossier at the unit holding it in the quarter
+        # each dossier at the unit holding it in the quarter, in the software that holds it
+        held = dossiers.assign(unit_code=dossiers["handed_over_to"].fillna(dossiers["unit_code"]),
+                               source_id=dossiers["handed_over_in"].fillna(dossiers["source_id"])) \
+            if start >= pd.Timestamp("2025-07-01") else dossiers
         records = expected_from_truth(held, start, start + pd.DateOffset(months=3)).assign(basis="records")
         typed = sheets[(sheets["period"] == quarter) & sheets["filed"]]
         typed = typed.rename(columns={f"reported_{f}": f for f in FIGURES})[["unit_code", "field_code", *FIGURES]]

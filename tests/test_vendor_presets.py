@@ -109,7 +109,8 @@ def test_columns_an_entry_does_not_give_are_null(tmp_path):
                        "unit_code": ["000.00.10.H04", "g-9"], "channel": ["3", None],
                        "received_at": ["2025-04-02 08:00:00", "2025-04-03 08:00:00"],
                        "due_at": [None, None], "finished_at": [None, None], "returned_at": [None, None],
-                       "paused_at": [None, None], "status": ["4", "2"], "updated_at": [None, None]})
+                       "paused_at": [None, None], "status": ["4", "2"], "updated_at": [None, None],
+                       "entered_at": [None, None]})
     assert landed.schema.names == [f.name for f in landing_schema(source)]
     pq.write_table(landed, folder / "dossiers.parquet")
     manifest = Manifest(source.id, "agency_db", period.as_dict(), "ok", "", "r",

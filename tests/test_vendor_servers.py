@@ -45,11 +45,24 @@ def derived_by_unit(source_id: str, var, tmp_path) -> dict[str, pd.DataFrame]:
         period = settings.period(label)
         manifest = Manifest.read(extract_source(source, period, var, "servers", settings))
         dossiers, derived = tmp_path / f"{label}_dossiers.parquet", tmp_path / f"{label}_derived.parquet"
-        canonical_dossiers([landed_source(source, period, var, manifest)], period, dossiers)
+        canonical_dossiers([landed_source(source, period, var, manifest)], period, dossiers,
+                           reshape=_as_the_pipeline_before_the_reform(settings, period))
         derive_figures(dossiers, period, derived)
         frame = pq.read_table(derived).to_pandas().set_index(KEY)[list(FIGURES)].astype("int64")
         out[label] = frame[frame.sum(axis=1) > 0].sort_index()
     return out
+
+
+def _as_the_pipeline_before_the_reform(settings, period):
+    """Before the reform the pipeline leaves out the dossiers a department took over on it (runner.pipeline.across_reform)."""
+    from datetime import datetime
+
+    from transforms.canonicalize import HandedOverLater
+
+    reform = datetime(2025, 7, 1)
+    if period.end >= reform.date():
+        return None
+    return HandedOverLater(reform, {(dept, field) for field, dept in settings.district_fields_to_departments.items()})
 
 
 def expected_by_unit(sample, source_id: str) -> dict[str, pd.DataFrame]:

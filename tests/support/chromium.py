@@ -239,10 +239,15 @@ class Chromium:
             self.send("Input.dispatchKeyEvent", {"type": kind, "key": key, "code": code,
                                                  "windowsVirtualKeyCode": key_code})
 
-    def screenshot(self, path: Path) -> Path:
-        """A PNG of the whole page, beyond the viewport."""
-        data = self.send("Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True})["data"]
-        path.write_bytes(base64.b64decode(data))
+    def screenshot(self, path: Path, attempts: int = 5) -> Path:
+        """A PNG of the whole page, beyond the viewport. On a busy machine Chromium may answer with no
+        image while it repaints after a viewport change: asked again, a moment later."""
+        for attempt in range(attempts):
+            data = self.send("Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True}).get("data")
+            if data:
+                break
+            time.sleep(0.2 * (attempt + 1))
+        path.write_bytes(base64.b64decode(data or ""))
         return path
 
     def console_errors(self) -> list[str]:
