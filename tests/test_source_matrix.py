@@ -28,7 +28,10 @@ extraction (`runner.pipeline.STAGES`) into a fresh warehouse. What is run, and w
   them and empty beside another one down in two, and all down and all empty each occur in three;
 - PostgreSQL (127.0.0.1:5432, a database made and dropped per test): four combinations each
   in 2025-Q2 and 2025-Q3, including all down (load refuses) and all empty (no vintage),
-  compared with the DuckDB reference of the quarter.
+  compared with the DuckDB reference of the quarter;
+- DuckDB, 2025-Q3 into a warehouse that already holds 2025-Q2's all-present publication, six
+  combinations (all present, all down, all empty, each kind of source down): the continuity and
+  hand-over checks then read a previous quarter whatever landed now, and 2025-Q2 stays as it was.
 
 Invariants of every combination (`check`):
 1. no exception but `NothingPublished`, and only when nothing may be published: every source
@@ -351,6 +354,34 @@ def test_sources_down_or_empty_on_postgresql(landings, period, combo, postgres_d
     check(outcome, reference)
 
 
+# ---------------------------------------------------------------- with the previous quarter in the warehouse
+
+AFTER_PREVIOUS = [ALL_PRESENT, ("down",) * 3, ("empty",) * 3, ("down", "present", "present"),
+                  ("present", "present", "down"), ("empty", "down", "present")]
+
+
+@pytest.mark.xdist_group("matrix-2025-Q3")
+@pytest.mark.parametrize("combo", AFTER_PREVIOUS, ids=name)
+def test_sources_down_or_empty_after_the_previous_quarter_was_published(landings, combo, tmp_path):
+    """2025-Q3 run into a warehouse that already holds 2025-Q2's all-present publication: the
+    continuity and hand-over checks then have a previous quarter to read, whatever landed now;
+    the same invariants hold, and 2025-Q2's vintage is left as it was."""
+    previous = landings.reference("2025-Q2")
+    copied = tmp_path / "warehouse.duckdb"
+    shutil.copy(previous["url"].removeprefix("duckdb:///"), copied)
+    before = warehouse_rows(f"duckdb:///{copied}", previous["period"])
+    outcome = run_combination(landings, "2025-Q3", combo, tmp_path / "var", f"duckdb:///{copied}")
+    check(outcome, landings.reference("2025-Q3"))
+
+    after = warehouse_rows(f"duckdb:///{copied}", previous["period"])
+    assert after["vintages"] == before["vintages"] == 1
+    pd.testing.assert_frame_equal(after["published"].sort_values("unit_code").reset_index(drop=True),
+                                  before["published"].sort_values("unit_code").reset_index(drop=True))
+    unchecked = outcome["findings"][outcome["findings"]["check_id"] == "continuity.unchecked"]
+    assert not unchecked["message"].str.contains("của mọi đơn vị chưa được đối chiếu").any(), \
+        "2025-Q2 is in the warehouse: continuity had a previous quarter to read"
+
+
 def test_the_matrix_covers_what_its_docstring_says():
     assert len({c for q, c in DUCKDB_CASES if q == "2025-Q2"}) == len({c for q, c in DUCKDB_CASES if q == "2025-Q3"}) == 27
     others = [c for q, c in DUCKDB_CASES if q in OTHER_QUARTERS]
@@ -384,3 +415,11 @@ def test_tthc_run_without_connections_ends_with_a_clear_message_and_exit_4(var, 
     out = capsys.readouterr().out
     published = int(out.split("published: ")[1].split(" units")[0])
     assert 100 < published < 188  # the communes, not the departments and districts of the two records sources
+
+    # the next quarter with every source down again, now with a previous quarter in the warehouse
+    # (the continuity check used to index an empty frame with an empty list and lose its columns)
+    monkeypatch.setenv("TTHC_SOURCE_COMMUNE_SPREADSHEETS_PATH", str(var / "share-not-mounted"))
+    assert main(["run", "--period", "2024-Q3"]) == 4
+    err = capsys.readouterr().err
+    assert "nothing published: 2024-Q3: no source landed" in err and "Traceback" not in err
+    assert not (var / "publish" / "2024-Q3").exists() and (var / "publish" / "2024-Q2").exists()

@@ -181,8 +181,8 @@ def with_crosscheck(frame: pd.DataFrame, units: pd.DataFrame, period: Period, *,
     levels = dict(zip(units["unit_code"], units["level"]))
     partial_sources = {s for s, basis in bases.items() if basis == "records"}
     records = frame[frame["basis"] == "records"]
-    records = records[[coverage[s](u, levels.get(u, ""), period) is False if s in partial_sources else False
-                       for s, u in zip(records["source_id"], records["unit_code"])]]
+    records = records[np.array([coverage[s](u, levels.get(u, ""), period) is False if s in partial_sources else False
+                                for s, u in zip(records["source_id"], records["unit_code"])], dtype=bool)]
     frame["records_figures"] = None
     if records.empty:
         return frame

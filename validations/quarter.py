@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from tthc.config import Outliers
@@ -60,8 +61,8 @@ def validate_quarter(rows: pd.DataFrame, *, period: Period, dossiers: Path, seve
     previous = period.previous(convention)
     valid_from = dict(zip(units["unit_code"], units["valid_from"]))
     if len(earlier):
-        earlier = earlier[[valid_from.get(u) is not None and s >= valid_from[u]
-                           for u, s in zip(earlier["unit_code"], earlier["period_start"])]]
+        earlier = earlier[np.array([valid_from.get(u) is not None and s >= valid_from[u]
+                                    for u, s in zip(earlier["unit_code"], earlier["period_start"])], dtype=bool)]
 
     frame = prepare_rows(with_continuity(rows, earlier, previous), units_in_force=units["unit_code"],
                          field_codes=field_codes, period=period, convention=convention)
@@ -72,8 +73,9 @@ def validate_quarter(rows: pd.DataFrame, *, period: Period, dossiers: Path, seve
     findings += diagnosed
     # a unit that began after the previous period has no previous figures of its own: across a reform
     # of the units the hand-over check compares its carried over (validations/reform_handover.py)
-    began = [valid_from.get(u) is not None and valid_from[u] > previous.end for u in frame["unit_code"]]
-    findings += continuity_unchecked(frame[[not b for b in began]], earlier, previous, period)
+    began = np.array([valid_from.get(u) is not None and valid_from[u] > previous.end for u in frame["unit_code"]],
+                     dtype=bool)
+    findings += continuity_unchecked(frame[~began], earlier, previous, period)
     findings += rollup_findings(total_row_groups(total_rows, frame), period)
 
     found, counts = validate_records(session, dossiers, period, field_codes, several_units, units["unit_code"],
