@@ -260,7 +260,7 @@ def validate(ctx: RunContext) -> dict:
         tolerance_abs=float(settings.reconciliation.get("tolerance_abs", 0)),
         tolerance_rel=float(settings.reconciliation.get("tolerance_rel", 0)),
         published=published_figures(ctx.warehouse_url, period), outliers=settings.outliers,
-        finished_without_date=settings.rule_set.finished_without_date,
+        finished_without_date=settings.rule_set.finished_without_date, handed_over=_fields_taken_over(ctx),
         results_path=ctx.files.gx_results, docs_dir=ctx.files.gx_data_docs, callback_dir=ctx.run_dir)
     _write_findings(ctx.files.findings_validate, findings)
     return {**summary, "findings": _count_by_severity(findings)}
@@ -294,6 +294,19 @@ def reconcile(ctx: RunContext) -> dict:
 
 
 PUBLISHED_STATUSES = ("ok", "warning")
+
+
+def _fields_taken_over(ctx: RunContext) -> set[tuple[str, str]]:
+    """In the first quarter after the reform: (department, field) for each field of the abolished districts
+    a department took over (`reform.district_fields_to_departments`); its carried over includes the
+    districts' pending dossiers, which the hand-over check compares, not its own continuity."""
+    from tthc.units import ReferenceFiles
+
+    reform = ReferenceFiles.find(ctx.settings.reference_data).reform_date
+    previous = ctx.period.previous(ctx.settings.period_convention)
+    if not previous.end < reform <= ctx.period.start:
+        return set()
+    return {(department, field) for field, department in ctx.settings.district_fields_to_departments.items()}
 
 
 def reform_handover_findings(ctx: RunContext, reconciled: pd.DataFrame, decisions: pd.DataFrame) -> list[Finding]:

@@ -182,6 +182,15 @@ def test_the_hand_over_balances_and_records_under_old_codes_are_placed(runs, tru
     placed = findings[findings["check_id"] == "records.old_unit_code"]
     assert len(placed) > 20 and set(placed["source_id"]) == {"portal_dvc"}
     assert not (findings["check_id"] == "records.unit_unknown").any()
+    # a department given a field of the districts carries their dossiers over: the group's balance above
+    # checks that, not the department's own last pending
+    from tthc.config import load_settings
+
+    taken = {(d, f) for f, d in load_settings().district_fields_to_departments.items()}
+    moved = findings[findings["check_id"] == "continuity.carried_over"]
+    assert not {(u, f) for u, f in zip(moved["unit_code"], moved["field_code"])} & taken, moved["message"].tolist()
+    unchecked = findings[findings["check_id"] == "continuity.unchecked"]
+    assert not {(u, f) for u, f in zip(unchecked["unit_code"], unchecked["field_code"])} & taken
     # the old software's copies of the dossiers handed to a department served by another software are not counted
     copies = placed[placed["message"].str.contains("dùng phần mềm khác")]
     handed_away = truth[truth["handed_over_in"].notna() & (truth["handed_over_in"] != truth["served_by"])]

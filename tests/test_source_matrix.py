@@ -380,6 +380,7 @@ def test_sources_down_or_empty_after_the_previous_quarter_was_published(landings
     unchecked = outcome["findings"][outcome["findings"]["check_id"] == "continuity.unchecked"]
     assert not unchecked["message"].str.contains("của mọi đơn vị chưa được đối chiếu").any(), \
         "2025-Q2 is in the warehouse: continuity had a previous quarter to read"
+    assert RAW_ID not in set(unchecked["unit_code"]), "a code not in force is a unit.known finding, not a continuity one"
 
 
 def test_the_matrix_covers_what_its_docstring_says():

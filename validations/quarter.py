@@ -32,7 +32,7 @@ def validate_quarter(rows: pd.DataFrame, *, period: Period, dossiers: Path, seve
                      field_codes: Iterable[str], convention: str, bases: Mapping[str, str],
                      coverage: Mapping[str, Coverage], tolerance_abs: float = 0, tolerance_rel: float = 0,
                      published: pd.DataFrame | None = None, outliers: Outliers | None = None,
-                     finished_without_date: str = "returned_at",
+                     finished_without_date: str = "returned_at", handed_over: Iterable[tuple[str, str]] = (),
                      results_path: Path, docs_dir: Path, callback_dir: Path) -> tuple[list[Finding], dict]:
     """All checks of a quarter on its Biểu 06 rows and its dossier records.
 
@@ -53,6 +53,11 @@ def validate_quarter(rows: pd.DataFrame, *, period: Period, dossiers: Path, seve
     outliers      the thresholds of figures.outlier (config `outliers:`)
     finished_without_date  the published rule set's rule of that name (tthc.rules), which the
                   record findings state
+    handed_over   (unit_code, field_code) of units that existed before a reform of the units and took
+                  over the old units' pending dossiers of a field in this quarter (a department given a
+                  field of the abolished districts): their carried over is compared by the hand-over
+                  check of the successor group (validations/reform_handover.py), not with their own
+                  previous pending
     results_path  the GX results (JSON); docs_dir the Data Docs site; callback_dir gets the
                   call-back list (CSV and .xlsx)
     """
@@ -64,18 +69,25 @@ def validate_quarter(rows: pd.DataFrame, *, period: Period, dossiers: Path, seve
         earlier = earlier[np.array([valid_from.get(u) is not None and s >= valid_from[u]
                                     for u, s in zip(earlier["unit_code"], earlier["period_start"])], dtype=bool)]
 
-    frame = prepare_rows(with_continuity(rows, earlier, previous), units_in_force=units["unit_code"],
+    continued = with_continuity(rows, earlier, previous)
+    handed_over = set(handed_over)
+    took_over = np.array([(u, f) in handed_over for u, f in zip(continued["unit_code"], continued["field_code"])],
+                         dtype=bool)
+    continued.loc[took_over, "previous_pending_total"] = np.nan
+    frame = prepare_rows(continued, units_in_force=units["unit_code"],
                          field_codes=field_codes, period=period, convention=convention)
     frame = with_crosscheck(frame, units, period, bases=bases, coverage=coverage,
                             tolerance_abs=tolerance_abs, tolerance_rel=tolerance_rel)
     findings = row_findings(frame, session.validate(frame, bieu06_suite()), period)
     diagnosed, _ = diagnosis_findings(frame, period)
     findings += diagnosed
-    # a unit that began after the previous period has no previous figures of its own: across a reform
-    # of the units the hand-over check compares its carried over (validations/reform_handover.py)
-    began = np.array([valid_from.get(u) is not None and valid_from[u] > previous.end for u in frame["unit_code"]],
-                     dtype=bool)
-    findings += continuity_unchecked(frame[~began], earlier, previous, period)
+    # a unit that began after the previous period has no previous figures of its own, and a unit that took
+    # over a field's dossiers has more than its own: the hand-over check compares their carried over
+    # (validations/reform_handover.py); a code not in force is already a unit.known finding
+    own_history = np.array([u in valid_from and not (valid_from[u] is not None and valid_from[u] > previous.end)
+                            and (u, f) not in handed_over
+                            for u, f in zip(frame["unit_code"], frame["field_code"])], dtype=bool)
+    findings += continuity_unchecked(frame[own_history], earlier, previous, period)
     findings += rollup_findings(total_row_groups(total_rows, frame), period)
 
     found, counts = validate_records(session, dossiers, period, field_codes, several_units, units["unit_code"],
