@@ -67,7 +67,7 @@ class ReportData:
 
 
 def _e(value) -> str:
-    return html.escape("" if value is None else str(value), quote=True)
+    return html.escape("" if _missing(value) else str(value), quote=True)
 
 
 def _missing(value) -> bool:
@@ -333,6 +333,11 @@ def _figure_names(columns) -> str:
     return "; ".join(out)
 
 
+def _unit_name(name) -> str:
+    """A unit code that is in no list of the period (a vendor's own id, a mistyped code) has no name."""
+    return "(không có trong danh mục)" if _missing(name) else str(name)
+
+
 def _callback_table(callback: pd.DataFrame) -> str:
     if callback.empty:
         return '<p class="empty">Không có đơn vị nào cần gọi lại để xác nhận số liệu.</p>'
@@ -342,7 +347,8 @@ def _callback_table(callback: pd.DataFrame) -> str:
     rows = []
     for row in frame.itertuples(index=False):
         rows.append(
-            f'<tr class="sev-{_e(row.severity)}"><td>{_e(row.unit_name)}<div class="code">{_e(row.unit_code)}</div></td>'
+            f'<tr class="sev-{_e(row.severity)}"><td>{_e(_unit_name(row.unit_name))}'
+            f'<div class="code">{_e(row.unit_code)}</div></td>'
             f'<td>{_e(SEVERITY_LABELS.get(row.severity, row.severity))}</td>'
             f'<td>{_e(_figure_names(row.columns))}</td><td>{_e(row.message)}</td>'
             f'<td class="code">{_e(row.check_id)}</td></tr>')

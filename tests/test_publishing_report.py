@@ -42,6 +42,8 @@ def data() -> ReportData:
         {"unit_code": "000.00.18.H04", "unit_name": "Sở Tài nguyên và Môi trường", "check_id": "balance",
          "severity": "warning", "message": "Nhận ≠ đã giải quyết + đang giải quyết + trả lại",
          "columns": "received_total, resolved_total, pending_total"},
+        {"unit_code": "9cd88dc1-38ab", "unit_name": float("nan"), "check_id": "records.unit_unknown",
+         "severity": "critical", "message": "4 hồ sơ ghi mã đơn vị 9cd88dc1-38ab", "columns": "unit_code"},
     ])
     return ReportData(province_name="Tỉnh Cao Bằng", period_label="2025-Q2", period_start=date(2025, 4, 1),
                       period_end=date(2025, 6, 30), vintage=2, headline=headline, units=units, trend=trend,
@@ -67,6 +69,9 @@ def test_report_is_self_contained_and_escapes_unit_text(tmp_path, data):
     # on-time rate of a unit: (early + on time) / resolved
     assert "72,7%" in text  # Sở Tài nguyên và Môi trường: 400 / 550
     assert text.count('class="chart"') == 4
+    # a vendor's own unit id, in no list of the period, is named as such, never "nan"
+    assert "<td>(không có trong danh mục)<div class=\"code\">9cd88dc1-38ab</div>" in text
+    assert not re.search(r">\s*(nan|NaN|None)\s*<", text)
 
 
 def test_report_without_trend_findings_or_units_still_renders(tmp_path, data):
