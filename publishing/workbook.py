@@ -8,6 +8,7 @@ also carries its cached value, so readers without a calculation engine see the n
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from datetime import date
 from pathlib import Path
 
@@ -17,7 +18,7 @@ from xlsxwriter.utility import xl_rowcol_to_cell
 
 from tthc.cells import XLSX_TEXT_OPTIONS
 from tthc.form import BESIDE_FORM_COLUMN_NUMBER, BESIDE_FORM_FIGURES, COLUMN_NUMBER, FACT_FIGURES, FIGURE_HEADERS, \
-    FIGURES, LEVEL_CAPTIONS, SUM_IDENTITIES
+    FIGURES, LEVEL_CAPTIONS, SUM_IDENTITIES, add_up
 
 SHEET_NAME = "Biểu 06"
 FORM_TITLE = "TÌNH HÌNH, KẾT QUẢ GIẢI QUYẾT THỦ TỤC HÀNH CHÍNH"
@@ -78,8 +79,7 @@ def _field_rows(rows: pd.DataFrame, level: str, keep_order: bool = False) -> lis
     part = part.assign(field_name=part["field_name"].fillna(part["field_code"]),
                        **{f: pd.NA for f in BESIDE_FORM_FIGURES if f not in part})
     grouped = part.groupby(["field_code"], sort=not keep_order, dropna=False).agg(
-        field_name=("field_name", "first"), **{f: (f, lambda s: s.sum(min_count=1)) for f in FIGURES},
-        **{f: (f, lambda s: pd.NA if s.isna().any() else s.sum()) for f in BESIDE_FORM_FIGURES})
+        field_name=("field_name", "first"), **{f: (f, partial(add_up, f)) for f in FACT_FIGURES})
     return [_Row(str(i), str(row["field_name"]), {f: _as_int(row[f]) for f in FACT_FIGURES}, "field")
             for i, (_, row) in enumerate(grouped.iterrows(), start=1)]
 
@@ -91,21 +91,6 @@ def _check_input(rows: pd.DataFrame) -> None:
     unknown = set(rows["unit_level"].dropna()) - set(LEVEL_CAPTIONS)
     if unknown or rows["unit_level"].isna().any():
         raise ValueError(f"Biểu 06 rows have unit levels outside {sorted(LEVEL_CAPTIONS)}: {sorted(map(str, unknown))}")
-
-
-def _sum_or_none(values: list[int | None]) -> int | None:
-    present = [v for v in values if v is not None]
-    return sum(present) if present else None
-
-
-def _sum_of_all(values: list[int | None]) -> int | None:
-    """A figure beside the form, which only units with dossier records give, adds up only where
-    every row has it: a partial sum would read as the level's whole."""
-    return None if not values or None in values else sum(values)
-
-
-def _total(figure: str, values: list[int | None]) -> int | None:
-    return (_sum_of_all if figure in BESIDE_FORM_FIGURES else _sum_or_none)(values)
 
 
 class _Formats:
@@ -271,7 +256,7 @@ def _write_book(path: Path, rows: pd.DataFrame, *, reporter: str, period_start: 
         first_field = r + 1
         field_rows = list(range(first_field, first_field + len(fields)))
         subtotal = _Row(ROMAN[index], LEVEL_CAPTIONS[level],
-                        {f: _total(f, [fr.values[f] for fr in fields]) for f in FACT_FIGURES}, "level")
+                        {f: add_up(f, [fr.values[f] for fr in fields]) for f in FACT_FIGURES}, "level")
         _write_labels(sheet, fmt, level_row, subtotal)
         _write_sum_row(sheet, fmt, level_row, subtotal, field_rows, form, figures)
         for fr_index, field in zip(field_rows, fields):
@@ -281,7 +266,7 @@ def _write_book(path: Path, rows: pd.DataFrame, *, reporter: str, period_start: 
         r = first_field + len(fields)
 
     total = _Row("", GRAND_TOTAL_LABEL,
-                 {f: _total(f, [lr.values[f] for _, lr in level_rows]) for f in FACT_FIGURES}, "total")
+                 {f: add_up(f, [lr.values[f] for _, lr in level_rows]) for f in FACT_FIGURES}, "total")
     _write_labels(sheet, fmt, total_row, total)
     if level_rows:
         _write_sum_row(sheet, fmt, total_row, total, [lr for lr, _ in level_rows], form, figures)

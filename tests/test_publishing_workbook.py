@@ -232,3 +232,29 @@ def test_rows_must_name_a_known_level_and_every_figure(tmp_path, rows):
         write(tmp_path, rows.assign(unit_level="province"))
     with pytest.raises(ValueError, match="returned_withdrawn"):
         write(tmp_path, rows.drop(columns="returned_withdrawn"))
+
+
+def test_a_figure_beside_the_form_adds_up_only_where_every_unit_gives_it(tmp_path, rows):
+    """Paused dossiers (15) are given by units with dossier records only: a field, level or total
+    with a unit that does not give them stays empty rather than showing a part as the whole."""
+    rows = rows.assign(pending_paused=pd.array([3, 4, None, 2, 1, None, None], dtype="Int64"))
+    _, values, _ = write(tmp_path, rows)
+    column = FIRST_FIGURE + len(FIGURES)
+    assert values.cell(FIRST_DATA_ROW, column).value == "(15)"
+    department, district, commune = level_blocks(values)
+    by_label = {values.cell(r, 2).value: values.cell(r, column).value for r in department[2]}
+    assert by_label == {"Tư pháp": 3, "Đất đai": None}  # one of the two departments in Đất đai gives none
+    assert values.cell(department[0], column).value is None
+    assert values.cell(district[0], column).value == 3
+    assert values.cell(commune[0], column).value is None
+    assert values.cell(FIRST_DATA_ROW + 1, column).value is None
+
+
+def test_add_up_sums_what_is_given_and_a_figure_beside_the_form_only_when_all_is():
+    from tthc.form import add_up
+
+    assert add_up("returned_withdrawn", [2, None, float("nan"), pd.NA, 5]) == 7
+    assert add_up("returned_withdrawn", [None, pd.NA]) is None and add_up("returned_withdrawn", []) is None
+    assert add_up("pending_paused", [2, 5]) == 7 and add_up("pending_paused", pd.Series([2, 5])) == 7
+    assert add_up("pending_paused", [2, None]) is None
+    assert add_up("pending_paused", pd.array([2, None], dtype="Int64")) is None

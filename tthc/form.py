@@ -33,6 +33,27 @@ assert COLUMN_NUMBER["returned_withdrawn"] == RETURNED_WITHDRAWN_COLUMN
 BESIDE_FORM_FIGURES = ("pending_paused",)
 # every figure a Biểu 06 fact row carries through the warehouse to the published tables
 FACT_FIGURES = (*FIGURES, *BESIDE_FORM_FIGURES)
+
+
+def _given(value) -> bool:
+    try:
+        return value is not None and bool(value == value)  # NaN is not equal to itself
+    except TypeError:  # pandas' NA has no truth value
+        return False
+
+
+def add_up(figure: str, values) -> int | None:
+    """A level's or the province's figure from its members' (None, NaN and pd.NA are "not given"): a
+    figure of the form adds up what is given, None when nothing is; a figure beside the form, which
+    only units with dossier records give, only when every member gives it, since a partial sum would
+    read as the whole."""
+    values = list(values)
+    given = [v for v in values if _given(v)]
+    if not given or (figure in BESIDE_FORM_FIGURES and len(given) < len(values)):
+        return None
+    return int(sum(given))
+
+
 # the column the published workbook and files give each figure beside the form
 BESIDE_FORM_COLUMN_NUMBER = {name: number for number, name in enumerate(BESIDE_FORM_FIGURES,
                                                                          start=RETURNED_WITHDRAWN_COLUMN + 1)}

@@ -10,13 +10,14 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import datetime, timedelta, timezone
+from functools import partial
 from typing import Callable
 
 import pandas as pd
 import pyarrow as pa
 import sqlalchemy as sa
 
-from tthc.form import BESIDE_FORM_FIGURES, FACT_FIGURES, FIGURES, PUBLISHED_STATUSES, quarter_label
+from tthc.form import BESIDE_FORM_FIGURES, FACT_FIGURES, FIGURES, PUBLISHED_STATUSES, add_up, quarter_label
 from tthc.model import INDICATOR_COLUMNS
 from tthc.periods import Period
 from warehouse.db import bulk_insert
@@ -189,7 +190,7 @@ def _freeze_rollup_and_indicators(conn: sa.Connection, period: Period, vintage: 
     rollup = _figures(_dates(rollup)).assign(vintage=vintage)
     bulk_insert(conn, "core.published_rollup", pa.Table.from_pandas(rollup[ROLLUP_COLUMNS], preserve_index=False))
     province_rows = rollup[rollup["parent_level"] == "province"]
-    province = {"province_code": province_code, **{f: province_rows[f].sum(min_count=1) for f in FACT_FIGURES}}
+    province = {"province_code": province_code, **{f: add_up(f, province_rows[f]) for f in FACT_FIGURES}}
     unit_counts, province_counts = record_counts(conn, period)
     table = indicators(units, unit_counts, province, province_counts)
     table = table.assign(period_start=period.start, period_end=period.end, vintage=vintage)
@@ -246,11 +247,6 @@ def commit_vintage(engine: sa.Engine, period: Period, run_id: str, *, indicators
             "reason": reason}
 
 
-def _sum_of_all(values: pd.Series):
-    """A figure only some units give (beside the form) adds up only when every row has it."""
-    return pd.NA if values.isna().any() else values.sum()
-
-
 def vintage_tables(conn: sa.Connection, period: Period, vintage: int, field_names: dict[str, str]) -> dict[str, pd.DataFrame]:
     """Every publish view's rows for one vintage of a period, as the files carry them."""
     params = {"start": period.start, "end": period.end, "v": vintage}
@@ -262,7 +258,7 @@ def vintage_tables(conn: sa.Connection, period: Period, vintage: int, field_name
         f"SELECT * FROM core.published_rollup WHERE {where} AND parent_level = 'province' ORDER BY field_code"),
         conn, params=params)
     sums = rollup.groupby(["parent_code", "period_start", "period_end", "vintage"], as_index=False).agg(
-        **{f: (f, "sum") for f in FIGURES}, **{f: (f, _sum_of_all) for f in BESIDE_FORM_FIGURES},
+        **{f: (f, "sum") for f in FIGURES}, **{f: (f, partial(add_up, f)) for f in BESIDE_FORM_FIGURES},
         units_included=("units_included", "max"),
         units_not_published=("units_not_published", "max"), duplicates_removed=("duplicates_removed", "max"))
     by_province = sums.rename(columns={"parent_code": "province_code"})
