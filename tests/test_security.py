@@ -287,6 +287,10 @@ SQL_FORMATTING_ALLOWED = {
     "warehouse/migrations/versions/0009_analyst_views.py::upgrade": "migration DDL: column lists from FIGURES and the "
         "module's constants (the quarter label's expression, the reform's date)",
     "warehouse/migrations/versions/0009_analyst_views.py::downgrade": "migration DDL: the module's constants",
+    "warehouse/comments.py::apply_dictionary":
+        "COMMENT takes no bind parameters: the kind is TABLE or VIEW and the schema publish or quality, from "
+        "relations()'s own catalog filter; names through quote_identifier; the text is the repository's data "
+        "dictionary's, through quote_literal",
     "warehouse/analyst_copy.py::refresh_analyst_copy":
         "the two file paths are the pipeline's own (the warehouse URL's file, var/analyst with a uuid staging name), "
         "quoted as literals because ATTACH takes no bind parameters; schemas are the module's constants; table and "
@@ -319,6 +323,10 @@ def f(conn, table, value, spec):
     conn.execute(sql)                                                 # through a variable
     for name in spec["columns"]:
         conn.execute(f"SELECT {name} FROM t")                          # loop over config
+def run_sql(conn, statement):
+    conn.exec_driver_sql(statement.strip() if statement else statement)
+def g(conn, value):
+    run_sql(conn, f"DELETE FROM x WHERE a = {value}")                  # through the project's own wrapper
 ''', encoding="utf-8")
     (tmp_path / "good.py").write_text('''
 import sqlalchemy as sa
@@ -330,9 +338,11 @@ def f(conn, name, value):
         conn.execute(sa.text(f"DELETE FROM {table}"))
     cols = ", ".join(quote_identifier(c) for c in name)
     conn.execute(f"SELECT {cols} FROM {TABLES[0]}")
+    run_sql(conn, f"DELETE FROM {TABLES[1]}")
 ''', encoding="utf-8")
     found = scan(tmp_path)
-    assert {o.path for o in found} == {"bad.py"} and len(found) == 5, found
+    assert {o.path for o in found} == {"bad.py"} and len(found) == 6, found
+    assert any(o.function == "g" and "run_sql" in o.code for o in found)
 
 
 @pytest.mark.parametrize("name", ["x; DROP TABLE y", '"a"', "a b", "a.b", "", "1abc", "a--", "é", "a" * 64, "a\n", None, 3])

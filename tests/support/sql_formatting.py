@@ -10,6 +10,9 @@ concatenation is flagged unless every interpolated expression is *safe*:
 - `", ".join(...)`, an f-string, a concatenation, a subscript, a method like `.items()`
   of safe parts.
 A statement held in a variable is followed to the variable's assignments in the function.
+A function of the scanned tree that hands one of its parameters on as the statement of such a
+call (`def _comment(conn, statement): conn.exec_driver_sql(statement…)`) runs SQL too: its
+callers' statements at that position are checked the same way.
 """
 from __future__ import annotations
 
@@ -158,9 +161,47 @@ def _safe_names(assigned: dict[str, list], inherited: set[str], params: set[str]
     return safe
 
 
-def check_file(path: Path, root: Path) -> list[Offender]:
+def _statement_of(call: ast.Call, wrappers: dict[str, int]) -> ast.expr | None:
+    """The statement a call runs: the first argument of an SQL call, or a wrapper's statement parameter."""
+    name = _call_name(call.func)
+    if name in SQL_CALLS and call.args:
+        return call.args[0]
+    if name in wrappers and len(call.args) > wrappers[name]:
+        return call.args[wrappers[name]]
+    return None
+
+
+def _passed_on(node: ast.expr | None, params: list[str]) -> str | None:
+    """The parameter an expression hands on unchanged or through its own methods (`statement.replace(…)`)."""
+    if isinstance(node, ast.Name) and node.id in params:
+        return node.id
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+        return _passed_on(node.func.value, params)
+    if isinstance(node, ast.IfExp):
+        return _passed_on(node.body, params) or _passed_on(node.orelse, params)
+    return None
+
+
+def sql_wrappers(trees: list[ast.Module]) -> dict[str, int]:
+    """Function name → the position of the parameter it runs as SQL, over these modules."""
+    found: dict[str, int] = {}
+    for tree in trees:
+        for fn in ast.walk(tree):
+            if not isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                continue
+            params = [a.arg for a in [*fn.args.posonlyargs, *fn.args.args]]
+            for node in ast.walk(fn):
+                if isinstance(node, ast.Call) and _call_name(node.func) in SQL_CALLS and node.args:
+                    param = _passed_on(node.args[0], params)
+                    if param is not None:
+                        found[fn.name] = params.index(param)
+    return found
+
+
+def check_file(path: Path, root: Path, wrappers: dict[str, int] | None = None) -> list[Offender]:
     source = path.read_text(encoding="utf-8")
     tree = ast.parse(source, filename=str(path))
+    wrappers = wrappers if wrappers is not None else sql_wrappers([tree])
     module_safe = _safe_names(_assignments([s for s in tree.body if not isinstance(
         s, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))]), set(), set())
     offenders: list[Offender] = []
@@ -185,8 +226,8 @@ def check_file(path: Path, root: Path) -> list[Offender]:
                     if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)):
                         check_function(item, f"{node.name}.{item.name}", safe)
                 return
-            if isinstance(node, ast.Call) and _call_name(node.func) in SQL_CALLS and node.args:
-                statement = node.args[0]
+            statement = _statement_of(node, wrappers) if isinstance(node, ast.Call) else None
+            if statement is not None:
                 candidates = [statement]
                 if isinstance(statement, ast.Name) and statement.id not in safe:
                     candidates = [v for v in assigned.get(statement.id, []) if not isinstance(v, tuple)]
@@ -219,7 +260,9 @@ def project_files(root: Path) -> list[Path]:
 
 
 def scan(root: Path) -> list[Offender]:
-    return [o for path in project_files(root) for o in check_file(path, root)]
+    paths = project_files(root)
+    wrappers = sql_wrappers([ast.parse(p.read_text(encoding="utf-8"), filename=str(p)) for p in paths])
+    return [o for path in paths for o in check_file(path, root, wrappers)]
 
 
 if __name__ == "__main__":
