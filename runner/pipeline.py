@@ -117,6 +117,19 @@ class RunContext:
 
         return checked_conversion(self.settings)
 
+    @cached_property
+    def reform_date(self):
+        """The day the reform of the units took effect, as the official lists' file names give it."""
+        from tthc.units import ReferenceFiles
+
+        return ReferenceFiles.find(self.settings.reference_data).reform_date
+
+    @property
+    def first_after_reform(self) -> bool:
+        """Whether the period is the first after the reform: the previous one ended before it."""
+        previous = self.period.previous(self.settings.period_convention)
+        return previous.end < self.reform_date <= self.period.start
+
 
 def make_context(period_label: str | None = None, run_id: str | None = None, warehouse_url: str | None = None,
                  data_interval: tuple[datetime, datetime] | None = None, settings: Settings | None = None,
@@ -300,11 +313,7 @@ def _fields_taken_over(ctx: RunContext) -> set[tuple[str, str]]:
     """In the first quarter after the reform: (department, field) for each field of the abolished districts
     a department took over (`reform.district_fields_to_departments`); its carried over includes the
     districts' pending dossiers, which the hand-over check compares, not its own continuity."""
-    from tthc.units import ReferenceFiles
-
-    reform = ReferenceFiles.find(ctx.settings.reference_data).reform_date
-    previous = ctx.period.previous(ctx.settings.period_convention)
-    if not previous.end < reform <= ctx.period.start:
+    if not ctx.first_after_reform:
         return set()
     return {(department, field) for field, department in ctx.settings.district_fields_to_departments.items()}
 
@@ -313,14 +322,13 @@ def reform_handover_findings(ctx: RunContext, reconciled: pd.DataFrame, decision
     """In the first quarter after the reform of the units: the hand-over of pending dossiers from the
     old units (the previous quarter in the warehouse) to their successors balances, per successor group
     and field (validations/reform_handover.py); nothing in any other quarter."""
-    from tthc.units import ReferenceFiles, successors, units_in_force
+    from tthc.units import successors, units_in_force
     from validations.reform_handover import handover_findings, successor_groups
     from warehouse.history import published_units, reconciled_figures
 
-    reform = ReferenceFiles.find(ctx.settings.reference_data).reform_date
-    previous = ctx.period.previous(ctx.settings.period_convention)
-    if not previous.end < reform <= ctx.period.start:
+    if not ctx.first_after_reform:
         return []
+    reform, previous = ctx.reform_date, ctx.period.previous(ctx.settings.period_convention)
     before = reconciled_figures(ctx.warehouse_url, previous)
     if before.empty:
         return [finding("continuity.unchecked",
@@ -437,13 +445,10 @@ def _definition_moves(ctx: RunContext) -> pd.DataFrame:
 def _conversion(ctx: RunContext) -> pd.DataFrame:
     """The official conversion rows that concern the province, corrected by its correction file, with
     the date they took effect."""
-    from tthc.units import ReferenceFiles
-
     checked = ctx.conversion
     for problem in checked.unreadable + checked.refused:
         log.warning("reference data: %s", problem)
-    reform = ReferenceFiles.find(ctx.settings.reference_data).reform_date
-    return _province_rows(ctx, checked.table).assign(effective_from=reform)
+    return _province_rows(ctx, checked.table).assign(effective_from=ctx.reform_date)
 
 
 def _province_rows(ctx: RunContext, rows: pd.DataFrame) -> pd.DataFrame:
@@ -466,10 +471,10 @@ def across_reform(ctx: RunContext) -> tuple[Callable | None, Callable[[], list[F
     nowhere), one info finding per source and old code; the old software's copy of a dossier that another
     software carries on at its successor is left out. Before it, a record that the successor's software
     entered at the hand-over is left out: the old unit's software reports it then."""
-    from tthc.units import ReferenceFiles, successors, units_in_force
+    from tthc.units import successors, units_in_force
     from transforms.canonicalize import HandedOverLater, SuccessorPlacement
 
-    reform = ReferenceFiles.find(ctx.settings.reference_data).reform_date
+    reform = ctx.reform_date
     to_departments = ctx.settings.district_fields_to_departments
     before = units_in_force(ctx.units, reform - timedelta(days=1))
     districts = set(before.loc[before["level"] == "district", "unit_code"])
