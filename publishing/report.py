@@ -16,7 +16,7 @@ import pandas as pd
 
 from publishing.workbook import period_line
 from tthc.form import COLUMN_NUMBER, FACT_FIGURES, FIGURE_HEADERS, LEVEL_CAPTIONS, SEVERITIES, SEVERITY_LABELS, \
-    SEVERITY_RANK
+    SEVERITY_RANK, missing
 
 SEVERITY_COLOURS = {"critical": "#b3261e", "warning": "#c77700", "info": "#3b6ea8"}
 LEVEL_COLOURS = {"department": "#1f5f8b", "district": "#6a8d2f", "commune": "#2a9d8f"}
@@ -67,36 +67,32 @@ class ReportData:
 
 
 def _e(value) -> str:
-    return html.escape("" if _missing(value) else str(value), quote=True)
-
-
-def _missing(value) -> bool:
-    return value is None or (not isinstance(value, str) and pd.isna(value))
+    return html.escape("" if missing(value) else str(value), quote=True)
 
 
 def vn_number(value) -> str:
     """140683 → "140.683": Vietnamese digit grouping."""
-    if _missing(value):
+    if missing(value):
         return "—"
     return f"{int(value):,}".replace(",", ".")
 
 
 def vn_percent(rate, digits: int = 1) -> str:
     """0.984 → "98,4%"."""
-    if _missing(rate):
+    if missing(rate):
         return "—"
     return f"{rate * 100:.{digits}f}".replace(".", ",") + "%"
 
 
 def resolved_in_time_share(early, on_time, resolved_total) -> float | None:
     """(early + on time) / resolved; None when nothing was resolved or a figure is missing."""
-    if any(_missing(v) for v in (early, on_time, resolved_total)) or resolved_total == 0:
+    if any(missing(v) for v in (early, on_time, resolved_total)) or resolved_total == 0:
         return None
     return (early + on_time) / resolved_total
 
 
 def _share(part, whole) -> float | None:
-    if _missing(part) or _missing(whole) or whole == 0:
+    if missing(part) or missing(whole) or whole == 0:
         return None
     return part / whole
 
@@ -104,8 +100,8 @@ def _share(part, whole) -> float | None:
 # --- headline ---------------------------------------------------------------------------------
 
 def _cards(data: ReportData) -> str:
-    h = {k: (None if _missing(v) else int(v)) for k, v in data.headline.items()}
-    new = None if _missing(h.get("received_online")) or _missing(h.get("received_direct_postal")) \
+    h = {k: (None if missing(v) else int(v)) for k, v in data.headline.items()}
+    new = None if missing(h.get("received_online")) or missing(h.get("received_direct_postal")) \
         else h["received_online"] + h["received_direct_postal"]
     rate = resolved_in_time_share(h.get("resolved_early"), h.get("resolved_on_time"), h.get("resolved_total"))
     cards = [
@@ -164,7 +160,7 @@ def _unit_chart(units: pd.DataFrame, province_rate: float | None) -> str:
                      f'<text class="tick" x="{x:.1f}" y="{top - 10}" text-anchor="middle">{vn_percent(tick, 0)}</text>')
     for i, row in enumerate(frame.itertuples(index=False)):
         y = top + i * row_h
-        name = str(row.unit_name if not _missing(row.unit_name) else row.unit_code)
+        name = str(row.unit_name if not missing(row.unit_name) else row.unit_code)
         flag = " *" if str(row.quality_status) == "warning" else ""
         parts.append(f'<text class="label" x="{label_w - 8}" y="{y + row_h * 0.68:.1f}" text-anchor="end">'
                      f'<title>{_e(name)} ({_e(row.unit_code)})</title>{_e(_short(name, 40) + flag)}</text>')
@@ -211,7 +207,7 @@ def _legend(items: list[tuple[str, str]], x: int, y: int) -> str:
 def _trend_volume_chart(trend: pd.DataFrame, current: str) -> str:
     """Received and resolved dossiers per quarter, side by side."""
     series = (("received_total", "Nhận giải quyết", "#1f5f8b"), ("resolved_total", "Đã giải quyết", "#2a9d8f"))
-    values = [v for name, _, _ in series for v in trend[name] if not _missing(v)]
+    values = [v for name, _, _ in series for v in trend[name] if not missing(v)]
     step = _nice_max(max(values, default=0) / 5)
     step = math.ceil(step) if step < 10 else step  # counts are whole numbers
     ticks = max(1, math.ceil(max(values, default=0) / step))
@@ -231,7 +227,7 @@ def _trend_volume_chart(trend: pd.DataFrame, current: str) -> str:
         centre = left + slot * (i + 0.5)
         for j, (name, label, colour) in enumerate(series):
             value = getattr(row, name)
-            if _missing(value):
+            if missing(value):
                 continue
             h = plot_h * value / top_value
             x = centre - bar + j * bar
@@ -265,7 +261,7 @@ def _trend_table(trend: pd.DataFrame) -> str:
 def _trend_rate_chart(trend: pd.DataFrame, current: str) -> str:
     """On-time rate per quarter as a line; the axis starts below the lowest rate so that
     changes of a few points stay visible, and says where it starts."""
-    rates = [r for r in trend["resolved_in_time_share"] if not _missing(r)]
+    rates = [r for r in trend["resolved_in_time_share"] if not missing(r)]
     low = max(0.0, math.floor((min(rates, default=0) - 0.05) * 10) / 10)
     left, plot_w, plot_h, top = 80, max(120 * len(trend), 360), 180, 20
     width, height = left + plot_w + 20, top + plot_h + 50
@@ -282,7 +278,7 @@ def _trend_rate_chart(trend: pd.DataFrame, current: str) -> str:
         css = "tick current" if row.period_label == current else "tick"
         grid.append(f'<text class="{css}" x="{centre:.1f}" y="{base + 18}" text-anchor="middle">'
                     f'{_e(row.period_label)}</text>')
-        if _missing(row.resolved_in_time_share):
+        if missing(row.resolved_in_time_share):
             marks.append(f'<text class="none" x="{centre:.1f}" y="{base - 6}" text-anchor="middle">—</text>')
             continue
         y = base - plot_h * (row.resolved_in_time_share - low) / (1 - low)
@@ -335,7 +331,7 @@ def _figure_names(columns) -> str:
 
 def _unit_name(name) -> str:
     """A unit code that is in no list of the period (a vendor's own id, a mistyped code) has no name."""
-    return "(không có trong danh mục)" if _missing(name) else str(name)
+    return "(không có trong danh mục)" if missing(name) else str(name)
 
 
 def _callback_table(callback: pd.DataFrame) -> str:
@@ -490,7 +486,7 @@ def render_report(data: ReportData) -> str:
             f"<figure>{_trend_rate_chart(trend, data.period_label)}<figcaption>{_e(ON_TIME_DENOMINATOR)}"
             "</figcaption></figure>" + _trend_table(trend))
 
-    findings = {k: int(v) for k, v in data.findings_by_severity.items() if not _missing(v)}
+    findings = {k: int(v) for k, v in data.findings_by_severity.items() if not missing(v)}
     if sum(findings.values()) == 0:
         findings_section = '<p class="empty">Không có phát hiện nào về chất lượng dữ liệu trong kỳ.</p>'
     else:

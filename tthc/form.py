@@ -35,11 +35,12 @@ BESIDE_FORM_FIGURES = ("pending_paused",)
 FACT_FIGURES = (*FIGURES, *BESIDE_FORM_FIGURES)
 
 
-def _given(value) -> bool:
+def missing(value) -> bool:
+    """A figure not given: None, NaN, NaT or pandas' NA."""
     try:
-        return value is not None and bool(value == value)  # NaN is not equal to itself
+        return value is None or not bool(value == value)  # NaN and NaT are not equal to themselves
     except TypeError:  # pandas' NA has no truth value
-        return False
+        return True
 
 
 def add_up(figure: str, values) -> int | None:
@@ -48,7 +49,7 @@ def add_up(figure: str, values) -> int | None:
     only units with dossier records give, only when every member gives it, since a partial sum would
     read as the whole."""
     values = list(values)
-    given = [v for v in values if _given(v)]
+    given = [v for v in values if not missing(v)]
     if not given or (figure in BESIDE_FORM_FIGURES and len(given) < len(values)):
         return None
     return int(sum(given))
