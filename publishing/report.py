@@ -17,6 +17,7 @@ import pandas as pd
 from publishing.workbook import period_line
 from tthc.form import COLUMN_NUMBER, FACT_FIGURES, FIGURE_HEADERS, LEVEL_CAPTIONS, SEVERITIES, SEVERITY_LABELS, \
     SEVERITY_RANK, missing
+from tthc.model import COLUMN_LABELS
 
 SEVERITY_COLOURS = {"critical": "#b3261e", "warning": "#c77700", "info": "#3b6ea8"}
 LEVEL_COLOURS = {"department": "#1f5f8b", "district": "#6a8d2f", "commune": "#2a9d8f"}
@@ -324,7 +325,7 @@ def _figure_names(columns) -> str:
     out = []
     for name in filter(None, names):
         number = COLUMN_NUMBER.get(name)
-        label = FIGURE_HEADERS.get(name, name)
+        label = FIGURE_HEADERS.get(name) or COLUMN_LABELS.get(name, name)
         out.append(f"{label} (cột {number})" if number else label)
     return "; ".join(out)
 

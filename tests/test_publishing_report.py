@@ -71,6 +71,7 @@ def test_report_is_self_contained_and_escapes_unit_text(tmp_path, data):
     assert text.count('class="chart"') == 4
     # a vendor's own unit id, in no list of the period, is named as such, never "nan"
     assert "<td>(không có trong danh mục)<div class=\"code\">9cd88dc1-38ab</div>" in text
+    assert "<td>Mã đơn vị</td>" in text and "<td>unit_code</td>" not in text  # a column named as officers know it
     assert not re.search(r">\s*(nan|NaN|None)\s*<", text)
 
 

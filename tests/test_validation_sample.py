@@ -90,6 +90,7 @@ def test_each_run_writes_the_callback_list_and_data_docs(runs):
     assert {"Mã đơn vị", "Liên hệ", "Chỉ tiêu", "Số có thể đúng"} <= set(callback.columns)
     assert pd.read_excel(ctx.run_dir / "danh_sach_goi_lai.xlsx", header=1).shape[0] == len(callback)
     assert len(callback) > 0
+    assert not callback["Chỉ tiêu"].fillna("").str.contains(r"\b[a-z]+_[a-z_]+\b").any()  # no column's code name
     q1 = runs["findings"][(runs["findings"]["check_id"] == "continuity.unchecked")]
     assert len(q1) >= 1  # the first period had no previous one in the warehouse
 
@@ -158,3 +159,22 @@ def test_cli_on_canonical_csv(tmp_path, cli):
     (tmp_path / "bad.csv").write_text("no,columns\n1,2\n", encoding="utf-8")
     assert cli(str(tmp_path / "bad.csv")).returncode == 2
     assert cli(str(tmp_path / "missing.csv")).returncode == 2
+
+
+def test_the_callback_list_names_record_columns_in_vietnamese():
+    from datetime import date
+
+    from tthc.findings import Finding
+    from validations.callback import callback_rows
+
+    units = pd.DataFrame([{"unit_code": "000.00.01.H04", "unit_name": "Sở Tư pháp", "level": "department"}])
+    findings = [Finding("records.finished_status", "warning", "…", date(2025, 7, 1), date(2025, 9, 30),
+                        unit_code="000.00.01.H04", columns=["finished_at", "status"]),
+                Finding("records.unit_unknown", "critical", "…", date(2025, 7, 1), date(2025, 9, 30),
+                        unit_code="9cd88dc1", columns=["unit_code"]),
+                Finding("identity.received", "critical", "…", date(2025, 7, 1), date(2025, 9, 30),
+                        unit_code="000.00.01.H04", columns=["received_total"])]
+    rows = callback_rows(findings, units)
+    labels = dict(zip(rows["Mã kiểm tra"], rows["Chỉ tiêu"]))
+    assert labels == {"records.finished_status": "Ngày kết thúc xử lý, Trạng thái hồ sơ",
+                      "records.unit_unknown": "Mã đơn vị", "identity.received": "Tổng số nhận giải quyết (3)"}

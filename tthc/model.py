@@ -55,6 +55,18 @@ DOSSIER_SCHEMA = pa.schema(
     ]
 )
 DOSSIER_COLUMNS = DOSSIER_SCHEMA.names
+# How what officers read (the report, the call-back list) names a column a finding points at that is not
+# a figure of the form: a dossier record's fields, and a unit's or a period's
+COLUMN_LABELS = {
+    "source_id": "Nguồn dữ liệu", "dossier_id": "Mã hồ sơ", "procedure_code": "Mã thủ tục",
+    "field_code": "Lĩnh vực", "unit_code": "Mã đơn vị", "channel": "Hình thức tiếp nhận",
+    "received_at": "Ngày tiếp nhận", "due_at": "Ngày hẹn trả", "finished_at": "Ngày kết thúc xử lý",
+    "returned_at": "Ngày trả kết quả", "paused_at": "Ngày tạm dừng", "status": "Trạng thái hồ sơ",
+    "fee_amount": "Phí, lệ phí", "paid_online": "Thanh toán trực tuyến", "results_digitised": "Số hóa kết quả",
+    "updated_at": "Ngày cập nhật", "entered_at": "Ngày nhập vào phần mềm",
+    "unit_name": "Tên đơn vị", "unit_level": "Cấp", "period_start": "Ngày đầu kỳ", "period_end": "Ngày cuối kỳ",
+}
+assert set(DOSSIER_COLUMNS) <= set(COLUMN_LABELS)
 # A dossier file with one record per (source_id, dossier_id) says so in its Parquet metadata
 # (canonicalize writes it so): a reader may then take records for dossiers without checking.
 DOSSIER_KEY = ("source_id", "dossier_id")

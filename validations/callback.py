@@ -10,6 +10,7 @@ import pandas as pd
 from tthc.cells import XLSX_TEXT_OPTIONS, inert_frame
 from tthc.findings import Finding
 from tthc.form import FIGURE_LABELS, LEVEL_LABELS, SEVERITY_LABELS, SEVERITY_RANK
+from tthc.model import COLUMN_LABELS
 
 COLUMNS = ["STT", "Mã đơn vị", "Tên đơn vị", "Cấp", "Liên hệ", "Mức độ", "Lĩnh vực", "Chỉ tiêu", "Số đã báo cáo",
            "Số có thể đúng", "Nội dung", "Mã kiểm tra", "Nguồn", "Vị trí"]
@@ -39,7 +40,7 @@ def callback_rows(findings: list[Finding], units: pd.DataFrame) -> pd.DataFrame:
             "Mã đơn vị": f.unit_code, "Tên đơn vị": name or "(không có trong danh mục)",
             "Cấp": LEVEL_LABELS.get(level, level or ""), "Liên hệ": contact(level, name),
             "Mức độ": SEVERITY_LABELS[f.severity], "Lĩnh vực": f.field_code or "",
-            "Chỉ tiêu": ", ".join(FIGURE_LABELS.get(c, c) for c in f.columns),
+            "Chỉ tiêu": ", ".join(FIGURE_LABELS.get(c) or COLUMN_LABELS.get(c, c) for c in f.columns),
             "Số đã báo cáo": _figures(f.observed),
             "Số có thể đúng": ", ".join(f"{FIGURE_LABELS.get(k, k)} = {v:,}".replace(",", ".") for k, v in fix.items()),
             "Nội dung": f.message, "Mã kiểm tra": f.check_id, "Nguồn": f.source_id or "", "Vị trí": f.location or "",
